@@ -1,0 +1,139 @@
+//! DelayActor: one timer over a heap of pending notifications keyed by `due_at`,
+//! rebuilt from the table whenever it (re)starts, so a delay survives a crash.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use super::messages::{Due, DueOutcome, Schedule};
+use super::Shared;
+use crate::domain::NotificationId;
+use crate::panic_guard::{self, Guarded};
+use crate::store;
+
+const NAME: &str = "delay";
+
+pub struct DelayActor {
+    shared: Shared,
+    notifier: Recipient<Due>,
+    /// The one due time per row that counts; heap entries that disagree are stale.
+    due: HashMap<NotificationId, DateTime<Utc>>,
+    heap: BinaryHeap<Reverse<(DateTime<Utc>, NotificationId)>>,
+    timer: Option<SpawnHandle>,
+}
+
+impl DelayActor {
+    pub fn new(shared: Shared, notifier: Recipient<Due>) -> DelayActor {
+        DelayActor {
+            shared,
+            notifier,
+            due: HashMap::new(),
+            heap: BinaryHeap::new(),
+            timer: None,
+        }
+    }
+
+    fn schedule(&mut self, id: NotificationId, due_at: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if self.due.get(&id).is_some_and(|known| *known <= due_at) {
+            return;
+        }
+        self.due.insert(id, due_at);
+        self.heap.push(Reverse((due_at, id)));
+        self.arm(ctx);
+    }
+
+    /// (Re)sets the one timer for the earliest due row.
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let Some(Reverse((due_at, _))) = self.heap.peek() else {
+            return;
+        };
+        let wait = (*due_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        self.timer = Some(ctx.run_later(wait, |act, ctx| {
+            act.timer = None;
+            if let Err(panic) = panic_guard::catch(|| act.fire(ctx)) {
+                slog::error!(act.shared.logger, "delay: timer panicked; restarting"; "panic" => panic);
+                ctx.stop();
+            }
+        }));
+    }
+
+    fn fire(&mut self, ctx: &mut Context<Self>) {
+        if self.shared.supervision.stopping() {
+            return;
+        }
+        let now = Utc::now();
+        while let Some(Reverse((due_at, id))) = self.heap.peek().copied() {
+            if due_at > now {
+                break;
+            }
+            self.heap.pop();
+            if self.due.get(&id) != Some(&due_at) {
+                continue;
+            }
+            self.due.remove(&id);
+            let retry_pause =
+                chrono::Duration::milliseconds(self.shared.config.monitor.retry_initial_ms as i64);
+            let sent = self.notifier.send(Due { id });
+            ctx.spawn(
+                sent.into_actor(self)
+                    .map(move |reply, act, ctx| match reply {
+                        Ok(Ok(DueOutcome::Done)) => {}
+                        Ok(Ok(DueOutcome::RetryAt(at))) => act.schedule(id, at, ctx),
+                        // The notifier failed or restarted mid-way; the row is still in the
+                        // table, so look at it again shortly.
+                        Ok(Err(_)) | Err(_) => act.schedule(id, Utc::now() + retry_pause, ctx),
+                    }),
+            );
+        }
+        self.arm(ctx);
+    }
+}
+
+impl Actor for DelayActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let db = self.shared.db.clone();
+        let load = Guarded::new(async move { db.run(store::pending).await });
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(Ok(rows)) => {
+                slog::info!(act.shared.logger, "delay: timers rebuilt from the outbox"; "pending" => rows.len());
+                for (id, due_at) in rows {
+                    act.schedule(id, due_at, ctx);
+                }
+            }
+            Ok(Err(e)) => {
+                slog::error!(act.shared.logger, "delay: cannot load pending notifications; restarting"; "error" => %e);
+                ctx.stop();
+            }
+            Err(panic) => {
+                slog::error!(act.shared.logger, "delay: loading panicked; restarting"; "panic" => panic);
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl Supervised for DelayActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // The heap is rebuilt from the table in `started()`.
+        self.due.clear();
+        self.heap.clear();
+        self.timer = None;
+        self.shared.supervision.restarted(NAME);
+    }
+}
+
+impl Handler<Schedule> for DelayActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
+        self.schedule(msg.id, msg.due_at, ctx);
+    }
+}

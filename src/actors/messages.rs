@@ -1,0 +1,65 @@
+//! The typed messages the actors pass, each with the actor that handles it.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::{CompanyId, NotificationId};
+use crate::yclients::{Record, RecordError};
+
+/// Poller → Filter: what one poll of a company found. The filter commits its
+/// decisions and `next_cursor` together, then replies; only then does the poller
+/// move on.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<FilterOutcome, ActorFailure>")]
+pub struct RecordsSeen {
+    pub company: CompanyId,
+    pub records: Vec<Result<Record, RecordError>>,
+    pub polled_at: DateTime<Utc>,
+    pub next_cursor: DateTime<Utc>,
+    /// The salon's zone, to tell a past visit from a future one.
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FilterOutcome {
+    pub scheduled: usize,
+    pub skipped: usize,
+    pub ignored: usize,
+}
+
+/// Filter → Delay: a pending notification and when it is due.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Schedule {
+    pub id: NotificationId,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Delay → Notifier: its time has come. The reply is the retry arrow back.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<DueOutcome, ActorFailure>")]
+pub struct Due {
+    pub id: NotificationId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueOutcome {
+    /// Nothing more to do for this row (sent, skipped, cancelled, failed, or not ours).
+    Done,
+    /// Still pending: ask again at this time.
+    RetryAt(DateTime<Utc>),
+}
+
+/// Shutdown → Notifier: answered once the send in flight, if any, has finished.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// Why an actor could not do what a message asked; it restarts itself after replying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{actor} failed: {reason}")]
+pub struct ActorFailure {
+    pub actor: &'static str,
+    pub reason: String,
+}

@@ -1,0 +1,332 @@
+//! NotifierActor: re-reads the booking, renders the text, and sends it through the
+//! outbox's states `pending → sending → sent | failed`, one send at a time.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use super::messages::{ActorFailure, Drain, Due, DueOutcome};
+use super::{backoff, Shared};
+use crate::domain::{mask_phone, NotificationId};
+use crate::message::{MessageFields, Template};
+use crate::panic_guard::Guarded;
+use crate::rules::{Facts, Verdict};
+use crate::store::{self, Status, StoreError};
+use crate::whatsapp::{Outgoing, Provider, SendError};
+use crate::yclients::YClients;
+
+const NAME: &str = "notifier";
+
+/// What the notifier builds for itself on its own thread (awc is not `Send`).
+struct Clients {
+    yclients: YClients,
+    provider: Provider,
+    template: Template,
+}
+
+pub struct NotifierActor {
+    shared: Shared,
+    clients: Option<Rc<Clients>>,
+    /// Set when the provider refused the account (expired token…): every send waits.
+    paused_until: Option<DateTime<Utc>>,
+}
+
+impl NotifierActor {
+    pub fn new(shared: Shared) -> NotifierActor {
+        NotifierActor {
+            shared,
+            clients: None,
+            paused_until: None,
+        }
+    }
+}
+
+impl Actor for NotifierActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let config = &self.shared.config;
+        self.clients = Some(Rc::new(Clients {
+            yclients: YClients::new(
+                &config.yclients,
+                &self.shared.tls,
+                self.shared.limiter.clone(),
+            ),
+            provider: Provider::new(&config.whatsapp, &self.shared.tls, &self.shared.logger),
+            template: Template::parse(&config.messages.booking_created)
+                .expect("validated with the config"),
+        }));
+        // Before any `Due`: rows left in `sending` were interrupted mid-send.
+        let db = self.shared.db.clone();
+        let reset = Guarded::new(async move {
+            db.run(|conn| store::reset_interrupted_sends(conn, Utc::now()))
+                .await
+        });
+        ctx.wait(reset.into_actor(self).map(|result, act, ctx| match result {
+            Ok(Ok(rows)) => {
+                for row in rows {
+                    slog::warn!(act.shared.logger,
+                        "notifier: a send was interrupted; sending again (the client may get this message twice)";
+                        "company_id" => row.company_id, "record_id" => row.record_id, "notification_id" => row.id);
+                }
+            }
+            Ok(Err(e)) => {
+                slog::error!(act.shared.logger, "notifier: cannot recover interrupted sends; restarting"; "error" => %e);
+                ctx.stop();
+            }
+            Err(panic) => {
+                slog::error!(act.shared.logger, "notifier: start-up panicked; restarting"; "panic" => panic);
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl Supervised for NotifierActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.clients = None;
+        self.paused_until = None;
+        self.shared.supervision.restarted(NAME);
+    }
+}
+
+impl Handler<Due> for NotifierActor {
+    type Result = AtomicResponse<Self, Result<DueOutcome, ActorFailure>>;
+
+    fn handle(&mut self, msg: Due, _ctx: &mut Context<Self>) -> Self::Result {
+        let shared = self.shared.clone();
+        let clients = self
+            .clients
+            .clone()
+            .expect("clients are built in started()");
+        let paused_until = self.paused_until;
+        let work = Guarded::new(deliver(shared, clients, msg.id, paused_until));
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, act, ctx| {
+            let failure = |reason: String| {
+                slog::error!(act.shared.logger, "notifier: failed; restarting"; "notification_id" => msg.id.0, "error" => &reason);
+                ActorFailure { actor: NAME, reason }
+            };
+            match result {
+                Ok(Ok(Delivery { outcome, pause })) => {
+                    if let Some(until) = pause {
+                        act.paused_until = Some(until);
+                    } else if matches!(outcome, DueOutcome::Done) {
+                        act.paused_until = None;
+                    }
+                    Ok(outcome)
+                }
+                Ok(Err(e)) => {
+                    let failure = failure(e.to_string());
+                    ctx.stop();
+                    Err(failure)
+                }
+                Err(panic) => {
+                    let failure = failure(format!("panicked: {panic}"));
+                    ctx.stop();
+                    Err(failure)
+                }
+            }
+        })))
+    }
+}
+
+impl Handler<Drain> for NotifierActor {
+    type Result = ();
+
+    /// Runs after the send in flight: `Due` handlers hold the mailbox until done.
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Context<Self>) {}
+}
+
+struct Delivery {
+    outcome: DueOutcome,
+    /// Pause every send until then (the provider refused the account).
+    pause: Option<DateTime<Utc>>,
+}
+
+impl Delivery {
+    fn done() -> Delivery {
+        Delivery {
+            outcome: DueOutcome::Done,
+            pause: None,
+        }
+    }
+    fn retry_at(at: DateTime<Utc>) -> Delivery {
+        Delivery {
+            outcome: DueOutcome::RetryAt(at),
+            pause: None,
+        }
+    }
+}
+
+async fn deliver(
+    shared: Shared,
+    clients: Rc<Clients>,
+    id: NotificationId,
+    paused_until: Option<DateTime<Utc>>,
+) -> Result<Delivery, StoreError> {
+    let db = &shared.db;
+    let log = &shared.logger;
+    let monitor = &shared.config.monitor;
+    let Some(row) = db.run(move |c| store::notification(c, id)).await? else {
+        return Ok(Delivery::done());
+    };
+    if row.status() != Some(Status::Pending) || shared.supervision.stopping() {
+        return Ok(Delivery::done());
+    }
+    let now = Utc::now();
+    if row.due_at() > now {
+        return Ok(Delivery::retry_at(row.due_at()));
+    }
+    if let Some(until) = paused_until.filter(|u| *u > now) {
+        return Ok(Delivery::retry_at(until));
+    }
+    let (company, record_id) = (row.company(), row.record());
+    let kv =
+        slog::o!("company_id" => company.0, "record_id" => record_id.0, "notification_id" => id.0);
+    let log = log.new(kv);
+
+    // YClients trouble: wait a poll interval, without counting it as a send attempt.
+    let yclients_retry = |error: String| async move {
+        let at = Utc::now() + millis(monitor.poll_interval_ms.max(monitor.retry_initial_ms));
+        db.run(move |c| store::mark_retry(c, id, at, &error, Utc::now()))
+            .await?;
+        Ok::<_, StoreError>(Delivery::retry_at(at))
+    };
+    let fresh = match clients.yclients.record(company, record_id).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            slog::warn!(log, "notifier: cannot re-read the booking; will try again"; "error" => %e);
+            return yclients_retry(format!("re-reading the booking: {e}")).await;
+        }
+    };
+    let Some(fresh) = fresh else {
+        return finish(db, &log, id, Status::Cancelled, "deleted").await;
+    };
+    let salon = match shared.salons.get(company, &clients.yclients).await {
+        Ok(salon) => salon,
+        Err(e) => {
+            slog::warn!(log, "notifier: cannot read the salon's details; will try again"; "error" => %e);
+            return yclients_retry(format!("reading the salon: {e}")).await;
+        }
+    };
+    let registered_by_bot = db
+        .run(move |c| store::is_bot_record(c, company, record_id))
+        .await?;
+    let facts = Facts {
+        now,
+        monitored_since: None,
+        registered_by_bot,
+        already_notified: false,
+    };
+    let phone = match shared.rules.judge(&fresh, facts, salon.timezone) {
+        Verdict::Gone(reason) => return finish(db, &log, id, Status::Cancelled, reason).await,
+        Verdict::Known(reason) | Verdict::Skip(reason) => {
+            return finish(db, &log, id, Status::Skipped, reason).await
+        }
+        Verdict::Notify(phone) => phone,
+    };
+    let fields = MessageFields::new(&fresh, &salon);
+    let text = clients.template.render(&fields);
+    let (digits, body) = (phone.digits().to_string(), text.clone());
+    if !db
+        .run(move |c| store::claim_for_send(c, id, &digits, &body, Utc::now()))
+        .await?
+    {
+        return Ok(Delivery::done());
+    }
+    let attempt = row.attempts as u32 + 1;
+    let outgoing = Outgoing {
+        phone: &phone,
+        text: &text,
+        fields: &fields,
+        company,
+        record: record_id,
+    };
+    match clients.provider.send(&outgoing).await {
+        Ok(provider_id) => {
+            let sent_at = Utc::now();
+            db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), sent_at))
+                .await?;
+            slog::info!(log, "notifier: confirmation sent"; "phone" => mask_phone(phone.digits()),
+                "attempt" => attempt, "late_ms" => (sent_at - row.due_at()).num_milliseconds());
+            Ok(Delivery::done())
+        }
+        Err(SendError::Permanent { reason }) => finish(db, &log, id, Status::Failed, &reason).await,
+        Err(SendError::Retryable { reason, .. }) if attempt >= monitor.max_attempts => {
+            finish(
+                db,
+                &log,
+                id,
+                Status::Failed,
+                &format!("gave up after {attempt} attempts: {reason}"),
+            )
+            .await
+        }
+        Err(SendError::Retryable {
+            reason,
+            retry_after,
+        }) => {
+            let wait = backoff(
+                millis_std(monitor.retry_initial_ms),
+                millis_std(monitor.retry_max_ms),
+                attempt,
+            )
+            .max(retry_after.unwrap_or(Duration::ZERO));
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            slog::warn!(log, "notifier: send failed; will retry"; "error" => &reason, "attempt" => attempt, "retry_in_ms" => wait.as_millis() as u64);
+            db.run(move |c| store::mark_retry(c, id, at, &reason, Utc::now()))
+                .await?;
+            Ok(Delivery::retry_at(at))
+        }
+        Err(SendError::Paused { reason }) => {
+            let wait = backoff(
+                millis_std(monitor.retry_initial_ms),
+                millis_std(monitor.retry_max_ms),
+                attempt,
+            );
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            slog::error!(log, "notifier: the WhatsApp provider refused the account; all sends paused"; "error" => &reason, "retry_in_ms" => wait.as_millis() as u64);
+            let error = format!("paused: {reason}");
+            db.run(move |c| {
+                store::mark_retry(c, id, at, &error, Utc::now())?;
+                store::refund_attempt(c, id)
+            })
+            .await?;
+            Ok(Delivery {
+                outcome: DueOutcome::RetryAt(at),
+                pause: Some(at),
+            })
+        }
+    }
+}
+
+async fn finish(
+    db: &store::Db,
+    log: &slog::Logger,
+    id: NotificationId,
+    status: Status,
+    reason: &str,
+) -> Result<Delivery, StoreError> {
+    let owned = reason.to_string();
+    db.run(move |c| store::mark_final(c, id, status, &owned, Utc::now()))
+        .await?;
+    match status {
+        Status::Failed => {
+            slog::error!(log, "notifier: confirmation failed for good"; "status" => status.as_str(), "reason" => reason)
+        }
+        _ => {
+            slog::info!(log, "notifier: no confirmation after all"; "status" => status.as_str(), "reason" => reason)
+        }
+    }
+    Ok(Delivery::done())
+}
+
+fn millis(ms: u64) -> chrono::Duration {
+    chrono::Duration::milliseconds(ms.min(i64::MAX as u64) as i64)
+}
+
+fn millis_std(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}

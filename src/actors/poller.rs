@@ -1,0 +1,240 @@
+//! PollerActor: one timer; each company polled with `changed_after` (all pages),
+//! spread over the interval, never two polls at once, backing off on failure.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::messages::{FilterOutcome, RecordsSeen};
+use super::{backoff, Shared};
+use crate::domain::CompanyId;
+use crate::panic_guard::Guarded;
+use crate::store::{self, StoreError};
+use crate::yclients::{YClients, YClientsError};
+
+const NAME: &str = "poller";
+
+struct CompanyPolls {
+    id: CompanyId,
+    next_at: Instant,
+    failures: u32,
+    /// The last failure's kind and message, so that a failure is logged once per
+    /// change rather than once per poll.
+    failing: Option<String>,
+}
+
+pub struct PollerActor {
+    shared: Shared,
+    filter: Recipient<RecordsSeen>,
+    yclients: Option<Rc<YClients>>,
+    companies: Vec<CompanyPolls>,
+}
+
+/// How one poll ended.
+enum PollResult {
+    Committed(FilterOutcome, u32),
+    YClients(YClientsError),
+    Filter(String),
+    Store(StoreError),
+}
+
+impl PollerActor {
+    pub fn new(shared: Shared, filter: Recipient<RecordsSeen>) -> PollerActor {
+        PollerActor {
+            shared,
+            filter,
+            yclients: None,
+            companies: Vec::new(),
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_millis(self.shared.config.monitor.poll_interval_ms)
+    }
+
+    /// Waits for the company whose poll is due first, then polls it.
+    fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        if self.shared.supervision.stopping() {
+            return;
+        }
+        let Some((index, next_at)) = self
+            .companies
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, c)| c.next_at)
+            .map(|(i, c)| (i, c.next_at))
+        else {
+            return;
+        };
+        let wait = next_at.saturating_duration_since(Instant::now());
+        ctx.run_later(wait, move |act, ctx| act.poll(index, ctx));
+    }
+
+    fn poll(&mut self, index: usize, ctx: &mut Context<Self>) {
+        if self.shared.supervision.stopping() {
+            return;
+        }
+        let company = self.companies[index].id;
+        let started = Instant::now();
+        let work = Guarded::new(poll_company(
+            self.shared.clone(),
+            self.yclients.clone().expect("client built in started()"),
+            self.filter.clone(),
+            company,
+        ));
+        // `wait`: polls never overlap, and the next is scheduled when this one ends.
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
+            let result = result.unwrap_or_else(|panic| PollResult::Filter(format!("poll panicked: {panic}")));
+            let interval = act.interval();
+            let max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
+            let log = act.shared.logger.new(slog::o!("company_id" => company.0));
+            let state = &mut act.companies[index];
+            match result {
+                PollResult::Committed(outcome, requests) => {
+                    if state.failing.take().is_some() {
+                        slog::info!(log, "poller: YClients answers again");
+                    }
+                    slog::debug!(log, "poller: poll committed"; "requests" => requests,
+                        "scheduled" => outcome.scheduled, "skipped" => outcome.skipped, "ignored" => outcome.ignored);
+                    state.failures = 0;
+                    state.next_at = started + interval;
+                }
+                PollResult::YClients(error) => {
+                    state.failures += 1;
+                    let wait = match &error {
+                        YClientsError::RateLimited { retry_after: Some(after) } => (*after).max(interval),
+                        _ => backoff(interval, max, state.failures),
+                    };
+                    let described = format!("{}: {error}", error.kind());
+                    if state.failing.as_deref() != Some(described.as_str()) {
+                        slog::warn!(log, "poller: YClients poll failed; retrying with backoff";
+                            "error" => %error, "what_to_do" => advice(&error), "retry_in_ms" => wait.as_millis() as u64);
+                        state.failing = Some(described);
+                    }
+                    state.next_at = Instant::now() + wait;
+                }
+                PollResult::Filter(reason) => {
+                    state.failures += 1;
+                    slog::error!(log, "poller: the filter could not commit; polling again later"; "error" => reason);
+                    state.next_at = Instant::now() + backoff(interval, max, state.failures);
+                }
+                PollResult::Store(error) => {
+                    slog::error!(log, "poller: database failure; restarting"; "error" => %error);
+                    ctx.stop();
+                    return;
+                }
+            }
+            act.schedule_next(ctx);
+        }));
+    }
+}
+
+async fn poll_company(
+    shared: Shared,
+    yclients: Rc<YClients>,
+    filter: Recipient<RecordsSeen>,
+    company: CompanyId,
+) -> PollResult {
+    let polled_at = Utc::now();
+    let salon = match shared.salons.get(company, &yclients).await {
+        Ok(salon) => salon,
+        Err(e) => return PollResult::YClients(e),
+    };
+    let cursor = match shared.db.run(move |c| store::cursor(c, company)).await {
+        Ok(cursor) => cursor,
+        Err(e) => return PollResult::Store(e),
+    };
+    let overlap = chrono::Duration::milliseconds(shared.config.monitor.cursor_overlap_ms as i64);
+    let from: DateTime<Utc> = cursor.map(|c| c.changed_after).unwrap_or(polled_at) - overlap;
+    // In the salon's own zone, offset included: right whether or not YClients reads the offset.
+    let since = from.with_timezone(&salon.timezone).fixed_offset();
+    let changed = match yclients.records_changed_after(company, since).await {
+        Ok(changed) => changed,
+        Err(e) => {
+            let error = e.to_string();
+            if let Err(e) = shared
+                .db
+                .run(move |c| store::record_poll_failure(c, company, &error, Utc::now()))
+                .await
+            {
+                return PollResult::Store(e);
+            }
+            return PollResult::YClients(e);
+        }
+    };
+    let requests = changed.requests;
+    // YClients' clock, not ours: then skew between the two cannot open a gap.
+    let mut next_cursor = changed.server_time.unwrap_or(polled_at);
+    if changed.records.iter().any(Result::is_err) {
+        // Hold the cursor until every record can be read: none is skipped unseen.
+        next_cursor = cursor.map(|c| c.changed_after).unwrap_or(next_cursor);
+    }
+    let seen = RecordsSeen {
+        company,
+        records: changed.records,
+        polled_at: Utc::now(),
+        next_cursor,
+        timezone: salon.timezone,
+    };
+    match filter.send(seen).await {
+        Ok(Ok(outcome)) => PollResult::Committed(outcome, requests),
+        Ok(Err(failure)) => PollResult::Filter(failure.to_string()),
+        Err(mailbox) => PollResult::Filter(format!("filter unreachable: {mailbox}")),
+    }
+}
+
+/// What the person running the daemon can do about a failure.
+fn advice(error: &YClientsError) -> &'static str {
+    match error {
+        YClientsError::Unauthorized { status: 401, .. } => {
+            "check yclients.partner_token and yclients.user_token (get a new user token with POST /api/v1/auth)"
+        }
+        YClientsError::Unauthorized { .. } => {
+            "give the YClients user the right to read records (and the company) in the salon's settings"
+        }
+        YClientsError::NotFound => "check the company id in [[companies]]",
+        YClientsError::RateLimited { .. } => "fewer companies per IP, or a longer monitor.poll_interval_ms",
+        _ => "nothing: it retries by itself",
+    }
+}
+
+impl Actor for PollerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let shared = &self.shared;
+        self.yclients = Some(Rc::new(YClients::new(
+            &shared.config.yclients,
+            &shared.tls,
+            shared.limiter.clone(),
+        )));
+        // Spread the companies over the interval rather than bunching their polls.
+        let count = shared.config.companies.len().max(1) as u32;
+        let step = self.interval() / count;
+        let now = Instant::now();
+        self.companies = shared
+            .config
+            .companies
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CompanyPolls {
+                id: c.company_id(),
+                next_at: now + step * i as u32,
+                failures: 0,
+                failing: None,
+            })
+            .collect();
+        self.schedule_next(ctx);
+    }
+}
+
+impl Supervised for PollerActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.yclients = None;
+        self.companies.clear();
+        self.shared.supervision.restarted(NAME);
+    }
+}

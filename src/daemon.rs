@@ -1,0 +1,117 @@
+//! The supervised daemon: builds the shared services, starts the four actors under
+//! `actix::Supervisor` on their own arbiter, and stops them gracefully.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Addr, Supervisor};
+use actix_rt::Arbiter;
+use slog::Logger;
+
+use crate::actors::messages::Drain;
+use crate::actors::{
+    DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
+};
+use crate::config::Config;
+use crate::http_client::{TlsRoots, TlsSetupError};
+use crate::rules::Rules;
+use crate::store::Db;
+use crate::yclients::RateLimiter;
+
+/// How long a graceful shutdown lets a send in flight finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("tls.ca_file: {0}")]
+    Tls(#[from] TlsSetupError),
+}
+
+pub struct Daemon {
+    arbiter: Arbiter,
+    shared: Shared,
+    notifier: Option<Addr<NotifierActor>>,
+}
+
+impl Daemon {
+    /// Starts the pipeline: Notifier, then Delay, Filter, Poller, each given its
+    /// downstream's address. With `monitor.enabled = false` nothing is started.
+    pub fn start(config: Config, db: Db, logger: Logger) -> Result<Daemon, StartError> {
+        let config = Arc::new(config);
+        let shared = Shared {
+            rules: Arc::new(Rules::new(&config.monitor)),
+            limiter: Arc::new(RateLimiter::new(
+                config.yclients.max_requests_per_second,
+                config.yclients.max_requests_per_minute,
+            )),
+            tls: TlsRoots::load(config.tls.ca_file.as_deref())?,
+            salons: Arc::new(Salons::new(config.clone())),
+            supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
+            config,
+            db,
+            logger,
+        };
+        let arbiter = Arbiter::new();
+        let mut daemon = Daemon {
+            arbiter,
+            shared,
+            notifier: None,
+        };
+        if !daemon.shared.config.monitor.enabled {
+            slog::warn!(
+                daemon.shared.logger,
+                "monitoring is disabled (monitor.enabled = false): nothing is polled or sent"
+            );
+            return Ok(daemon);
+        }
+        let handle = daemon.arbiter.handle();
+        let s = daemon.shared.clone();
+        let notifier = Supervisor::start_in_arbiter(&handle, move |_| NotifierActor::new(s));
+        let (s, to_notifier) = (daemon.shared.clone(), notifier.clone().recipient());
+        let delay = Supervisor::start_in_arbiter(&handle, move |_| DelayActor::new(s, to_notifier));
+        let (s, to_delay) = (daemon.shared.clone(), delay.recipient());
+        let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
+        let (s, to_filter) = (daemon.shared.clone(), filter.recipient());
+        let _poller: Addr<PollerActor> =
+            Supervisor::start_in_arbiter(&handle, move |_| PollerActor::new(s, to_filter));
+        slog::info!(daemon.shared.logger, "booking-monitor started";
+            "companies" => daemon.shared.config.companies.len(),
+            "poll_interval_ms" => daemon.shared.config.monitor.poll_interval_ms,
+            "notification_delay_ms" => daemon.shared.config.monitor.notification_delay_ms);
+        daemon.notifier = Some(notifier);
+        Ok(daemon)
+    }
+
+    pub fn supervision(&self) -> Arc<Supervision> {
+        self.shared.supervision.clone()
+    }
+
+    /// Resolves with 70 once the supervisor has given up.
+    pub async fn gave_up(&self) -> i32 {
+        self.shared.supervision.gave_up().await
+    }
+
+    /// Stops polling, lets a send in flight finish, checkpoints the database and
+    /// stops the actors. Everything else is already durable.
+    pub async fn shutdown(self) {
+        let log = self.shared.logger.clone();
+        slog::info!(log, "shutting down: no new polls or sends");
+        self.shared.supervision.begin_shutdown();
+        if let Some(notifier) = &self.notifier {
+            if tokio::time::timeout(DRAIN_TIMEOUT, notifier.send(Drain))
+                .await
+                .is_err()
+            {
+                slog::warn!(log, "a send was still in flight; it will be retried at the next start (at-least-once)");
+            }
+        }
+        self.arbiter.stop();
+        let arbiter = self.arbiter;
+        let _ = actix_rt::task::spawn_blocking(move || arbiter.join()).await;
+        let checkpoint = self.shared.db.run(crate::store::checkpoint).await;
+        if let Err(e) = checkpoint {
+            slog::warn!(log, "database checkpoint failed"; "error" => %e);
+        }
+        slog::info!(log, "stopped");
+    }
+}

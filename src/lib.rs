@@ -1,0 +1,18 @@
+//! booking-monitor: a WhatsApp confirmation for every YClients booking an
+//! administrator makes — once, after a grace delay, never lost.
+
+pub mod actors;
+pub mod app;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod domain;
+pub mod http_client;
+pub mod logging;
+pub mod message;
+pub mod panic_guard;
+pub mod rules;
+pub mod simulator;
+pub mod store;
+pub mod whatsapp;
+pub mod yclients;

@@ -1,0 +1,32 @@
+//! Logs go to stderr through slog-term; a command's own output goes to stdout.
+
+use slog::{Drain, Level, Logger};
+
+use crate::config::LogConfig;
+
+pub fn logger(config: &LogConfig) -> Logger {
+    let level = match config.level.as_str() {
+        "trace" => Level::Trace,
+        "debug" => Level::Debug,
+        "warn" => Level::Warning,
+        "error" => Level::Error,
+        _ => Level::Info,
+    };
+    terminal(level)
+}
+
+/// A plain, synchronous terminal logger: nothing buffered is lost on a crash.
+pub fn terminal(level: Level) -> Logger {
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    let drain = slog_term::FullFormat::new(decorator)
+        .use_original_order()
+        .build()
+        .filter_level(level)
+        .fuse();
+    Logger::root(drain, slog::o!())
+}
+
+/// For tests and tools that want silence.
+pub fn discard() -> Logger {
+    Logger::root(slog::Discard, slog::o!())
+}

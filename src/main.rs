@@ -1,0 +1,8 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = booking_monitor::app::Cli::parse();
+    ExitCode::from(booking_monitor::app::main(cli) as u8)
+}

@@ -1,0 +1,246 @@
+//! The confirmation text: a template with placeholders, filled from the booking as
+//! it stands at send time, in the salon's own time zone, in Russian.
+
+use chrono::{Datelike, Timelike};
+use chrono_tz::Tz;
+
+use crate::yclients::Record;
+
+pub const PLACEHOLDERS: &[&str] = &[
+    "client_name",
+    "company",
+    "date",
+    "time",
+    "weekday",
+    "services",
+    "staff",
+    "price",
+    "address",
+];
+
+pub const DEFAULT_BOOKING_CREATED: &str = "Здравствуйте, {client_name}! Вы записаны в {company} \
+на {date} ({weekday}) в {time}.\nУслуги: {services}\nМастер: {staff}\nСтоимость: {price} ₽\n\
+Адрес: {address}\nЕсли планы изменятся, пожалуйста, сообщите нам заранее.";
+
+const MONTHS_GENITIVE: [&str; 12] = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+];
+const WEEKDAYS: [&str; 7] = [
+    "понедельник",
+    "вторник",
+    "среда",
+    "четверг",
+    "пятница",
+    "суббота",
+    "воскресенье",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Field(&'static str),
+}
+
+/// A parsed `messages.booking_created`; an unknown placeholder is a config error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template(Vec<Part>);
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            parts.push(Part::Text(rest[..open].to_string()));
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("a '{{' at byte {open} is never closed"))?;
+            let name = &rest[open + 1..open + close];
+            let field = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder {{{name}}}; known: {}",
+                    PLACEHOLDERS.map_braced()
+                )
+            })?;
+            parts.push(Part::Field(field));
+            rest = &rest[open + close + 1..];
+        }
+        parts.push(Part::Text(rest.to_string()));
+        Ok(Template(parts))
+    }
+
+    pub fn render(&self, fields: &MessageFields) -> String {
+        self.0
+            .iter()
+            .map(|part| match part {
+                Part::Text(t) => t.as_str(),
+                Part::Field(name) => fields.get(name),
+            })
+            .collect()
+    }
+}
+
+trait MapBraced {
+    fn map_braced(&self) -> String;
+}
+
+impl MapBraced for &[&str] {
+    fn map_braced(&self) -> String {
+        self.iter()
+            .map(|p| format!("{{{p}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What the salon is called and where it is, after the config's overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Salon {
+    pub title: String,
+    pub address: String,
+    pub timezone: Tz,
+}
+
+/// The placeholders' values for one booking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageFields(Vec<(&'static str, String)>);
+
+impl MessageFields {
+    pub fn new(record: &Record, salon: &Salon) -> MessageFields {
+        let visit = record.visit.map(|v| v.in_zone(salon.timezone));
+        let services: Vec<&str> = record
+            .services_sorted()
+            .into_iter()
+            .map(|s| s.title.as_str())
+            .collect();
+        let values = [
+            (
+                "client_name",
+                record
+                    .client
+                    .as_ref()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+            ),
+            ("company", salon.title.clone()),
+            (
+                "date",
+                visit
+                    .map(|v| format!("{} {}", v.day(), MONTHS_GENITIVE[v.month0() as usize]))
+                    .unwrap_or_default(),
+            ),
+            (
+                "time",
+                visit
+                    .map(|v| format!("{:02}:{:02}", v.hour(), v.minute()))
+                    .unwrap_or_default(),
+            ),
+            (
+                "weekday",
+                visit
+                    .map(|v| WEEKDAYS[v.weekday().num_days_from_monday() as usize].to_string())
+                    .unwrap_or_default(),
+            ),
+            ("services", services.join(", ")),
+            ("staff", record.staff_name.clone().unwrap_or_default()),
+            ("price", format_price(record.total_price())),
+            ("address", salon.address.clone()),
+        ];
+        MessageFields(values.into_iter().collect())
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+fn format_price(price: f64) -> String {
+    if price.fract() == 0.0 {
+        format!("{price:.0}")
+    } else {
+        format!("{price:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(datetime: &str) -> Record {
+        Record::from_json(json!({
+            "id": 7, "create_date": "2026-11-20T10:00:00+0300", "datetime": datetime,
+            "services": [{"title": "Укладка", "cost": 900}, {"title": "Стрижка", "cost": 1500, "amount": 1}],
+            "staff": {"name": "Оксана"},
+            "client": {"name": "Иван", "phone": 79161234567i64}
+        }))
+        .unwrap()
+    }
+
+    fn salon(tz: &str) -> Salon {
+        Salon {
+            title: "Барбершоп".into(),
+            address: "ул. Ленина, 1".into(),
+            timezone: tz.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn renders_in_russian_in_the_salons_zone() {
+        let fields = MessageFields::new(
+            &record("2026-11-25T14:00:00+03:00"),
+            &salon("Europe/Moscow"),
+        );
+        let text = Template::parse(
+            "{client_name}, {date} ({weekday}) в {time}: {services}, {price} ₽, {staff}",
+        )
+        .unwrap()
+        .render(&fields);
+        assert_eq!(
+            text,
+            "Иван, 25 ноября (среда) в 14:00: Стрижка, Укладка, 2400 ₽, Оксана"
+        );
+    }
+
+    #[test]
+    fn shows_the_salons_local_time_whatever_the_offset_given() {
+        let fields = MessageFields::new(
+            &record("2026-11-25T04:00:00+00:00"),
+            &salon("Asia/Vladivostok"),
+        );
+        assert_eq!(fields.get("time"), "14:00");
+        assert_eq!(fields.get("date"), "25 ноября");
+    }
+
+    #[test]
+    fn the_default_text_uses_only_known_placeholders() {
+        let text = Template::parse(DEFAULT_BOOKING_CREATED)
+            .unwrap()
+            .render(&MessageFields::new(
+                &record("2026-01-01T09:05:00+03:00"),
+                &salon("Europe/Moscow"),
+            ));
+        assert!(text.contains("1 января (четверг) в 09:05"), "{text}");
+        assert!(!text.contains('{'));
+    }
+
+    #[test]
+    fn unknown_placeholders_are_refused() {
+        assert!(Template::parse("{name}").unwrap_err().contains("{name}"));
+        assert!(Template::parse("{time").is_err());
+    }
+}

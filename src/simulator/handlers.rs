@@ -1,0 +1,364 @@
+//! The simulator's HTTP endpoints: YClients' and the WhatsApp providers'.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Fault, Request, SentMessage, State, World};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/records/{company}", web::get().to(records))
+        .route("/api/v1/record/{company}/{record}", web::get().to(record))
+        .route("/api/v1/company/{company}", web::get().to(company))
+        .route(
+            "/whatsapp/{phone_number_id}/messages",
+            web::post().to(cloud_api),
+        )
+        .route(
+            "/green/waInstance{instance}/sendMessage/{token}",
+            web::post().to(green_api),
+        )
+        .route("/webhook/send", web::post().to(webhook));
+}
+
+type Data = web::Data<State>;
+
+fn log(state: &State, req: &HttpRequest, status: u16) {
+    state.change(|w| {
+        w.requests.push(Request {
+            at: Instant::now(),
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            status,
+        })
+    });
+}
+
+/// Answers an injected fault, if one is queued.
+async fn fault(
+    state: &State,
+    req: &HttpRequest,
+    pick: fn(&mut World) -> Option<Fault>,
+) -> Option<HttpResponse> {
+    match state.change(pick)? {
+        Fault::Stall(duration) => {
+            tokio::time::sleep(duration).await;
+            None
+        }
+        Fault::Status {
+            status,
+            body,
+            retry_after,
+        } => {
+            log(state, req, status);
+            let mut response = HttpResponse::build(
+                actix_web::http::StatusCode::from_u16(status).expect("a status"),
+            );
+            if let Some(after) = retry_after {
+                response.insert_header((header::RETRY_AFTER, after.to_string()));
+            }
+            Some(response.content_type("application/json").body(body))
+        }
+    }
+}
+
+fn yclients_fault(w: &mut World) -> Option<Fault> {
+    w.yclients_faults.pop_front()
+}
+
+fn whatsapp_fault(w: &mut World) -> Option<Fault> {
+    w.whatsapp_faults.pop_front()
+}
+
+/// YClients' envelope, with its clock in the `Date` header.
+fn yclients_answer(state: &State, req: &HttpRequest, status: u16, body: Value) -> HttpResponse {
+    log(state, req, status);
+    let now = state.world.lock().expect("simulator lock").yclients_now();
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a status"))
+        .insert_header((
+            header::DATE,
+            now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ))
+        .json(body)
+}
+
+/// Checks the headers YClients requires; `Some` is the refusal.
+fn refuse(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
+    let expected = state
+        .world
+        .lock()
+        .expect("simulator lock")
+        .yclients_auth
+        .clone();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let authorized = match (&expected, given) {
+        (Some(expected), Some(given)) => expected == given,
+        (None, Some(given)) => given.starts_with("Bearer ") && given.contains(", User "),
+        _ => false,
+    };
+    if !authorized {
+        return Some(yclients_answer(
+            state,
+            req,
+            401,
+            json!({
+            "errors": {"code": 401, "message": "Необходима авторизация"},
+            "meta": {"message": "Необходима авторизация"}}),
+        ));
+    }
+    if accept != Some("application/vnd.yclients.v2+json") {
+        return Some(yclients_answer(
+            state,
+            req,
+            400,
+            json!({
+            "success": false, "data": null, "meta": {"message": "Неверный Accept"}}),
+        ));
+    }
+    None
+}
+
+fn not_found(state: &State, req: &HttpRequest, what: &str) -> HttpResponse {
+    yclients_answer(
+        state,
+        req,
+        404,
+        json!({"success": false, "data": null, "meta": {"message": format!("{what} не найдена")}}),
+    )
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    changed_after: Option<String>,
+    page: Option<usize>,
+    count: Option<usize>,
+}
+
+async fn records(
+    state: Data,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, yclients_fault).await {
+        return response;
+    }
+    if let Some(refusal) = refuse(&state, &req) {
+        return refusal;
+    }
+    let company = path.into_inner();
+    let (page_records, total, page) = {
+        let w = state.world.lock().expect("simulator lock");
+        let Some(c) = w.companies.get(&company) else {
+            drop(w);
+            return not_found(&state, &req, "Компания");
+        };
+        let since = query
+            .changed_after
+            .as_deref()
+            .and_then(|s| parse_since(s, c.timezone));
+        let matching: Vec<Value> = w
+            .records
+            .iter()
+            .filter(|((cid, _), r)| *cid == company && !r.deleted)
+            .filter(|(_, r)| since.is_none_or(|since| World::changed_at(r) >= since))
+            .map(|(_, r)| r.json.clone())
+            .collect();
+        let count = query.count.unwrap_or(50).clamp(1, w.page_cap.max(1));
+        let page = query.page.unwrap_or(1).max(1);
+        let total = matching.len();
+        let records: Vec<Value> = matching
+            .into_iter()
+            .skip((page - 1) * count)
+            .take(count)
+            .collect();
+        (records, total, page)
+    };
+    yclients_answer(
+        &state,
+        &req,
+        200,
+        json!({
+        "success": true, "data": page_records, "meta": {"page": page, "total_count": total}}),
+    )
+}
+
+/// `changed_after` as ISO 8601 with an offset, or the salon's wall clock without one.
+fn parse_since(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%:z")
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z"))
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
+                .ok()?;
+            tz.from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc))
+        })
+}
+
+async fn record(state: Data, req: HttpRequest, path: web::Path<(i64, i64)>) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, yclients_fault).await {
+        return response;
+    }
+    if let Some(refusal) = refuse(&state, &req) {
+        return refusal;
+    }
+    let found = state
+        .world
+        .lock()
+        .expect("simulator lock")
+        .records
+        .get(&path.into_inner())
+        .filter(|r| !r.deleted)
+        .map(|r| r.json.clone());
+    match found {
+        Some(json) => yclients_answer(
+            &state,
+            &req,
+            200,
+            json!({"success": true, "data": json, "meta": []}),
+        ),
+        None => not_found(&state, &req, "Запись"),
+    }
+}
+
+async fn company(state: Data, req: HttpRequest, path: web::Path<i64>) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, yclients_fault).await {
+        return response;
+    }
+    if let Some(refusal) = refuse(&state, &req) {
+        return refusal;
+    }
+    let id = path.into_inner();
+    let found = state
+        .world
+        .lock()
+        .expect("simulator lock")
+        .companies
+        .get(&id)
+        .cloned();
+    let Some(c) = found else {
+        return not_found(&state, &req, "Компания");
+    };
+    let mut sample: Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/yclients/docs_get_company_200.json"
+    ))
+    .expect("company sample");
+    sample["data"]["id"] = json!(id);
+    sample["data"]["title"] = json!(c.title);
+    sample["data"]["address"] = json!(c.address);
+    sample["data"]["timezone_name"] = json!(c.timezone.name());
+    yclients_answer(&state, &req, 200, sample)
+}
+
+fn sent(
+    state: &State,
+    req: &HttpRequest,
+    provider: &'static str,
+    phone: String,
+    text: String,
+    body: Value,
+) {
+    log(state, req, 200);
+    state.change(|w| {
+        w.messages.push(SentMessage {
+            at: Utc::now(),
+            provider,
+            phone,
+            text,
+            body,
+        })
+    });
+}
+
+async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
+        return response;
+    }
+    let body = body.into_inner();
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !bearer.starts_with("Bearer ") || bearer.len() <= 7 {
+        log(&state, &req, 401);
+        return HttpResponse::Unauthorized().json(json!({"error": {
+            "message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "sim"}}));
+    }
+    let to = body["to"].as_str().unwrap_or_default().to_string();
+    let text = match body["type"].as_str() {
+        Some("text") => body
+            .pointer("/text/body")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        Some("template") => body
+            .pointer("/template/components/0/parameters")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .unwrap_or_default(),
+        _ => {
+            log(&state, &req, 400);
+            return HttpResponse::BadRequest().json(json!({"error": {
+                "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}));
+        }
+    };
+    let id = format!(
+        "wamid.SIM{}",
+        state.world.lock().expect("simulator lock").messages.len() + 1
+    );
+    sent(&state, &req, "cloud_api", to.clone(), text, body);
+    HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": id}]}))
+}
+
+async fn green_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
+        return response;
+    }
+    let body = body.into_inner();
+    let phone = body["chatId"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches("@c.us")
+        .to_string();
+    let text = body["message"].as_str().unwrap_or_default().to_string();
+    let id = format!(
+        "SIM{:016X}",
+        state.world.lock().expect("simulator lock").messages.len() + 1
+    );
+    sent(&state, &req, "green_api", phone, text, body);
+    HttpResponse::Ok().json(json!({"idMessage": id}))
+}
+
+async fn webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
+        return response;
+    }
+    let body = body.into_inner();
+    let phone = body["phone"].as_str().unwrap_or_default().to_string();
+    let text = body["text"].as_str().unwrap_or_default().to_string();
+    let id = state.world.lock().expect("simulator lock").messages.len() + 1;
+    sent(&state, &req, "webhook", phone, text, body);
+    HttpResponse::Ok().json(json!({"id": id}))
+}

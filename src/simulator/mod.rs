@@ -1,0 +1,395 @@
+//! A YClients and a WhatsApp on 127.0.0.1 that answer as `../shared/` documents:
+//! the `demo` command runs against it, and so do the black-box tests.
+//!
+//! Records are built from the documented record sample, unknown fields and all.
+//! Everything the simulator is asked, and every message it is sent, is kept, and
+//! [`Simulator::wait_until`] awaits a change rather than sleeping.
+
+mod handlers;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+const RECORD_SAMPLE: &str = include_str!("../../tests/fixtures/yclients/docs_get_record_200.json");
+
+/// A salon the fake YClients knows.
+#[derive(Debug, Clone)]
+pub struct SimCompany {
+    pub title: String,
+    pub address: String,
+    pub timezone: Tz,
+}
+
+/// A booking to create: what an administrator (or the widget, or the bot) enters.
+#[derive(Debug, Clone)]
+pub struct Booking {
+    pub company: i64,
+    pub client_name: String,
+    /// A JSON number or string, as YClients sends either.
+    pub phone: Value,
+    /// The visit, in the salon's wall-clock time.
+    pub visit: NaiveDateTime,
+    pub services: Vec<(String, f64)>,
+    pub staff: String,
+    pub online: bool,
+    pub created_user_id: i64,
+}
+
+impl Booking {
+    /// A booking an administrator typed in.
+    pub fn by_admin(company: i64, client_name: &str, phone: &str, visit: NaiveDateTime) -> Booking {
+        Booking {
+            company,
+            client_name: client_name.into(),
+            phone: Value::String(phone.into()),
+            visit,
+            services: vec![("Стрижка".into(), 1500.0)],
+            staff: "Оксана".into(),
+            online: false,
+            created_user_id: 1_073_232,
+        }
+    }
+}
+
+/// An injected failure, answered instead of the next request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This status and raw body (and a `Retry-After` in seconds).
+    Status {
+        status: u16,
+        body: String,
+        retry_after: Option<u64>,
+    },
+    /// Wait this long, then answer normally.
+    Stall(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub at: Instant,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub at: DateTime<Utc>,
+    pub provider: &'static str,
+    pub phone: String,
+    pub text: String,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone)]
+struct SimRecord {
+    json: Value,
+    deleted: bool,
+}
+
+/// Everything the simulator knows and has seen.
+#[derive(Debug, Default)]
+pub struct World {
+    pub companies: BTreeMap<i64, SimCompany>,
+    records: BTreeMap<(i64, i64), SimRecord>,
+    next_record_id: i64,
+    pub requests: Vec<Request>,
+    pub messages: Vec<SentMessage>,
+    pub yclients_faults: VecDeque<Fault>,
+    pub whatsapp_faults: VecDeque<Fault>,
+    /// How far YClients' clock is ahead of the real one (negative: behind).
+    pub clock_skew: chrono::Duration,
+    /// The most records a page holds, whatever `count` asks.
+    pub page_cap: usize,
+    /// The `Authorization` header YClients accepts, when set.
+    pub yclients_auth: Option<String>,
+}
+
+impl World {
+    /// YClients' clock, to the second as its timestamps are.
+    pub fn yclients_now(&self) -> DateTime<Utc> {
+        let now = Utc::now() + self.clock_skew;
+        now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos() as i64)
+    }
+
+    pub fn record_list_requests(&self) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v1/records/"))
+            .count()
+    }
+
+    pub fn requests_to(&self, prefix: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .count()
+    }
+
+    pub fn messages_to(&self, phone: &str) -> Vec<&SentMessage> {
+        self.messages.iter().filter(|m| m.phone == phone).collect()
+    }
+
+    fn stamp(&self, company: i64) -> String {
+        let tz = self
+            .companies
+            .get(&company)
+            .map(|c| c.timezone)
+            .unwrap_or(chrono_tz::UTC);
+        // YClients writes creation and change times with a `+0300` offset.
+        self.yclients_now()
+            .with_timezone(&tz)
+            .format("%Y-%m-%dT%H:%M:%S%z")
+            .to_string()
+    }
+
+    fn changed_at(record: &SimRecord) -> DateTime<Utc> {
+        record.json["last_change_date"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+}
+
+struct State {
+    world: Mutex<World>,
+    version: watch::Sender<u64>,
+}
+
+impl State {
+    fn change<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        let out = f(&mut self.world.lock().expect("simulator lock"));
+        self.version.send_modify(|v| *v += 1);
+        out
+    }
+}
+
+pub struct Simulator {
+    state: Arc<State>,
+    addr: SocketAddr,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Simulator {
+    /// Starts on a free port of 127.0.0.1; call it inside an actix system.
+    pub async fn start() -> std::io::Result<Simulator> {
+        let state = Arc::new(State {
+            world: Mutex::new(World {
+                next_record_id: 1000,
+                page_cap: 300,
+                ..World::default()
+            }),
+            version: watch::channel(0).0,
+        });
+        let data = actix_web::web::Data::from(state.clone());
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .configure(handlers::routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))?;
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Ok(Simulator {
+            state,
+            addr,
+            server: handle,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn cloud_api_url(&self) -> String {
+        format!("{}/whatsapp", self.base_url())
+    }
+    pub fn green_api_url(&self) -> String {
+        format!("{}/green", self.base_url())
+    }
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhook/send", self.base_url())
+    }
+
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+    }
+
+    /// Reads the world.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.state.world.lock().expect("simulator lock")
+    }
+
+    /// Changes the world (faults, skew, limits), waking whoever waits on it.
+    pub fn change<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        self.state.change(f)
+    }
+
+    pub fn add_company(&self, id: i64, title: &str, address: &str, timezone: &str) {
+        let company = SimCompany {
+            title: title.into(),
+            address: address.into(),
+            timezone: timezone.parse().expect("a known time zone"),
+        };
+        self.change(|w| w.companies.insert(id, company));
+    }
+
+    /// Creates a booking now (YClients' clock) and returns its id.
+    pub fn create(&self, booking: Booking) -> i64 {
+        self.change(|w| {
+            w.next_record_id += 1;
+            let id = w.next_record_id;
+            let tz = w
+                .companies
+                .get(&booking.company)
+                .map(|c| c.timezone)
+                .unwrap_or(chrono_tz::UTC);
+            let stamp = w.stamp(booking.company);
+            let mut json: Value = serde_json::from_str::<Value>(RECORD_SAMPLE)
+                .expect("record sample")["data"]
+                .clone();
+            json["id"] = json!(id);
+            json["company_id"] = json!(booking.company);
+            json["services"] = Value::Array(
+                booking
+                    .services
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (title, cost))| {
+                        json!({"id": i + 1, "title": title, "cost": cost,
+                        "cost_to_pay": cost, "discount": 0, "amount": 1})
+                    })
+                    .collect(),
+            );
+            json["staff"]["name"] = json!(booking.staff);
+            json["client"] = json!({"id": id * 10, "name": booking.client_name, "surname": "",
+                "display_name": booking.client_name, "phone": booking.phone, "email": ""});
+            set_visit(&mut json, tz, booking.visit);
+            json["create_date"] = json!(stamp);
+            json["last_change_date"] = json!(stamp);
+            json["online"] = json!(booking.online);
+            json["created_user_id"] = json!(booking.created_user_id);
+            json["record_from"] = json!(if booking.online { "Online widget" } else { "" });
+            json["attendance"] = json!(0);
+            json["deleted"] = json!(false);
+            w.records.insert(
+                (booking.company, id),
+                SimRecord {
+                    json,
+                    deleted: false,
+                },
+            );
+            id
+        })
+    }
+
+    /// Edits a booking as an administrator would; its change time moves to now.
+    pub fn edit(&self, company: i64, id: i64, f: impl FnOnce(&mut Value)) {
+        self.change(|w| {
+            let stamp = w.stamp(company);
+            let record = w.records.get_mut(&(company, id)).expect("a known record");
+            f(&mut record.json);
+            record.json["last_change_date"] = json!(stamp);
+        })
+    }
+
+    /// Moves a booking to another time (salon wall clock).
+    pub fn move_to(&self, company: i64, id: i64, visit: NaiveDateTime) {
+        let tz = self
+            .world()
+            .companies
+            .get(&company)
+            .map(|c| c.timezone)
+            .unwrap_or(chrono_tz::UTC);
+        self.edit(company, id, |json| set_visit(json, tz, visit));
+    }
+
+    pub fn delete(&self, company: i64, id: i64) {
+        self.edit(company, id, |json| json["deleted"] = json!(true));
+        self.change(|w| {
+            if let Some(r) = w.records.get_mut(&(company, id)) {
+                r.deleted = true;
+            }
+        });
+    }
+
+    /// Puts a record in as it is (a fixture), stamped as created and changed now.
+    pub fn insert_raw(&self, company: i64, mut json: Value) -> i64 {
+        self.change(|w| {
+            let id = json["id"].as_i64().expect("a record id");
+            let stamp = w.stamp(company);
+            json["create_date"] = json!(stamp);
+            json["last_change_date"] = json!(stamp);
+            w.records.insert(
+                (company, id),
+                SimRecord {
+                    json,
+                    deleted: false,
+                },
+            );
+            id
+        })
+    }
+
+    /// Awaits a state of the world, at most `timeout`; returns what `check` found.
+    pub async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&World) -> Option<T>,
+    ) -> Result<T, String> {
+        let mut rx = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if let Some(found) = check(&self.world()) {
+                return Ok(found);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    return Err(format!(
+                        "the simulator did not reach the awaited state within {timeout:?}"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Awaits `n` record-list requests in all (each one after the first means the
+    /// poll before it was committed: polls of a company never overlap).
+    pub async fn wait_for_polls(&self, n: usize, timeout: Duration) -> Result<(), String> {
+        self.wait_until(timeout, |w| (w.record_list_requests() >= n).then_some(()))
+            .await
+    }
+
+    pub async fn wait_for_messages(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<SentMessage>, String> {
+        self.wait_until(timeout, |w| {
+            (w.messages.len() >= n).then(|| w.messages.clone())
+        })
+        .await
+    }
+}
+
+fn set_visit(json: &mut Value, tz: Tz, visit: NaiveDateTime) {
+    let at = tz
+        .from_local_datetime(&visit)
+        .earliest()
+        .expect("a real local time");
+    json["date"] = json!(visit.format("%Y-%m-%d %H:%M:%S").to_string());
+    json["datetime"] = json!(at.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
+}

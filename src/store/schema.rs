@@ -1,0 +1,42 @@
+// @generated shape, kept by hand in step with migrations/.
+
+diesel::table! {
+    bot_records (company_id, record_id) {
+        company_id -> BigInt,
+        record_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        record_id -> BigInt,
+        kind -> Text,
+        status -> Text,
+        phone -> Nullable<Text>,
+        due_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        provider_message_id -> Nullable<Text>,
+        message -> Nullable<Text>,
+        record_json -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    poll_cursors (company_id) {
+        company_id -> BigInt,
+        changed_after -> Timestamp,
+        monitored_since -> Timestamp,
+        updated_at -> Timestamp,
+        last_poll_at -> Nullable<Timestamp>,
+        last_poll_error -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(bot_records, notifications, poll_cursors);

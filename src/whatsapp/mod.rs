@@ -1,0 +1,149 @@
+//! The ways a salon reaches WhatsApp (`../shared/whatsapp-api.md`), each with its
+//! errors sorted into retryable, pausing and permanent.
+
+mod providers;
+
+use std::time::Duration;
+
+use awc::http::{header, StatusCode};
+use serde_json::Value;
+use slog::Logger;
+
+use crate::config::{ProviderKind, WhatsAppConfig};
+use crate::domain::{CompanyId, Phone, RecordId};
+use crate::http_client::TlsRoots;
+use crate::message::MessageFields;
+use providers::{CloudApi, GreenApi, Webhook};
+
+/// One message to send.
+pub struct Outgoing<'a> {
+    pub phone: &'a Phone,
+    pub text: &'a str,
+    pub fields: &'a MessageFields,
+    pub company: CompanyId,
+    pub record: RecordId,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Temporary trouble (5xx, timeouts, rate limits): this message is tried again later.
+    #[error("{reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The account cannot send now (expired token, blocked instance, spent quota):
+    /// every send waits; the attempt does not count against the message.
+    #[error("{reason}")]
+    Paused { reason: String },
+    /// This message can never go out as it is (not on WhatsApp, missing template…).
+    #[error("{reason}")]
+    Permanent { reason: String },
+}
+
+pub enum Provider {
+    CloudApi(CloudApi),
+    GreenApi(GreenApi),
+    Webhook(Webhook),
+    Log(Logger),
+}
+
+impl Provider {
+    /// Builds the configured provider; call it on the actor's own thread (awc is not `Send`).
+    pub fn new(config: &WhatsAppConfig, tls: &TlsRoots, logger: &Logger) -> Provider {
+        let http = || Http {
+            client: tls.client(Duration::from_millis(config.request_timeout_ms)),
+        };
+        match config.provider {
+            ProviderKind::CloudApi => Provider::CloudApi(CloudApi::new(&config.cloud_api, http())),
+            ProviderKind::GreenApi => Provider::GreenApi(GreenApi::new(&config.green_api, http())),
+            ProviderKind::Webhook => Provider::Webhook(Webhook::new(&config.webhook, http())),
+            ProviderKind::Log => Provider::Log(logger.clone()),
+        }
+    }
+
+    /// Sends; on success, the provider's message id when it gives one.
+    pub async fn send(&self, message: &Outgoing<'_>) -> Result<Option<String>, SendError> {
+        match self {
+            Provider::CloudApi(p) => p.send(message).await,
+            Provider::GreenApi(p) => p.send(message).await,
+            Provider::Webhook(p) => p.send(message).await,
+            Provider::Log(logger) => {
+                slog::info!(logger, "log provider: would send";
+                    "company_id" => message.company.0, "record_id" => message.record.0,
+                    "phone" => message.phone.to_string(), "text" => message.text);
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// An HTTP answer, read whatever its status.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+    pub retry_after: Option<Duration>,
+}
+
+pub(crate) struct Http {
+    client: awc::Client,
+}
+
+impl Http {
+    /// POSTs JSON; transport failures and timeouts are retryable (the message may
+    /// or may not have gone out: the outbox's `sending` state records that doubt).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        body: &Value,
+    ) -> Result<Answer, SendError> {
+        let mut request = self.client.post(url);
+        if let Some(token) = bearer.filter(|t| !t.is_empty()) {
+            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let mut response = request
+            .send_json(body)
+            .await
+            .map_err(|e| SendError::Retryable {
+                reason: format!("no answer: {}", redact_url(&e.to_string())),
+                retry_after: None,
+            })?;
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .body()
+            .limit(1024 * 1024)
+            .await
+            .map_err(|e| SendError::Retryable {
+                reason: format!("answer cut short: {e}"),
+                retry_after: None,
+            })?;
+        let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+        Ok(Answer {
+            status: response.status(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text,
+            retry_after,
+        })
+    }
+}
+
+/// Green API puts its token in the path: keep it out of error messages.
+fn redact_url(s: &str) -> String {
+    s.split('/')
+        .map(|part| {
+            if part.len() >= 24 && part.chars().all(|c| c.is_ascii_alphanumeric()) {
+                "[redacted]"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

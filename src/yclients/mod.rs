@@ -1,0 +1,322 @@
+//! The YClients REST API, as `../shared/yclients-api.md` describes it.
+
+mod rate_limit;
+mod record;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::http::{header, StatusCode};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::Value;
+
+pub use rate_limit::RateLimiter;
+pub use record::{parse_timestamp, Client, Record, RecordError, Service, VisitTime};
+
+use crate::config::YClientsConfig;
+use crate::domain::{CompanyId, RecordId};
+use crate::http_client::TlsRoots;
+
+const MAX_BODY: usize = 64 * 1024 * 1024;
+/// A runaway pagination guard: 1000 pages of 200 is far beyond one salon's changes.
+const MAX_PAGES: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum YClientsError {
+    #[error("YClients refused the credentials ({status}): {message}")]
+    Unauthorized { status: u16, message: String },
+    #[error("YClients answered 404 (not found)")]
+    NotFound,
+    #[error("YClients rate limit hit (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("YClients server error {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("YClients did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach YClients: {0}")]
+    Transport(String),
+    #[error("YClients sent an unreadable answer: {0}")]
+    Malformed(String),
+}
+
+impl YClientsError {
+    /// A short, stable name for the kind of failure (state changes, metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            YClientsError::Unauthorized { .. } => "unauthorized",
+            YClientsError::NotFound => "not_found",
+            YClientsError::RateLimited { .. } => "rate_limited",
+            YClientsError::Server { .. } => "server_error",
+            YClientsError::Timeout(_) => "timeout",
+            YClientsError::Transport(_) => "transport",
+            YClientsError::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// What one poll of a company brought back.
+#[derive(Debug)]
+pub struct ChangedRecords {
+    /// Every record changed since the cursor, across all pages; those that could
+    /// not be read are kept as errors so that none disappears unseen.
+    pub records: Vec<Result<Record, RecordError>>,
+    /// YClients' own clock (its `Date` header) when the first page was answered:
+    /// the next cursor, immune to skew between its clock and ours.
+    pub server_time: Option<DateTime<Utc>>,
+    pub requests: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanyInfo {
+    pub title: String,
+    pub address: String,
+    pub timezone: Option<String>,
+}
+
+pub struct YClients {
+    http: awc::Client,
+    base_url: String,
+    authorization: String,
+    partner_id: Option<i64>,
+    page_size: u32,
+    timeout: Duration,
+    limiter: Arc<RateLimiter>,
+}
+
+impl YClients {
+    pub fn new(config: &YClientsConfig, tls: &TlsRoots, limiter: Arc<RateLimiter>) -> YClients {
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        YClients {
+            http: tls.client(timeout),
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            authorization: format!(
+                "Bearer {}, User {}",
+                config.partner_token.expose(),
+                config.user_token.expose()
+            ),
+            partner_id: config.partner_id.filter(|id| *id != 0),
+            page_size: config.page_size,
+            timeout,
+            limiter,
+        }
+    }
+
+    /// Every record created or changed after `since`, all pages.
+    pub async fn records_changed_after(
+        &self,
+        company: CompanyId,
+        since: DateTime<FixedOffset>,
+    ) -> Result<ChangedRecords, YClientsError> {
+        let since = since.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        let count = self.page_size.to_string();
+        let mut out = ChangedRecords {
+            records: Vec::new(),
+            server_time: None,
+            requests: 0,
+        };
+        for page in 1..=MAX_PAGES {
+            let page_str = page.to_string();
+            let (body, date) = self
+                .get(
+                    &format!("/api/v1/records/{company}"),
+                    &[
+                        ("changed_after", since.as_str()),
+                        ("page", page_str.as_str()),
+                        ("count", count.as_str()),
+                        ("include_consumables", "0"),
+                        ("include_finance_transactions", "0"),
+                    ],
+                )
+                .await?;
+            out.requests += 1;
+            if page == 1 {
+                out.server_time = date;
+            }
+            let items = match body.get("data") {
+                Some(Value::Array(items)) => items.clone(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => {
+                    return Err(YClientsError::Malformed(format!(
+                        "records: data is not a list but {}",
+                        type_name(other)
+                    )))
+                }
+            };
+            let got = items.len();
+            out.records.extend(items.into_iter().map(Record::from_json));
+            let total = body
+                .pointer("/meta/total_count")
+                .and_then(record::lenient_i64)
+                .map(|t| t.max(0) as usize);
+            let done = match total {
+                Some(total) => out.records.len() >= total || got == 0,
+                None => got < self.page_size as usize,
+            };
+            if done {
+                return Ok(out);
+            }
+        }
+        Err(YClientsError::Malformed(format!(
+            "records: more than {MAX_PAGES} pages"
+        )))
+    }
+
+    /// One record as it stands now; `None` when YClients says it is gone (404).
+    pub async fn record(
+        &self,
+        company: CompanyId,
+        id: RecordId,
+    ) -> Result<Option<Record>, YClientsError> {
+        match self
+            .get(&format!("/api/v1/record/{company}/{id}"), &[])
+            .await
+        {
+            Ok((body, _)) => {
+                let data = body.get("data").cloned().unwrap_or(Value::Null);
+                if data.is_null() {
+                    return Ok(None);
+                }
+                Record::from_json(data)
+                    .map(Some)
+                    .map_err(|e| YClientsError::Malformed(e.to_string()))
+            }
+            Err(YClientsError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn company(&self, company: CompanyId) -> Result<CompanyInfo, YClientsError> {
+        let (body, _) = self.get(&format!("/api/v1/company/{company}"), &[]).await?;
+        let data = body
+            .get("data")
+            .filter(|d| d.is_object())
+            .ok_or_else(|| YClientsError::Malformed("company: no data object".into()))?;
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok(CompanyInfo {
+            title: text("title"),
+            address: text("address"),
+            timezone: Some(text("timezone_name")).filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(Value, Option<DateTime<Utc>>), YClientsError> {
+        self.limiter.acquire().await;
+        let mut request = self
+            .http
+            .get(format!("{}{}", self.base_url, path))
+            .insert_header((header::ACCEPT, "application/vnd.yclients.v2+json"))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::AUTHORIZATION, self.authorization.as_str()));
+        if let Some(partner_id) = self.partner_id {
+            request = request.insert_header(("X-Partner-Id", partner_id.to_string()));
+        }
+        if !query.is_empty() {
+            request = request
+                .query(&query)
+                .map_err(|e| YClientsError::Transport(e.to_string()))?;
+        }
+        let mut response = request.send().await.map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => YClientsError::Timeout(self.timeout),
+            other => YClientsError::Transport(other.to_string()),
+        })?;
+        let status = response.status();
+        let date = response
+            .headers()
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.body().limit(MAX_BODY).await.map_err(|e| match e {
+            awc::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                YClientsError::Timeout(self.timeout)
+            }
+            other => YClientsError::Transport(format!("reading the answer: {other}")),
+        })?;
+        let json: Result<Value, _> = serde_json::from_slice(&body);
+        let message = json
+            .as_ref()
+            .ok()
+            .and_then(error_message)
+            .unwrap_or_else(|| snippet(&body));
+        match status {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(YClientsError::Unauthorized {
+                    status: status.as_u16(),
+                    message: message.clone(),
+                })
+            }
+            StatusCode::NOT_FOUND => return Err(YClientsError::NotFound),
+            StatusCode::TOO_MANY_REQUESTS => {
+                self.limiter
+                    .pause_for(retry_after.unwrap_or(Duration::from_secs(1)));
+                return Err(YClientsError::RateLimited { retry_after });
+            }
+            s if s.is_server_error() => {
+                return Err(YClientsError::Server {
+                    status: s.as_u16(),
+                    message: message.clone(),
+                })
+            }
+            s => {
+                return Err(YClientsError::Malformed(format!(
+                    "unexpected status {}: {}",
+                    s.as_u16(),
+                    message
+                )))
+            }
+        }
+        let json =
+            json.map_err(|e| YClientsError::Malformed(format!("{e}: {}", snippet(&body))))?;
+        if json.get("success") == Some(&Value::Bool(false)) {
+            return Err(YClientsError::Malformed(format!(
+                "success: false: {message}"
+            )));
+        }
+        Ok((json, date))
+    }
+}
+
+/// YClients puts its reason in `meta.message` or `errors.message`.
+fn error_message(body: &Value) -> Option<String> {
+    body.pointer("/meta/message")
+        .or_else(|| body.pointer("/errors/message"))
+        .or_else(|| body.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

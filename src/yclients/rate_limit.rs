@@ -1,0 +1,139 @@
+//! One limiter shared by every request to YClients, whatever actor or company makes
+//! it: YClients counts 5 requests a second and 200 a minute per IP address.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Windows a little longer than YClients' own, so that requests which leave us
+/// evenly spaced cannot arrive bunched into one of its seconds.
+const SECOND: Duration = Duration::from_millis(1100);
+const MINUTE: Duration = Duration::from_millis(61_000);
+
+pub struct RateLimiter {
+    per_second: usize,
+    per_minute: usize,
+    state: Mutex<Window>,
+}
+
+#[derive(Default)]
+struct Window {
+    sent: VecDeque<Instant>,
+    paused_until: Option<Instant>,
+    waits: u64,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u32, per_minute: u32) -> RateLimiter {
+        RateLimiter {
+            per_second: per_second.max(1) as usize,
+            per_minute: per_minute.max(1) as usize,
+            state: Mutex::new(Window::default()),
+        }
+    }
+
+    /// Waits until one more request fits in both windows, and counts it.
+    pub async fn acquire(&self) {
+        let mut waited = false;
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut w = self.state.lock().expect("rate limiter lock");
+                match self.next_slot(&mut w, now) {
+                    None => {
+                        w.sent.push_back(now);
+                        if waited {
+                            w.waits += 1;
+                        }
+                        return;
+                    }
+                    Some(at) => at - now,
+                }
+            };
+            waited = true;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Holds every request back, after YClients answered 429.
+    pub fn pause_for(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut w = self.state.lock().expect("rate limiter lock");
+        w.paused_until = Some(w.paused_until.map_or(until, |p| p.max(until)));
+    }
+
+    /// How many requests had to wait for a slot (for metrics).
+    pub fn waits(&self) -> u64 {
+        self.state.lock().expect("rate limiter lock").waits
+    }
+
+    fn next_slot(&self, w: &mut Window, now: Instant) -> Option<Instant> {
+        while w.sent.front().is_some_and(|t| now - *t >= MINUTE) {
+            w.sent.pop_front();
+        }
+        if let Some(until) = w.paused_until {
+            if until > now {
+                return Some(until);
+            }
+            w.paused_until = None;
+        }
+        if w.sent.len() >= self.per_minute {
+            return Some(w.sent[w.sent.len() - self.per_minute] + MINUTE);
+        }
+        let in_last_second = w
+            .sent
+            .iter()
+            .rev()
+            .take_while(|t| now - **t < SECOND)
+            .count();
+        if in_last_second >= self.per_second {
+            return Some(w.sent[w.sent.len() - self.per_second] + SECOND);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn never_lets_more_than_the_limit_into_one_second() {
+        let limiter = RateLimiter::new(5, 200);
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..23 {
+            limiter.acquire().await;
+            times.push(Instant::now() - start);
+        }
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..].iter().take_while(|u| **u - *t < SECOND).count();
+            assert!(
+                in_window <= 5,
+                "{in_window} requests within a second of {t:?}"
+            );
+        }
+        assert!(limiter.waits() > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_to_the_minute_limit() {
+        let limiter = RateLimiter::new(1000, 10);
+        let start = Instant::now();
+        for _ in 0..11 {
+            limiter.acquire().await;
+        }
+        assert!(Instant::now() - start >= MINUTE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_requests_back() {
+        let limiter = RateLimiter::new(5, 200);
+        limiter.pause_for(Duration::from_secs(7));
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert!(Instant::now() - start >= Duration::from_secs(7));
+    }
+}
