@@ -33,22 +33,30 @@ fn log(state: &State, req: &HttpRequest, status: u16) {
             at: Instant::now(),
             method: req.method().to_string(),
             path: req.path().to_string(),
+            query: req.query_string().to_string(),
             status,
+            partner_id: req
+                .headers()
+                .get("X-Partner-Id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         })
     });
 }
 
-/// Answers an injected fault, if one is queued.
+/// An injected fault for this request, if one is queued.
+enum Injected {
+    Answer(HttpResponse),
+    Stall(std::time::Duration),
+}
+
 async fn fault(
     state: &State,
     req: &HttpRequest,
     pick: fn(&mut World) -> Option<Fault>,
-) -> Option<HttpResponse> {
+) -> Option<Injected> {
     match state.change(pick)? {
-        Fault::Stall(duration) => {
-            tokio::time::sleep(duration).await;
-            None
-        }
+        Fault::Stall(duration) => Some(Injected::Stall(duration)),
         Fault::Status {
             status,
             body,
@@ -61,8 +69,50 @@ async fn fault(
             if let Some(after) = retry_after {
                 response.insert_header((header::RETRY_AFTER, after.to_string()));
             }
-            Some(response.content_type("application/json").body(body))
+            Some(Injected::Answer(
+                response.content_type("application/json").body(body),
+            ))
         }
+    }
+}
+
+/// Answers a YClients request: a queued fault, a refusal, or `answer()`'s status
+/// and body, stamped with YClients' clock when it is sent.
+async fn yclients(
+    state: &State,
+    req: &HttpRequest,
+    answer: impl FnOnce(&World) -> (u16, Value),
+) -> HttpResponse {
+    let stall = match fault(state, req, yclients_fault).await {
+        Some(Injected::Answer(response)) => return response,
+        Some(Injected::Stall(duration)) => Some(duration),
+        None => None,
+    };
+    if let Some(refusal) = refuse(state, req) {
+        return refusal;
+    }
+    let (status, body) = answer(&state.world.lock().expect("simulator lock"));
+    if let Some(duration) = stall {
+        state.change(|w| w.stalled += 1);
+        tokio::time::sleep(duration).await;
+        state.change(|w| w.stalled -= 1);
+    }
+    yclients_answer(state, req, status, body)
+}
+
+/// Answers a WhatsApp request: a queued fault, or `answer()`.
+async fn whatsapp(
+    state: &State,
+    req: &HttpRequest,
+    answer: impl FnOnce() -> HttpResponse,
+) -> HttpResponse {
+    match fault(state, req, whatsapp_fault).await {
+        Some(Injected::Answer(response)) => response,
+        Some(Injected::Stall(duration)) => {
+            tokio::time::sleep(duration).await;
+            answer()
+        }
+        None => answer(),
     }
 }
 
@@ -129,10 +179,8 @@ fn refuse(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
     None
 }
 
-fn not_found(state: &State, req: &HttpRequest, what: &str) -> HttpResponse {
-    yclients_answer(
-        state,
-        req,
+fn not_found(what: &str) -> (u16, Value) {
+    (
         404,
         json!({"success": false, "data": null, "meta": {"message": format!("{what} не найдена")}}),
     )
@@ -151,18 +199,10 @@ async fn records(
     path: web::Path<i64>,
     query: web::Query<ListQuery>,
 ) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, yclients_fault).await {
-        return response;
-    }
-    if let Some(refusal) = refuse(&state, &req) {
-        return refusal;
-    }
     let company = path.into_inner();
-    let (page_records, total, page) = {
-        let w = state.world.lock().expect("simulator lock");
+    yclients(&state, &req, |w| {
         let Some(c) = w.companies.get(&company) else {
-            drop(w);
-            return not_found(&state, &req, "Компания");
+            return not_found("Компания");
         };
         let since = query
             .changed_after
@@ -183,15 +223,12 @@ async fn records(
             .skip((page - 1) * count)
             .take(count)
             .collect();
-        (records, total, page)
-    };
-    yclients_answer(
-        &state,
-        &req,
-        200,
-        json!({
-        "success": true, "data": page_records, "meta": {"page": page, "total_count": total}}),
-    )
+        (
+            200,
+            json!({"success": true, "data": records, "meta": {"page": page, "total_count": total}}),
+        )
+    })
+    .await
 }
 
 /// `changed_after` as ISO 8601 with an offset, or the salon's wall clock without one.
@@ -211,58 +248,33 @@ fn parse_since(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
 }
 
 async fn record(state: Data, req: HttpRequest, path: web::Path<(i64, i64)>) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, yclients_fault).await {
-        return response;
-    }
-    if let Some(refusal) = refuse(&state, &req) {
-        return refusal;
-    }
-    let found = state
-        .world
-        .lock()
-        .expect("simulator lock")
-        .records
-        .get(&path.into_inner())
-        .filter(|r| !r.deleted)
-        .map(|r| r.json.clone());
-    match found {
-        Some(json) => yclients_answer(
-            &state,
-            &req,
-            200,
-            json!({"success": true, "data": json, "meta": []}),
-        ),
-        None => not_found(&state, &req, "Запись"),
-    }
+    let key = path.into_inner();
+    yclients(&state, &req, |w| {
+        match w.records.get(&key).filter(|r| !r.deleted) {
+            Some(r) => (200, json!({"success": true, "data": r.json, "meta": []})),
+            None => not_found("Запись"),
+        }
+    })
+    .await
 }
 
 async fn company(state: Data, req: HttpRequest, path: web::Path<i64>) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, yclients_fault).await {
-        return response;
-    }
-    if let Some(refusal) = refuse(&state, &req) {
-        return refusal;
-    }
     let id = path.into_inner();
-    let found = state
-        .world
-        .lock()
-        .expect("simulator lock")
-        .companies
-        .get(&id)
-        .cloned();
-    let Some(c) = found else {
-        return not_found(&state, &req, "Компания");
-    };
-    let mut sample: Value = serde_json::from_str(include_str!(
-        "../../tests/fixtures/yclients/docs_get_company_200.json"
-    ))
-    .expect("company sample");
-    sample["data"]["id"] = json!(id);
-    sample["data"]["title"] = json!(c.title);
-    sample["data"]["address"] = json!(c.address);
-    sample["data"]["timezone_name"] = json!(c.timezone.name());
-    yclients_answer(&state, &req, 200, sample)
+    yclients(&state, &req, |w| {
+        let Some(c) = w.companies.get(&id) else {
+            return not_found("Компания");
+        };
+        let mut sample: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/yclients/docs_get_company_200.json"
+        ))
+        .expect("company sample");
+        sample["data"]["id"] = json!(id);
+        sample["data"]["title"] = json!(c.title);
+        sample["data"]["address"] = json!(c.address);
+        sample["data"]["timezone_name"] = json!(c.timezone.name());
+        (200, sample)
+    })
+    .await
 }
 
 fn sent(
@@ -272,7 +284,7 @@ fn sent(
     phone: String,
     text: String,
     body: Value,
-) {
+) -> usize {
     log(state, req, 200);
     state.change(|w| {
         w.messages.push(SentMessage {
@@ -281,84 +293,63 @@ fn sent(
             phone,
             text,
             body,
-        })
-    });
+        });
+        w.messages.len()
+    })
 }
 
 async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
-        return response;
-    }
     let body = body.into_inner();
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !bearer.starts_with("Bearer ") || bearer.len() <= 7 {
-        log(&state, &req, 401);
-        return HttpResponse::Unauthorized().json(json!({"error": {
-            "message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "sim"}}));
-    }
-    let to = body["to"].as_str().unwrap_or_default().to_string();
-    let text = match body["type"].as_str() {
-        Some("text") => body
-            .pointer("/text/body")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        Some("template") => body
-            .pointer("/template/components/0/parameters")
-            .and_then(Value::as_array)
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            })
-            .unwrap_or_default(),
-        _ => {
-            log(&state, &req, 400);
-            return HttpResponse::BadRequest().json(json!({"error": {
-                "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}));
+    whatsapp(&state, &req, || {
+        let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !bearer.starts_with("Bearer ") || bearer.len() <= 7 {
+            log(&state, &req, 401);
+            return HttpResponse::Unauthorized().json(json!({"error": {
+                "message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "sim"}}));
         }
-    };
-    let id = format!(
-        "wamid.SIM{}",
-        state.world.lock().expect("simulator lock").messages.len() + 1
-    );
-    sent(&state, &req, "cloud_api", to.clone(), text, body);
-    HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": id}]}))
+        let to = body["to"].as_str().unwrap_or_default().to_string();
+        let text = match body["type"].as_str() {
+            Some("text") => body.pointer("/text/body").and_then(Value::as_str).unwrap_or_default().to_string(),
+            Some("template") => body
+                .pointer("/template/components/0/parameters")
+                .and_then(Value::as_array)
+                .map(|ps| ps.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" | "))
+                .unwrap_or_default(),
+            _ => {
+                log(&state, &req, 400);
+                return HttpResponse::BadRequest().json(json!({"error": {
+                    "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}));
+            }
+        };
+        let n = sent(&state, &req, "cloud_api", to.clone(), text, body.clone());
+        HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.SIM{n}")}]}))
+    })
+    .await
 }
 
 async fn green_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
-        return response;
-    }
     let body = body.into_inner();
-    let phone = body["chatId"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_end_matches("@c.us")
-        .to_string();
-    let text = body["message"].as_str().unwrap_or_default().to_string();
-    let id = format!(
-        "SIM{:016X}",
-        state.world.lock().expect("simulator lock").messages.len() + 1
-    );
-    sent(&state, &req, "green_api", phone, text, body);
-    HttpResponse::Ok().json(json!({"idMessage": id}))
+    whatsapp(&state, &req, || {
+        let phone = body["chatId"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches("@c.us")
+            .to_string();
+        let text = body["message"].as_str().unwrap_or_default().to_string();
+        let n = sent(&state, &req, "green_api", phone, text, body.clone());
+        HttpResponse::Ok().json(json!({"idMessage": format!("SIM{n:016X}")}))
+    })
+    .await
 }
 
 async fn webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
-    if let Some(response) = fault(&state, &req, whatsapp_fault).await {
-        return response;
-    }
     let body = body.into_inner();
-    let phone = body["phone"].as_str().unwrap_or_default().to_string();
-    let text = body["text"].as_str().unwrap_or_default().to_string();
-    let id = state.world.lock().expect("simulator lock").messages.len() + 1;
-    sent(&state, &req, "webhook", phone, text, body);
-    HttpResponse::Ok().json(json!({"id": id}))
+    whatsapp(&state, &req, || {
+        let phone = body["phone"].as_str().unwrap_or_default().to_string();
+        let text = body["text"].as_str().unwrap_or_default().to_string();
+        let n = sent(&state, &req, "webhook", phone, text, body.clone());
+        HttpResponse::Ok().json(json!({"id": n}))
+    })
+    .await
 }

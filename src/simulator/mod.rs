@@ -67,7 +67,8 @@ pub enum Fault {
         body: String,
         retry_after: Option<u64>,
     },
-    /// Wait this long, then answer normally.
+    /// Work out the answer, then hold it this long before sending it: what YClients
+    /// knew is older than its `Date` header.
     Stall(Duration),
 }
 
@@ -76,7 +77,9 @@ pub struct Request {
     pub at: Instant,
     pub method: String,
     pub path: String,
+    pub query: String,
     pub status: u16,
+    pub partner_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +113,8 @@ pub struct World {
     pub page_cap: usize,
     /// The `Authorization` header YClients accepts, when set.
     pub yclients_auth: Option<String>,
+    /// Requests being held by a [`Fault::Stall`] right now.
+    pub stalled: usize,
 }
 
 impl World {

@@ -1,0 +1,217 @@
+//! `spawn_app`: the daemon in process, against the simulator's YClients and
+//! WhatsApp on 127.0.0.1 and a real SQLite file in a temporary directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use booking_monitor::config::Config;
+use booking_monitor::daemon::Daemon;
+use booking_monitor::logging;
+use booking_monitor::simulator::{Booking, SentMessage, Simulator};
+use booking_monitor::store::{self, Db, Notification, Status};
+use chrono::{Days, NaiveDateTime, NaiveTime, Utc};
+
+pub const COMPANY: i64 = 4564;
+pub const BOT_USER: i64 = 777;
+/// How long a test waits for what must happen before calling it a failure.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Options {
+    pub delay_ms: u64,
+    pub poll_ms: u64,
+    /// (id, time zone)
+    pub companies: Vec<(i64, &'static str)>,
+    /// Extra TOML appended to the config (whole tables).
+    pub extra: String,
+    /// Extra keys for `[yclients]`.
+    pub yclients_extra: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            delay_ms: 1_000,
+            poll_ms: 100,
+            companies: vec![(COMPANY, "Europe/Moscow")],
+            extra: String::new(),
+            yclients_extra: String::new(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub sim: Simulator,
+    pub db: Db,
+    pub db_path: PathBuf,
+    pub options: Options,
+    daemon: Option<Daemon>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let mut app = prepare(options).await;
+    app.start().await;
+    app
+}
+
+/// The simulator and the database, without the daemon.
+pub async fn prepare(options: Options) -> TestApp {
+    let sim = Simulator::start().await.expect("simulator starts");
+    for (id, tz) in &options.companies {
+        sim.add_company(*id, &format!("Салон {id}"), "Москва, ул. Пушкина, 10", tz);
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db_path = dir.path().join("booking-monitor.db");
+    let db = Db::open(&db_path).expect("database opens");
+    TestApp {
+        sim,
+        db,
+        db_path,
+        options,
+        daemon: None,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn config_text(&self) -> String {
+        let companies: String = self
+            .options
+            .companies
+            .iter()
+            .map(|(id, _)| format!("[[companies]]\nid = {id}\n"))
+            .collect();
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+
+[yclients]
+base_url = "{yclients}"
+partner_token = "test-partner-token"
+user_token = "test-user-token"
+request_timeout_ms = 2000
+{yclients_extra}
+
+{companies}
+
+[monitor]
+poll_interval_ms = {poll}
+notification_delay_ms = {delay}
+bot_user_ids = [{BOT_USER}]
+retry_initial_ms = 100
+retry_max_ms = 1000
+
+[whatsapp]
+provider = "cloud_api"
+request_timeout_ms = 2000
+
+[whatsapp.cloud_api]
+base_url = "{cloud}"
+phone_number_id = "100200300"
+access_token = "test-access-token"
+
+{extra}
+"#,
+            db = self.db_path.display(),
+            yclients = self.sim.base_url(),
+            yclients_extra = self.options.yclients_extra,
+            poll = self.options.poll_ms,
+            delay = self.options.delay_ms,
+            cloud = self.sim.cloud_api_url(),
+            extra = self.options.extra,
+        )
+    }
+
+    pub fn config(&self) -> Config {
+        Config::parse(&self.config_text(), &|_| None).expect("a valid test config")
+    }
+
+    pub async fn start(&mut self) {
+        assert!(self.daemon.is_none(), "the daemon is already running");
+        let logger = if std::env::var_os("TEST_LOG").is_some() {
+            logging::terminal(slog::Level::Debug)
+        } else {
+            logging::discard()
+        };
+        self.daemon =
+            Some(Daemon::start(self.config(), self.db.clone(), logger).expect("daemon starts"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.shutdown().await;
+        }
+    }
+
+    /// Waits until the first poll of every company is committed: from then on, a
+    /// new booking is news.
+    pub async fn wait_until_monitoring(&self) {
+        let n = self.options.companies.len();
+        self.sim
+            .wait_for_polls(2 * n, PATIENCE)
+            .await
+            .expect("the first polls");
+    }
+
+    /// Waits for `n` more record-list requests (each poll after the next one).
+    pub async fn wait_for_more_polls(&self, n: usize) {
+        let seen = self.sim.world().record_list_requests();
+        self.sim
+            .wait_for_polls(seen + n, PATIENCE)
+            .await
+            .expect("more polls");
+    }
+
+    pub fn create(&self, booking: Booking) -> i64 {
+        self.sim.create(booking)
+    }
+
+    pub async fn wait_for_messages(&self, n: usize) -> Vec<SentMessage> {
+        self.sim
+            .wait_for_messages(n, PATIENCE)
+            .await
+            .expect("the messages")
+    }
+
+    pub async fn notifications(&self) -> Vec<Notification> {
+        self.db
+            .run(store::all_notifications)
+            .await
+            .expect("notifications")
+    }
+
+    /// Waits until the record's notification reaches `status` (the database has no
+    /// events to await, so this looks every 20 ms until PATIENCE runs out).
+    pub async fn wait_for_status(&self, record: i64, status: Status) -> Notification {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let rows = self.notifications().await;
+            if let Some(row) = rows
+                .iter()
+                .find(|r| r.record_id == record && r.status() == Some(status))
+            {
+                return row.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "record {record} never reached {status:?}; rows: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A wall-clock time `days` from today in the salon's zone (tests only need "in the future").
+pub fn visit(days: u64, hour: u32, minute: u32) -> NaiveDateTime {
+    (Utc::now().date_naive() + Days::new(days))
+        .and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap())
+}
+
+pub fn admin_booking(name: &str, phone: &str) -> Booking {
+    Booking::by_admin(COMPANY, name, phone, visit(1, 14, 0))
+}

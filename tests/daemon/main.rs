@@ -1,0 +1,7 @@
+//! Black-box tests of the daemon: real HTTP on 127.0.0.1, a real SQLite file.
+
+mod config_errors;
+mod helpers;
+mod notifications;
+mod polling;
+mod tls;
