@@ -109,8 +109,11 @@ async fn whatsapp(
     match fault(state, req, whatsapp_fault).await {
         Some(Injected::Answer(response)) => response,
         Some(Injected::Stall(duration)) => {
+            state.change(|w| w.stalled += 1);
             tokio::time::sleep(duration).await;
-            answer()
+            let response = answer();
+            state.change(|w| w.stalled -= 1);
+            response
         }
         None => answer(),
     }

@@ -215,3 +215,64 @@ pub fn visit(days: u64, hour: u32, minute: u32) -> NaiveDateTime {
 pub fn admin_booking(name: &str, phone: &str) -> Booking {
     Booking::by_admin(COMPANY, name, phone, visit(1, 14, 0))
 }
+
+/// The real binary, run against the same simulator and database.
+pub struct Process {
+    child: std::process::Child,
+    pub log_path: PathBuf,
+}
+
+impl TestApp {
+    pub fn spawn_binary(&self) -> Process {
+        let dir = self.db_path.parent().unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(&config, self.config_text()).unwrap();
+        let log_path = dir.join(format!("daemon-{}.log", fastrand::u32(..)));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the binary starts");
+        Process { child, log_path }
+    }
+}
+
+impl Process {
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            // A child's exit has no event to await here short of a SIGCHLD handler.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,4 +4,5 @@ mod config_errors;
 mod helpers;
 mod notifications;
 mod polling;
+mod shutdown;
 mod tls;
