@@ -7,6 +7,7 @@ use slog::Logger;
 
 use crate::config::{Config, DatabaseLocation};
 use crate::daemon::Daemon;
+use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
 use crate::store::Db;
@@ -84,8 +85,15 @@ fn run(config: Config, logger: Logger) -> i32 {
         Ok(db) => db,
         Err(code) => return code,
     };
+    let faults = match FaultPlan::parse(&std::env::var(faults::ENV).unwrap_or_default()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("booking-monitor: bad {}: {e}", faults::ENV);
+            return EXIT_BAD_CONFIG;
+        }
+    };
     actix_rt::System::new().block_on(async move {
-        let daemon = match Daemon::start(config, db, logger.clone()) {
+        let daemon = match Daemon::start_with_faults(config, db, logger.clone(), faults) {
             Ok(daemon) => daemon,
             Err(e) => {
                 eprintln!("booking-monitor: {e}");

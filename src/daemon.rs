@@ -13,6 +13,7 @@ use crate::actors::{
     DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
 };
 use crate::config::Config;
+use crate::faults::FaultPlan;
 use crate::http_client::{TlsRoots, TlsSetupError};
 use crate::rules::Rules;
 use crate::store::Db;
@@ -31,12 +32,25 @@ pub struct Daemon {
     arbiter: Arbiter,
     shared: Shared,
     notifier: Option<Addr<NotifierActor>>,
+    /// Held so that the poller has an address: `actix::Supervisor` restarts only
+    /// actors that someone can still reach.
+    poller: Option<Addr<PollerActor>>,
 }
 
 impl Daemon {
     /// Starts the pipeline: Notifier, then Delay, Filter, Poller, each given its
     /// downstream's address. With `monitor.enabled = false` nothing is started.
     pub fn start(config: Config, db: Db, logger: Logger) -> Result<Daemon, StartError> {
+        Daemon::start_with_faults(config, db, logger, FaultPlan::none())
+    }
+
+    /// As `start`, with test-only failures injected into the actors.
+    pub fn start_with_faults(
+        config: Config,
+        db: Db,
+        logger: Logger,
+        faults: FaultPlan,
+    ) -> Result<Daemon, StartError> {
         let config = Arc::new(config);
         let shared = Shared {
             rules: Arc::new(Rules::new(&config.monitor)),
@@ -47,6 +61,7 @@ impl Daemon {
             tls: TlsRoots::load(config.tls.ca_file.as_deref())?,
             salons: Arc::new(Salons::new(config.clone())),
             supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
+            faults: Arc::new(faults),
             config,
             db,
             logger,
@@ -56,6 +71,7 @@ impl Daemon {
             arbiter,
             shared,
             notifier: None,
+            poller: None,
         };
         if !daemon.shared.config.monitor.enabled {
             slog::warn!(
@@ -72,13 +88,14 @@ impl Daemon {
         let (s, to_delay) = (daemon.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
         let (s, to_filter) = (daemon.shared.clone(), filter.recipient());
-        let _poller: Addr<PollerActor> =
+        let poller: Addr<PollerActor> =
             Supervisor::start_in_arbiter(&handle, move |_| PollerActor::new(s, to_filter));
         slog::info!(daemon.shared.logger, "booking-monitor started";
             "companies" => daemon.shared.config.companies.len(),
             "poll_interval_ms" => daemon.shared.config.monitor.poll_interval_ms,
             "notification_delay_ms" => daemon.shared.config.monitor.notification_delay_ms);
         daemon.notifier = Some(notifier);
+        daemon.poller = Some(poller);
         Ok(daemon)
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
+pub mod faults;
 pub mod http_client;
 pub mod logging;
 pub mod message;

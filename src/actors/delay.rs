@@ -134,6 +134,18 @@ impl Handler<Schedule> for DelayActor {
     type Result = ();
 
     fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
-        self.schedule(msg.id, msg.due_at, ctx);
+        let faults = self.shared.faults.clone();
+        match panic_guard::catch(|| faults.strike(NAME)) {
+            Ok(Ok(())) => self.schedule(msg.id, msg.due_at, ctx),
+            // The row is in the table: `started()` finds it again after the restart.
+            Ok(Err(e)) => {
+                slog::error!(self.shared.logger, "delay: failed; restarting"; "error" => %e);
+                ctx.stop();
+            }
+            Err(panic) => {
+                slog::error!(self.shared.logger, "delay: panicked; restarting"; "panic" => panic);
+                ctx.stop();
+            }
+        }
     }
 }

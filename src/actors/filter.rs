@@ -47,6 +47,9 @@ impl Handler<RecordsSeen> for FilterActor {
         let shared = self.shared.clone();
         let work = Guarded::new(async move {
             let company = msg.company;
+            if let Err(e) = shared.faults.strike(NAME) {
+                return (company, Err(e));
+            }
             let salon_tz = msg.timezone;
             let log = shared.logger.clone();
             let rules = shared.rules.clone();

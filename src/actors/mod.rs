@@ -14,6 +14,7 @@ use std::time::Duration;
 use slog::Logger;
 
 use crate::config::Config;
+use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
 use crate::rules::Rules;
 use crate::store::Db;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub tls: TlsRoots,
     pub salons: Arc<Salons>,
     pub supervision: Arc<Supervision>,
+    /// Test-only failures; empty in production.
+    pub faults: Arc<FaultPlan>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, with ±20 % jitter so that many

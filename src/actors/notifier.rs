@@ -166,6 +166,7 @@ async fn deliver(
     id: NotificationId,
     paused_until: Option<DateTime<Utc>>,
 ) -> Result<Delivery, StoreError> {
+    shared.faults.strike(NAME)?;
     let db = &shared.db;
     let log = &shared.logger;
     let monitor = &shared.config.monitor;

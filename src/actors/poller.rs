@@ -38,7 +38,14 @@ enum PollResult {
     Committed(FilterOutcome, u32),
     YClients(YClientsError),
     Filter(String),
-    Store(StoreError),
+    /// The poller itself cannot go on (its database, a panic): it restarts.
+    Fatal(String),
+}
+
+impl From<StoreError> for PollResult {
+    fn from(e: StoreError) -> PollResult {
+        PollResult::Fatal(e.to_string())
+    }
 }
 
 impl PollerActor {
@@ -87,7 +94,7 @@ impl PollerActor {
         ));
         // `wait`: polls never overlap, and the next is scheduled when this one ends.
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
-            let result = result.unwrap_or_else(|panic| PollResult::Filter(format!("poll panicked: {panic}")));
+            let result = result.unwrap_or_else(|panic| PollResult::Fatal(format!("panicked: {panic}")));
             let interval = act.interval();
             let max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
             let log = act.shared.logger.new(slog::o!("company_id" => company.0));
@@ -121,8 +128,8 @@ impl PollerActor {
                     slog::error!(log, "poller: the filter could not commit; polling again later"; "error" => reason);
                     state.next_at = Instant::now() + backoff(interval, max, state.failures);
                 }
-                PollResult::Store(error) => {
-                    slog::error!(log, "poller: database failure; restarting"; "error" => %error);
+                PollResult::Fatal(error) => {
+                    slog::error!(log, "poller: failed; restarting"; "error" => error);
                     ctx.stop();
                     return;
                 }
@@ -138,6 +145,9 @@ async fn poll_company(
     filter: Recipient<RecordsSeen>,
     company: CompanyId,
 ) -> PollResult {
+    if let Err(e) = shared.faults.strike(NAME) {
+        return e.into();
+    }
     let polled_at = Utc::now();
     let salon = match shared.salons.get(company, &yclients).await {
         Ok(salon) => salon,
@@ -145,7 +155,7 @@ async fn poll_company(
     };
     let cursor = match shared.db.run(move |c| store::cursor(c, company)).await {
         Ok(cursor) => cursor,
-        Err(e) => return PollResult::Store(e),
+        Err(e) => return e.into(),
     };
     let overlap = chrono::Duration::milliseconds(shared.config.monitor.cursor_overlap_ms as i64);
     let from: DateTime<Utc> = cursor.map(|c| c.changed_after).unwrap_or(polled_at) - overlap;
@@ -160,7 +170,7 @@ async fn poll_company(
                 .run(move |c| store::record_poll_failure(c, company, &error, Utc::now()))
                 .await
             {
-                return PollResult::Store(e);
+                return e.into();
             }
             return PollResult::YClients(e);
         }

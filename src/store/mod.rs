@@ -37,6 +37,8 @@ pub enum StoreError {
     Migration(String),
     #[error("a database call panicked: {0}")]
     Panicked(String),
+    #[error("injected fault: {0}")]
+    Injected(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use booking_monitor::config::Config;
 use booking_monitor::daemon::Daemon;
+use booking_monitor::faults::FaultPlan;
 use booking_monitor::logging;
 use booking_monitor::simulator::{Booking, SentMessage, Simulator};
 use booking_monitor::store::{self, Db, Notification, Status};
@@ -132,14 +133,28 @@ access_token = "test-access-token"
     }
 
     pub async fn start(&mut self) {
+        self.start_with_faults("").await;
+    }
+
+    /// Starts the daemon with test-only failures (see `booking_monitor::faults`).
+    pub async fn start_with_faults(&mut self, faults: &str) {
         assert!(self.daemon.is_none(), "the daemon is already running");
         let logger = if std::env::var_os("TEST_LOG").is_some() {
             logging::terminal(slog::Level::Debug)
         } else {
             logging::discard()
         };
-        self.daemon =
-            Some(Daemon::start(self.config(), self.db.clone(), logger).expect("daemon starts"));
+        let faults = FaultPlan::parse(faults).expect("a fault plan");
+        let daemon = Daemon::start_with_faults(self.config(), self.db.clone(), logger, faults);
+        self.daemon = Some(daemon.expect("daemon starts"));
+    }
+
+    /// Actor restarts since the daemon started.
+    pub fn restarts(&self) -> u64 {
+        self.daemon
+            .as_ref()
+            .map(|d| d.supervision().restarts())
+            .unwrap_or(0)
     }
 
     pub async fn stop(&mut self) {
@@ -224,6 +239,10 @@ pub struct Process {
 
 impl TestApp {
     pub fn spawn_binary(&self) -> Process {
+        self.spawn_binary_with_env(&[])
+    }
+
+    pub fn spawn_binary_with_env(&self, env: &[(&str, &str)]) -> Process {
         let dir = self.db_path.parent().unwrap();
         let config = dir.join("config.toml");
         std::fs::write(&config, self.config_text()).unwrap();
@@ -235,6 +254,7 @@ impl TestApp {
             .current_dir(dir)
             .stdout(std::process::Stdio::null())
             .stderr(log)
+            .envs(env.iter().copied())
             .spawn()
             .expect("the binary starts");
         Process { child, log_path }

@@ -1,8 +1,10 @@
 //! Black-box tests of the daemon: real HTTP on 127.0.0.1, a real SQLite file.
 
+mod actix_panics;
 mod config_errors;
 mod helpers;
 mod notifications;
 mod polling;
 mod shutdown;
+mod supervision;
 mod tls;
