@@ -10,7 +10,7 @@ use crate::daemon::Daemon;
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
-use crate::store::Db;
+use crate::store::{Db, InstanceLock};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
@@ -81,6 +81,14 @@ pub fn open_db(config: &Config) -> Result<Db, i32> {
 
 fn run(config: Config, logger: Logger) -> i32 {
     panic_guard::install_hook(logger.clone());
+    let DatabaseLocation::Sqlite(path) = config.database_location().expect("validated");
+    let _lock = match InstanceLock::acquire(&path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            return EXIT_FATAL;
+        }
+    };
     let db = match open_db(&config) {
         Ok(db) => db,
         Err(code) => return code,

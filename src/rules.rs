@@ -92,13 +92,20 @@ impl Rules {
     }
 
     /// When to send: the booking's creation plus the grace delay, clamped to
-    /// [first seen, first seen + delay], so that neither a skewed YClients clock
-    /// nor a late poll fires it early or holds it long.
-    pub fn due_at(&self, record: &Record, first_seen: DateTime<Utc>) -> DateTime<Utc> {
+    /// [first seen, first seen + delay], so that a late poll neither fires it early
+    /// nor holds it long. `yclients_ahead_by` (YClients' clock minus ours, from its
+    /// `Date` header) turns `create_date` into our clock, so skew does not eat the
+    /// administrator's grace delay either.
+    pub fn due_at(
+        &self,
+        record: &Record,
+        first_seen: DateTime<Utc>,
+        yclients_ahead_by: chrono::Duration,
+    ) -> DateTime<Utc> {
         let delay = chrono::Duration::from_std(self.delay).unwrap_or(chrono::Duration::MAX);
         // `create_date` has whole seconds: the booking was made at some instant within
         // that second, so count from its end never to send before the delay.
-        let created = record.created_at + chrono::Duration::seconds(1);
+        let created = record.created_at - yclients_ahead_by + chrono::Duration::seconds(1);
         (created + delay).clamp(first_seen, first_seen + delay)
     }
 }
@@ -215,17 +222,26 @@ mod tests {
         let delay = chrono::Duration::seconds(30);
         // Seen within the second it was stamped: the end of that second plus the delay.
         let seen = created + chrono::Duration::milliseconds(400);
-        assert_eq!(rules.due_at(&r, seen), seen + delay);
+        assert_eq!(
+            rules.due_at(&r, seen, chrono::Duration::zero()),
+            seen + delay
+        );
         let seen = created + chrono::Duration::seconds(3);
         assert_eq!(
-            rules.due_at(&r, seen),
+            rules.due_at(&r, seen, chrono::Duration::zero()),
             created + chrono::Duration::seconds(1) + delay
         );
         // YClients' clock far ahead: no later than first seen + delay.
         let early = created - chrono::Duration::minutes(5);
-        assert_eq!(rules.due_at(&r, early), early + delay);
+        assert_eq!(
+            rules.due_at(&r, early, chrono::Duration::zero()),
+            early + delay
+        );
         // Seen long after the delay: at once, never in the past.
         let late = created + chrono::Duration::minutes(5);
-        assert_eq!(rules.due_at(&r, late), late);
+        assert_eq!(rules.due_at(&r, late, chrono::Duration::zero()), late);
+        // Unless YClients' clock is that far behind ours: then it was made just now.
+        let behind = chrono::Duration::minutes(-5) + chrono::Duration::milliseconds(400);
+        assert_eq!(rules.due_at(&r, late, behind), late + delay);
     }
 }

@@ -102,7 +102,7 @@ impl Handler<RecordsSeen> for FilterActor {
                                     record: record.id,
                                     status,
                                     phone,
-                                    due_at: rules.due_at(record, msg.polled_at),
+                                    due_at: rules.due_at(record, msg.polled_at, msg.yclients_ahead_by),
                                     reason,
                                     record_json: record.raw.to_string(),
                                 });

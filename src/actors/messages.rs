@@ -17,6 +17,8 @@ pub struct RecordsSeen {
     pub records: Vec<Result<Record, RecordError>>,
     pub polled_at: DateTime<Utc>,
     pub next_cursor: DateTime<Utc>,
+    /// YClients' clock minus ours.
+    pub yclients_ahead_by: chrono::Duration,
     /// The salon's zone, to tell a past visit from a future one.
     pub timezone: Tz,
 }

@@ -187,6 +187,7 @@ async fn poll_company(
         records: changed.records,
         polled_at: Utc::now(),
         next_cursor,
+        yclients_ahead_by: changed.clock_offset,
         timezone: salon.timezone,
     };
     match filter.send(seen).await {

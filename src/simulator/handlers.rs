@@ -50,12 +50,13 @@ enum Injected {
     Stall(std::time::Duration),
 }
 
-async fn fault(
+fn fault(
     state: &State,
     req: &HttpRequest,
-    pick: fn(&mut World) -> Option<Fault>,
+    pick: fn(&mut World, &str) -> Option<Fault>,
 ) -> Option<Injected> {
-    match state.change(pick)? {
+    let target = format!("{}?{}", req.path(), req.query_string());
+    match state.change(|w| pick(w, &target))? {
         Fault::Stall(duration) => Some(Injected::Stall(duration)),
         Fault::Status {
             status,
@@ -83,7 +84,7 @@ async fn yclients(
     req: &HttpRequest,
     answer: impl FnOnce(&World) -> (u16, Value),
 ) -> HttpResponse {
-    let stall = match fault(state, req, yclients_fault).await {
+    let stall = match fault(state, req, yclients_fault) {
         Some(Injected::Answer(response)) => return response,
         Some(Injected::Stall(duration)) => Some(duration),
         None => None,
@@ -106,7 +107,7 @@ async fn whatsapp(
     req: &HttpRequest,
     answer: impl FnOnce() -> HttpResponse,
 ) -> HttpResponse {
-    match fault(state, req, whatsapp_fault).await {
+    match fault(state, req, whatsapp_fault) {
         Some(Injected::Answer(response)) => response,
         Some(Injected::Stall(duration)) => {
             state.change(|w| w.stalled += 1);
@@ -119,11 +120,19 @@ async fn whatsapp(
     }
 }
 
-fn yclients_fault(w: &mut World) -> Option<Fault> {
-    w.yclients_faults.pop_front()
+/// A fault aimed at this request (by a piece of its path and query), else the next queued one.
+fn yclients_fault(w: &mut World, target: &str) -> Option<Fault> {
+    match w
+        .yclients_faults_for
+        .iter()
+        .position(|(part, _)| target.contains(part.as_str()))
+    {
+        Some(i) => Some(w.yclients_faults_for.remove(i).1),
+        None => w.yclients_faults.pop_front(),
+    }
 }
 
-fn whatsapp_fault(w: &mut World) -> Option<Fault> {
+fn whatsapp_fault(w: &mut World, _target: &str) -> Option<Fault> {
     w.whatsapp_faults.pop_front()
 }
 

@@ -106,6 +106,8 @@ pub struct World {
     pub requests: Vec<Request>,
     pub messages: Vec<SentMessage>,
     pub yclients_faults: VecDeque<Fault>,
+    /// Faults for the first YClients request whose path and query contain the text.
+    pub yclients_faults_for: Vec<(String, Fault)>,
     pub whatsapp_faults: VecDeque<Fault>,
     /// How far YClients' clock is ahead of the real one (negative: behind).
     pub clock_skew: chrono::Duration,

@@ -39,6 +39,8 @@ pub enum StoreError {
     Panicked(String),
     #[error("injected fault: {0}")]
     Injected(String),
+    #[error("another booking-monitor ({holder}) is running on the database {path}; stop it first")]
+    Locked { path: PathBuf, holder: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,7 +174,7 @@ impl Db {
             path: path.to_path_buf(),
             reason,
         };
-        create_owner_only(path).map_err(|e| fail(e.to_string()))?;
+        create_owner_only(path).map_err(|e| fail(explain_io(path, &e)))?;
         let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
         let pool = Pool::builder()
             .max_size(4)
@@ -215,6 +217,72 @@ impl Db {
         .await
         .map_err(|e| StoreError::Panicked(e.to_string()))?
         .map_err(StoreError::Panicked)?
+    }
+}
+
+/// Says which directory is missing or closed, not only the OS's words.
+fn explain_io(path: &Path, e: &std::io::Error) -> String {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("the directory {} does not exist", dir.display()),
+        std::io::ErrorKind::PermissionDenied => {
+            format!(
+                "no permission to create or write it in {} ({e})",
+                dir.display()
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// One daemon per database: a second one would send every confirmation twice.
+/// Held (an OS file lock on `<db>.lock`, which records the holder's pid) for as
+/// long as the value lives; the OS releases it if the process dies.
+pub struct InstanceLock {
+    _file: std::fs::File,
+}
+
+impl InstanceLock {
+    pub fn acquire(db_path: &Path) -> Result<InstanceLock, StoreError> {
+        use std::io::{Read, Seek, Write};
+        let mut lock_path = db_path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let fail = |e: std::io::Error| StoreError::Open {
+            path: db_path.to_path_buf(),
+            reason: explain_io(&lock_path, &e),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(fail)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => "a process".to_string(),
+                    pid => format!("pid {pid}"),
+                };
+                return Err(StoreError::Locked {
+                    path: db_path.to_path_buf(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(fail(e)),
+        }
+        file.set_len(0).map_err(fail)?;
+        file.rewind().map_err(fail)?;
+        write!(file, "{}", std::process::id()).map_err(fail)?;
+        file.flush().map_err(fail)?;
+        Ok(InstanceLock { _file: file })
     }
 }
 

@@ -63,6 +63,9 @@ pub struct ChangedRecords {
     /// YClients' own clock (its `Date` header) when the first page was answered:
     /// the next cursor, immune to skew between its clock and ours.
     pub server_time: Option<DateTime<Utc>>,
+    /// How far YClients' clock is ahead of ours (negative: behind), read off the
+    /// same `Date` header when it arrived; whole seconds, so it errs on the late side.
+    pub clock_offset: chrono::Duration,
     pub requests: u32,
 }
 
@@ -112,6 +115,7 @@ impl YClients {
         let mut out = ChangedRecords {
             records: Vec::new(),
             server_time: None,
+            clock_offset: chrono::Duration::zero(),
             requests: 0,
         };
         for page in 1..=MAX_PAGES {
@@ -131,6 +135,7 @@ impl YClients {
             out.requests += 1;
             if page == 1 {
                 out.server_time = date;
+                out.clock_offset = date.map(|d| d - Utc::now()).unwrap_or_default();
             }
             let items = match body.get("data") {
                 Some(Value::Array(items)) => items.clone(),

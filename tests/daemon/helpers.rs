@@ -2,6 +2,7 @@
 //! WhatsApp on 127.0.0.1 and a real SQLite file in a temporary directory.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use booking_monitor::config::Config;
@@ -11,6 +12,7 @@ use booking_monitor::logging;
 use booking_monitor::simulator::{Booking, SentMessage, Simulator};
 use booking_monitor::store::{self, Db, Notification, Status};
 use chrono::{Days, NaiveDateTime, NaiveTime, Utc};
+use slog::Drain;
 
 pub const COMPANY: i64 = 4564;
 pub const BOT_USER: i64 = 777;
@@ -26,6 +28,7 @@ pub struct Options {
     pub extra: String,
     /// Extra keys for `[yclients]`.
     pub yclients_extra: String,
+    pub yclients_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             companies: vec![(COMPANY, "Europe/Moscow")],
             extra: String::new(),
             yclients_extra: String::new(),
+            yclients_timeout_ms: 2_000,
         }
     }
 }
@@ -45,6 +49,8 @@ pub struct TestApp {
     pub db: Db,
     pub db_path: PathBuf,
     pub options: Options,
+    /// Every line the in-process daemon logged.
+    pub logs: Logs,
     daemon: Option<Daemon>,
     _dir: tempfile::TempDir,
 }
@@ -73,6 +79,7 @@ pub async fn prepare(options: Options) -> TestApp {
         db,
         db_path,
         options,
+        logs: Logs::default(),
         daemon: None,
         _dir: dir,
     }
@@ -95,7 +102,7 @@ url = "sqlite://{db}"
 base_url = "{yclients}"
 partner_token = "test-partner-token"
 user_token = "test-user-token"
-request_timeout_ms = 2000
+request_timeout_ms = {yclients_timeout}
 {yclients_extra}
 
 {companies}
@@ -121,6 +128,7 @@ access_token = "test-access-token"
             db = self.db_path.display(),
             yclients = self.sim.base_url(),
             yclients_extra = self.options.yclients_extra,
+            yclients_timeout = self.options.yclients_timeout_ms,
             poll = self.options.poll_ms,
             delay = self.options.delay_ms,
             cloud = self.sim.cloud_api_url(),
@@ -139,11 +147,7 @@ access_token = "test-access-token"
     /// Starts the daemon with test-only failures (see `booking_monitor::faults`).
     pub async fn start_with_faults(&mut self, faults: &str) {
         assert!(self.daemon.is_none(), "the daemon is already running");
-        let logger = if std::env::var_os("TEST_LOG").is_some() {
-            logging::terminal(slog::Level::Debug)
-        } else {
-            logging::discard()
-        };
+        let logger = self.logs.logger();
         let faults = FaultPlan::parse(faults).expect("a fault plan");
         let daemon = Daemon::start_with_faults(self.config(), self.db.clone(), logger, faults);
         self.daemon = Some(daemon.expect("daemon starts"));
@@ -262,6 +266,10 @@ impl TestApp {
 }
 
 impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
             .args([format!("-{signal}"), self.child.id().to_string()])
@@ -294,5 +302,58 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A logger that keeps every line (message and key-values) for assertions, and
+/// also prints it when `TEST_LOG` is set.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<String>>>);
+
+impl Logs {
+    pub fn logger(&self) -> slog::Logger {
+        let keep = KeepDrain(self.0.clone());
+        if std::env::var_os("TEST_LOG").is_some() {
+            let term = logging::terminal(slog::Level::Debug);
+            slog::Logger::root(slog::Duplicate::new(keep, term).fuse(), slog::o!())
+        } else {
+            slog::Logger::root(keep.fuse(), slog::o!())
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(text)).count()
+    }
+}
+
+struct KeepDrain(Arc<Mutex<Vec<String>>>);
+
+impl slog::Drain for KeepDrain {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        let mut line = LineSerializer(format!(
+            "{} {}",
+            record.level().as_short_str(),
+            record.msg()
+        ));
+        let _ = slog::KV::serialize(&record.kv(), record, &mut line);
+        let _ = slog::KV::serialize(values, record, &mut line);
+        self.0.lock().unwrap().push(line.0);
+        Ok(())
+    }
+}
+
+struct LineSerializer(String);
+
+impl slog::Serializer for LineSerializer {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments) -> slog::Result {
+        self.0.push_str(&format!(", {key}: {val}"));
+        Ok(())
     }
 }

@@ -2,9 +2,12 @@
 
 mod actix_panics;
 mod config_errors;
+mod database;
 mod helpers;
 mod notifications;
 mod polling;
 mod shutdown;
 mod supervision;
 mod tls;
+mod whatsapp_faults;
+mod yclients_faults;
