@@ -137,22 +137,9 @@ impl YClients {
                 out.server_time = date;
                 out.clock_offset = date.map(|d| d - Utc::now()).unwrap_or_default();
             }
-            let items = match body.get("data") {
-                Some(Value::Array(items)) => items.clone(),
-                Some(Value::Null) | None => Vec::new(),
-                Some(other) => {
-                    return Err(YClientsError::Malformed(format!(
-                        "records: data is not a list but {}",
-                        type_name(other)
-                    )))
-                }
-            };
-            let got = items.len();
-            out.records.extend(items.into_iter().map(Record::from_json));
-            let total = body
-                .pointer("/meta/total_count")
-                .and_then(record::lenient_i64)
-                .map(|t| t.max(0) as usize);
+            let (records, total) = read_page(&body)?;
+            let got = records.len();
+            out.records.extend(records);
             let done = match total {
                 Some(total) => out.records.len() >= total || got == 0,
                 None => got < self.page_size as usize,
@@ -295,6 +282,28 @@ impl YClients {
         }
         Ok((json, date))
     }
+}
+
+/// One page of a records list: its records (each read on its own, so one bad record
+/// does not hide the others) and `meta.total_count`.
+pub fn read_page(
+    body: &Value,
+) -> Result<(Vec<Result<Record, RecordError>>, Option<usize>), YClientsError> {
+    let items = match body.get("data") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => {
+            return Err(YClientsError::Malformed(format!(
+                "records: data is not a list but {}",
+                type_name(other)
+            )))
+        }
+    };
+    let total = body
+        .pointer("/meta/total_count")
+        .and_then(record::lenient_i64)
+        .map(|t| t.max(0) as usize);
+    Ok((items.into_iter().map(Record::from_json).collect(), total))
 }
 
 /// YClients puts its reason in `meta.message` or `errors.message`.

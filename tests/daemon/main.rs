@@ -1,11 +1,13 @@
 //! Black-box tests of the daemon: real HTTP on 127.0.0.1, a real SQLite file.
 
 mod actix_panics;
+mod bad_input;
 mod config_errors;
 mod database;
 mod helpers;
 mod notifications;
 mod polling;
+mod security;
 mod shutdown;
 mod supervision;
 mod tls;
