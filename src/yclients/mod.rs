@@ -137,7 +137,10 @@ impl YClients {
                 out.server_time = date;
                 out.clock_offset = date.map(|d| d - Utc::now()).unwrap_or_default();
             }
-            let (records, total) = read_page(&body)?;
+            let Page {
+                records,
+                total_count: total,
+            } = read_page(&body)?;
             let got = records.len();
             out.records.extend(records);
             let done = match total {
@@ -284,6 +287,11 @@ impl YClients {
     }
 }
 
+pub struct Page {
+    pub records: Vec<Result<Record, RecordError>>,
+    pub total_count: Option<usize>,
+}
+
 /// One page of a records list: its records (each read on its own, so one bad record
 /// does not hide the others) and `meta.total_count`.
 pub fn read_page(
@@ -303,7 +311,10 @@ pub fn read_page(
         .pointer("/meta/total_count")
         .and_then(record::lenient_i64)
         .map(|t| t.max(0) as usize);
-    Ok((items.into_iter().map(Record::from_json).collect(), total))
+    Ok(Page {
+        records: items.into_iter().map(Record::from_json).collect(),
+        total_count: total,
+    })
 }
 
 /// YClients puts its reason in `meta.message` or `errors.message`.

@@ -97,8 +97,8 @@ proptest! {
 #[test]
 fn the_documented_list_reads_whole() {
     let text = include_str!("../fixtures/yclients/docs_get_records_list_200.json");
-    let (records, total) = read_page(&serde_json::from_str(text).unwrap()).unwrap();
-    assert_eq!(total, Some(10));
-    assert_eq!(records.len(), 2);
-    assert!(records.iter().all(Result::is_ok));
+    let page = read_page(&serde_json::from_str(text).unwrap()).unwrap();
+    assert_eq!(page.total_count, Some(10));
+    assert_eq!(page.records.len(), 2);
+    assert!(page.records.iter().all(Result::is_ok));
 }
