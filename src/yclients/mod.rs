@@ -294,9 +294,7 @@ pub struct Page {
 
 /// One page of a records list: its records (each read on its own, so one bad record
 /// does not hide the others) and `meta.total_count`.
-pub fn read_page(
-    body: &Value,
-) -> Result<(Vec<Result<Record, RecordError>>, Option<usize>), YClientsError> {
+pub fn read_page(body: &Value) -> Result<Page, YClientsError> {
     let items = match body.get("data") {
         Some(Value::Array(items)) => items.clone(),
         Some(Value::Null) | None => Vec::new(),
