@@ -1,7 +1,7 @@
 //! Test-only failures, to prove the supervision: `BOOKING_MONITOR_FAULTS` names,
 //! per actor, which message makes it fail and how, e.g.
-//! `filter:panic@2,notifier:error@1,poller:error@3+` (`+`: that message and every
-//! one after it). Empty in production; checked once per message.
+//! `filter:panic@2,notifier:error@1,poller:error@3+,filter:stall@4` (`+`: that
+//! message and every one after it). Empty in production; checked once per message.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +16,12 @@ pub enum FaultKind {
     Error,
     /// A panic inside the handler.
     Panic,
+    /// Blocks the thread for [`STALL`]: a window to kill the process in (the
+    /// filter's strike runs inside its transaction, on the blocking pool).
+    Stall,
 }
+
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
@@ -44,7 +49,7 @@ impl FaultPlan {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let bad = || {
                 format!(
-                    "{item:?}: expected actor:panic|error@N[+], actor one of {}",
+                    "{item:?}: expected actor:panic|error|stall@N[+], actor one of {}",
                     ACTORS.join(", ")
                 )
             };
@@ -56,6 +61,7 @@ impl FaultPlan {
             let kind = match kind {
                 "panic" => FaultKind::Panic,
                 "error" => FaultKind::Error,
+                "stall" => FaultKind::Stall,
                 _ => return Err(bad()),
             };
             let (at, and_after) = match at.strip_suffix('+') {
@@ -97,6 +103,10 @@ impl FaultPlan {
             Some(FaultKind::Error) => Err(StoreError::Injected(format!(
                 "{actor} fails at message {n}"
             ))),
+            Some(FaultKind::Stall) => {
+                std::thread::sleep(STALL);
+                Ok(())
+            }
             None => Ok(()),
         }
     }

@@ -347,12 +347,12 @@ pub fn commit_poll(
     new_cursor: DateTime<Utc>,
     monitored_since: DateTime<Utc>,
     now: DateTime<Utc>,
-    decide: impl FnOnce(&Known) -> Vec<NewNotification>,
+    decide: impl FnOnce(&Known) -> Result<Vec<NewNotification>, StoreError>,
 ) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
     conn.immediate_transaction(|conn| {
         let known = known(conn, company, records)?;
         let mut scheduled = Vec::new();
-        for row in decide(&known) {
+        for row in decide(&known)? {
             let inserted = diesel::insert_into(notifications::table)
                 .values((
                     notifications::company_id.eq(company.0),

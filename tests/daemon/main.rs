@@ -5,6 +5,7 @@ mod bad_input;
 mod config_errors;
 mod database;
 mod helpers;
+mod kill;
 mod notifications;
 mod polling;
 mod security;
