@@ -7,6 +7,7 @@ use slog::Logger;
 
 use crate::config::{Config, DatabaseLocation};
 use crate::daemon::Daemon;
+use crate::domain::{CompanyId, RecordId};
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
@@ -37,12 +38,40 @@ pub enum Command {
     /// Create or upgrade the database, then exit.
     Migrate,
     /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1; no account needed.
-    Demo,
+    Demo {
+        /// Keep the demo's status page (and metrics) up this many seconds after it ends.
+        #[arg(long, default_value_t = 0)]
+        serve_for: u64,
+    },
+    /// Validate the config, then probe each company and the WhatsApp provider.
+    Check,
+    /// What the daemon has done: polls, notifications, recent decisions.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register or forget a booking our own bot made: it gets no confirmation.
+    BotRecord {
+        #[command(subcommand)]
+        action: BotRecordAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BotRecordAction {
+    Add { company_id: i64, record_id: i64 },
+    Remove { company_id: i64, record_id: i64 },
 }
 
 pub fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Demo => crate::demo::run(),
+        Command::Demo { serve_for } => crate::demo::run(std::time::Duration::from_secs(serve_for)),
+        Command::Check => with_config(&cli.config, check),
+        Command::Status { json } => with_config(&cli.config, move |config, _| status(config, json)),
+        Command::BotRecord { action } => {
+            with_config(&cli.config, move |config, _| bot_record(config, action))
+        }
         Command::Run => with_config(&cli.config, run),
         Command::Migrate => with_config(&cli.config, |config, logger| match open_db(&config) {
             Ok(_) => {
@@ -105,7 +134,7 @@ fn run(config: Config, logger: Logger) -> i32 {
             Ok(daemon) => daemon,
             Err(e) => {
                 eprintln!("booking-monitor: {e}");
-                return EXIT_BAD_CONFIG;
+                return e.exit_code();
             }
         };
         let code = tokio::select! {
@@ -118,6 +147,88 @@ fn run(config: Config, logger: Logger) -> i32 {
         daemon.shutdown().await;
         code
     })
+}
+
+fn check(config: Config, logger: Logger) -> i32 {
+    let verdicts =
+        actix_rt::System::new().block_on(async { crate::check::run(&config, &logger).await });
+    print!("{}", crate::check::render(&verdicts));
+    if verdicts.iter().all(|v| v.ok) {
+        EXIT_OK
+    } else {
+        EXIT_FATAL
+    }
+}
+
+fn status(config: Config, json: bool) -> i32 {
+    let db = match open_db(&config) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match db.blocking(|conn| crate::status::read(conn, &config)) {
+        Ok(report) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("a report serializes")
+            );
+            EXIT_OK
+        }
+        Ok(report) => {
+            print!("{}", crate::status::render_text(&report));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            EXIT_FATAL
+        }
+    }
+}
+
+fn bot_record(config: Config, action: BotRecordAction) -> i32 {
+    let db = match open_db(&config) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let result = db.blocking(|conn| match action {
+        BotRecordAction::Add {
+            company_id,
+            record_id,
+        } => crate::store::add_bot_record(
+            conn,
+            CompanyId(company_id),
+            RecordId(record_id),
+            chrono::Utc::now(),
+        )
+        .map(|new| {
+            if new {
+                "registered"
+            } else {
+                "already registered"
+            }
+        }),
+        BotRecordAction::Remove {
+            company_id,
+            record_id,
+        } => crate::store::remove_bot_record(conn, CompanyId(company_id), RecordId(record_id)).map(
+            |gone| {
+                if gone {
+                    "removed"
+                } else {
+                    "was not registered"
+                }
+            },
+        ),
+    });
+    match result {
+        Ok(what) => {
+            println!("{what}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            EXIT_FATAL
+        }
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

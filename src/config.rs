@@ -493,6 +493,9 @@ impl Config {
         )?;
 
         if let Some(http) = &self.http {
+            if http.listen.is_some() && http.token.is_empty() {
+                return Err(missing("http.token", "BOOKING_MONITOR_HTTP_TOKEN"));
+            }
             if let Some(listen) = &http.listen {
                 listen.parse::<std::net::SocketAddr>().map_err(|_| {
                     ConfigError::new(
@@ -751,6 +754,10 @@ provider = "log"
                 "messages.booking_created",
             ),
             ("[database".to_string(), "config file"),
+            (
+                format!("{MINIMAL}\n[http]\nlisten = \"127.0.0.1:9187\""),
+                "http.token",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::parse(&text, &no_env).unwrap_err();

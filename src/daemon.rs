@@ -1,7 +1,10 @@
 //! The supervised daemon: builds the shared services, starts the four actors under
 //! `actix::Supervisor` on their own arbiter, and stops them gracefully.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
 use std::time::Duration;
 
 use actix::{Addr, Supervisor};
@@ -14,7 +17,9 @@ use crate::actors::{
 };
 use crate::config::Config;
 use crate::faults::FaultPlan;
+use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
+use crate::metrics::Metrics;
 use crate::rules::Rules;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
@@ -26,6 +31,21 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 pub enum StartError {
     #[error("tls.ca_file: {0}")]
     Tls(#[from] TlsSetupError),
+    #[error("http.listen: cannot listen on {listen}: {source}")]
+    Http {
+        listen: String,
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// 2 for what the config got wrong, 1 for what the machine refused.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Tls(_) => 2,
+            StartError::Http { .. } => 1,
+        }
+    }
 }
 
 pub struct Daemon {
@@ -35,6 +55,7 @@ pub struct Daemon {
     /// Held so that the poller has an address: `actix::Supervisor` restarts only
     /// actors that someone can still reach.
     poller: Option<Addr<PollerActor>>,
+    http: Option<(SocketAddr, ServerHandle)>,
 }
 
 impl Daemon {
@@ -62,6 +83,7 @@ impl Daemon {
             salons: Arc::new(Salons::new(config.clone())),
             supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
             faults: Arc::new(faults),
+            metrics: Arc::new(Metrics::default()),
             config,
             db,
             logger,
@@ -72,7 +94,27 @@ impl Daemon {
             shared,
             notifier: None,
             poller: None,
+            http: None,
         };
+        if let Some(listen) = daemon
+            .shared
+            .config
+            .http
+            .as_ref()
+            .and_then(|h| h.listen.clone())
+        {
+            let state = ApiState {
+                config: daemon.shared.config.clone(),
+                db: daemon.shared.db.clone(),
+                metrics: daemon.shared.metrics.clone(),
+                limiter: daemon.shared.limiter.clone(),
+                supervision: daemon.shared.supervision.clone(),
+            };
+            let (addr, handle) = http_api::start(&listen, state)
+                .map_err(|source| StartError::Http { listen, source })?;
+            slog::info!(daemon.shared.logger, "HTTP endpoints listening"; "address" => %addr);
+            daemon.http = Some((addr, handle));
+        }
         if !daemon.shared.config.monitor.enabled {
             slog::warn!(
                 daemon.shared.logger,
@@ -99,6 +141,11 @@ impl Daemon {
         Ok(daemon)
     }
 
+    /// Where the HTTP endpoints listen, when `http.listen` is set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(addr, _)| *addr)
+    }
+
     pub fn supervision(&self) -> Arc<Supervision> {
         self.shared.supervision.clone()
     }
@@ -121,6 +168,9 @@ impl Daemon {
             {
                 slog::warn!(log, "a send was still in flight; it will be retried at the next start (at-least-once)");
             }
+        }
+        if let Some((_, http)) = &self.http {
+            http.stop(true).await;
         }
         self.arbiter.stop();
         let arbiter = self.arbiter;

@@ -16,11 +16,12 @@ const COMPANY: i64 = 4564;
 const BOT_USER: i64 = 777;
 const WAIT: Duration = Duration::from_secs(20);
 
-pub fn run() -> i32 {
+/// Runs the demo; `serve_for` keeps its status page up that long after the summary.
+pub fn run(serve_for: Duration) -> i32 {
     let logger = logging::terminal(slog::Level::Info);
     crate::panic_guard::install_hook(logger.clone());
     let dir = std::env::temp_dir().join(format!("booking-monitor-demo-{}", std::process::id()));
-    let result = actix_rt::System::new().block_on(demo(logger, dir.clone()));
+    let result = actix_rt::System::new().block_on(demo(logger, dir.clone(), serve_for));
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(()) => 0,
@@ -58,6 +59,10 @@ provider = "cloud_api"
 base_url = "{cloud}"
 phone_number_id = "100200300"
 access_token = "demo-access-token"
+
+[http]
+listen = "127.0.0.1:0"
+token = "demo-http-token"
 "#,
         db = db_path.display(),
         yclients = sim.base_url(),
@@ -65,7 +70,7 @@ access_token = "demo-access-token"
     )
 }
 
-async fn demo(logger: slog::Logger, dir: PathBuf) -> Result<(), String> {
+async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result<(), String> {
     let started = std::time::Instant::now();
     let sim = Simulator::start().await.map_err(|e| e.to_string())?;
     sim.add_company(
@@ -85,6 +90,13 @@ async fn demo(logger: slog::Logger, dir: PathBuf) -> Result<(), String> {
         db_path.display()
     ));
     let daemon = Daemon::start(config, db.clone(), logger).map_err(|e| e.to_string())?;
+    let page = daemon
+        .http_addr()
+        .map(|a| format!("http://{a}/"))
+        .unwrap_or_default();
+    say(&format!(
+        "The status page is at {page} (metrics at {page}metrics)."
+    ));
 
     sim.wait_for_polls(2, WAIT).await?;
     let tomorrow = Utc::now().date_naive() + Days::new(1);
@@ -149,11 +161,19 @@ async fn demo(logger: slog::Logger, dir: PathBuf) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let summary_at = started.elapsed();
+    if !serve_for.is_zero() {
+        say(&format!(
+            "Keeping the status page at {page} up for {} s.",
+            serve_for.as_secs()
+        ));
+        tokio::time::sleep(serve_for).await;
+    }
     daemon.shutdown().await;
     sim.stop().await;
 
     let names = [(anna, "Анна"), (gleb, "Глеб"), (darya, "Дарья")];
-    println!("\nSummary ({:.1} s):", started.elapsed().as_secs_f64());
+    println!("\nSummary ({:.1} s):", summary_at.as_secs_f64());
     for row in &rows {
         let who = names
             .iter()

@@ -3,17 +3,21 @@
 
 pub mod actors;
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod faults;
+pub mod http_api;
 pub mod http_client;
 pub mod logging;
 pub mod message;
+pub mod metrics;
 pub mod panic_guard;
 pub mod rules;
 pub mod simulator;
+pub mod status;
 pub mod store;
 pub mod whatsapp;
 pub mod yclients;

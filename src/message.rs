@@ -46,6 +46,11 @@ const WEEKDAYS: [&str; 7] = [
     "воскресенье",
 ];
 
+/// `11` → `ноября`.
+pub fn month_genitive(month: u32) -> &'static str {
+    MONTHS_GENITIVE[(month.clamp(1, 12) - 1) as usize]
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
@@ -136,7 +141,7 @@ impl MessageFields {
             (
                 "date",
                 visit
-                    .map(|v| format!("{} {}", v.day(), MONTHS_GENITIVE[v.month0() as usize]))
+                    .map(|v| format!("{} {}", v.day(), month_genitive(v.month())))
                     .unwrap_or_default(),
             ),
             (

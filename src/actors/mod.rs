@@ -16,6 +16,7 @@ use slog::Logger;
 use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
+use crate::metrics::Metrics;
 use crate::rules::Rules;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
@@ -40,6 +41,7 @@ pub struct Shared {
     pub supervision: Arc<Supervision>,
     /// Test-only failures; empty in production.
     pub faults: Arc<FaultPlan>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, with ±20 % jitter so that many

@@ -250,12 +250,19 @@ async fn deliver(
             let sent_at = Utc::now();
             db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), sent_at))
                 .await?;
+            shared.metrics.send("sent");
+            let lateness = (sent_at - fresh.created_at).to_std().unwrap_or_default();
+            shared.metrics.lateness(lateness);
             slog::info!(log, "notifier: confirmation sent"; "phone" => mask_phone(phone.digits()),
                 "attempt" => attempt, "late_ms" => (sent_at - row.due_at()).num_milliseconds());
             Ok(Delivery::done())
         }
-        Err(SendError::Permanent { reason }) => finish(db, &log, id, Status::Failed, &reason).await,
+        Err(SendError::Permanent { reason }) => {
+            shared.metrics.send("failed");
+            finish(db, &log, id, Status::Failed, &reason).await
+        }
         Err(SendError::Retryable { reason, .. }) if attempt >= monitor.max_attempts => {
+            shared.metrics.send("failed");
             finish(
                 db,
                 &log,
@@ -269,6 +276,7 @@ async fn deliver(
             reason,
             retry_after,
         }) => {
+            shared.metrics.send("retry");
             let wait = backoff(
                 millis_std(monitor.retry_initial_ms),
                 millis_std(monitor.retry_max_ms),
@@ -282,6 +290,7 @@ async fn deliver(
             Ok(Delivery::retry_at(at))
         }
         Err(SendError::Paused { reason }) => {
+            shared.metrics.send("paused");
             let wait = backoff(
                 millis_std(monitor.retry_initial_ms),
                 millis_std(monitor.retry_max_ms),

@@ -35,7 +35,7 @@ pub struct PollerActor {
 
 /// How one poll ended.
 enum PollResult {
-    Committed(FilterOutcome, u32),
+    Committed(FilterOutcome, u32, usize),
     YClients(YClientsError),
     Filter(String),
     /// The poller itself cannot go on (its database, a panic): it restarts.
@@ -100,7 +100,8 @@ impl PollerActor {
             let log = act.shared.logger.new(slog::o!("company_id" => company.0));
             let state = &mut act.companies[index];
             match result {
-                PollResult::Committed(outcome, requests) => {
+                PollResult::Committed(outcome, requests, records) => {
+                    act.shared.metrics.poll(company, "ok", records);
                     if state.failing.take().is_some() {
                         slog::info!(log, "poller: YClients answers again");
                     }
@@ -110,6 +111,7 @@ impl PollerActor {
                     state.next_at = started + interval;
                 }
                 PollResult::YClients(error) => {
+                    act.shared.metrics.poll(company, error.kind(), 0);
                     state.failures += 1;
                     let wait = match &error {
                         YClientsError::RateLimited { retry_after: Some(after) } => (*after).max(interval),
@@ -118,12 +120,13 @@ impl PollerActor {
                     let described = format!("{}: {error}", error.kind());
                     if state.failing.as_deref() != Some(described.as_str()) {
                         slog::warn!(log, "poller: YClients poll failed; retrying with backoff";
-                            "error" => %error, "what_to_do" => advice(&error), "retry_in_ms" => wait.as_millis() as u64);
+                            "error" => %error, "what_to_do" => error.advice(), "retry_in_ms" => wait.as_millis() as u64);
                         state.failing = Some(described);
                     }
                     state.next_at = Instant::now() + wait;
                 }
                 PollResult::Filter(reason) => {
+                    act.shared.metrics.poll(company, "filter_failed", 0);
                     state.failures += 1;
                     slog::error!(log, "poller: the filter could not commit; polling again later"; "error" => reason);
                     state.next_at = Instant::now() + backoff(interval, max, state.failures);
@@ -182,6 +185,7 @@ async fn poll_company(
         // Hold the cursor until every record can be read: none is skipped unseen.
         next_cursor = cursor.map(|c| c.changed_after).unwrap_or(next_cursor);
     }
+    let seen_count = changed.records.len();
     let seen = RecordsSeen {
         company,
         records: changed.records,
@@ -191,24 +195,9 @@ async fn poll_company(
         timezone: salon.timezone,
     };
     match filter.send(seen).await {
-        Ok(Ok(outcome)) => PollResult::Committed(outcome, requests),
+        Ok(Ok(outcome)) => PollResult::Committed(outcome, requests, seen_count),
         Ok(Err(failure)) => PollResult::Filter(failure.to_string()),
         Err(mailbox) => PollResult::Filter(format!("filter unreachable: {mailbox}")),
-    }
-}
-
-/// What the person running the daemon can do about a failure.
-fn advice(error: &YClientsError) -> &'static str {
-    match error {
-        YClientsError::Unauthorized { status: 401, .. } => {
-            "check yclients.partner_token and yclients.user_token (get a new user token with POST /api/v1/auth)"
-        }
-        YClientsError::Unauthorized { .. } => {
-            "give the YClients user the right to read records (and the company) in the salon's settings"
-        }
-        YClientsError::NotFound => "check the company id in [[companies]]",
-        YClientsError::RateLimited { .. } => "fewer companies per IP, or a longer monitor.poll_interval_ms",
-        _ => "nothing: it retries by itself",
     }
 }
 

@@ -19,6 +19,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(cloud_api),
         )
         .route(
+            "/whatsapp/{phone_number_id}",
+            web::get().to(cloud_api_number),
+        )
+        .route(
+            "/green/waInstance{instance}/getStateInstance/{token}",
+            web::get().to(green_api_state),
+        )
+        .route(
             "/green/waInstance{instance}/sendMessage/{token}",
             web::post().to(green_api),
         )
@@ -362,6 +370,25 @@ async fn webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpR
         let text = body["text"].as_str().unwrap_or_default().to_string();
         let n = sent(&state, &req, "webhook", phone, text, body.clone());
         HttpResponse::Ok().json(json!({"id": n}))
+    })
+    .await
+}
+
+async fn cloud_api_number(state: Data, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    whatsapp(&state, &req, || {
+        log(&state, &req, 200);
+        HttpResponse::Ok().json(
+            json!({"verified_name": "Барбершоп", "display_phone_number": "+7 495 000-00-00",
+            "id": path.into_inner(), "quality_rating": "GREEN"}),
+        )
+    })
+    .await
+}
+
+async fn green_api_state(state: Data, req: HttpRequest) -> HttpResponse {
+    whatsapp(&state, &req, || {
+        log(&state, &req, 200);
+        HttpResponse::Ok().json(json!({"stateInstance": "authorized"}))
     })
     .await
 }

@@ -616,3 +616,35 @@ pub fn all_notifications(conn: &mut Conn) -> Result<Vec<Notification>, StoreErro
         .order(notifications::id.asc())
         .load(conn)?)
 }
+
+/// The most recently decided notifications, newest first.
+pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreError> {
+    Ok(notifications::table
+        .order((notifications::updated_at.desc(), notifications::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+pub fn count_by_status(conn: &mut Conn) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(notifications::table
+        .group_by(notifications::status)
+        .select((notifications::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// A company's polling, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct PollState {
+    pub company_id: i64,
+    pub changed_after: NaiveDateTime,
+    pub monitored_since: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_poll_at: Option<NaiveDateTime>,
+    pub last_poll_error: Option<String>,
+}
+
+pub fn poll_states(conn: &mut Conn) -> Result<Vec<PollState>, StoreError> {
+    Ok(poll_cursors::table
+        .order(poll_cursors::company_id.asc())
+        .load(conn)?)
+}

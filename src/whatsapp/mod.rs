@@ -62,6 +62,19 @@ impl Provider {
         }
     }
 
+    /// Checks the account with a call that sends nothing, where the provider has one:
+    /// `Ok(what was checked)`, or why it is not usable.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self {
+            Provider::CloudApi(p) => p.probe().await,
+            Provider::GreenApi(p) => p.probe().await,
+            Provider::Webhook(_) => {
+                Ok("a webhook cannot be checked without sending; only its config was".into())
+            }
+            Provider::Log(_) => Ok("the log provider sends nothing".into()),
+        }
+    }
+
     /// Sends; on success, the provider's message id when it gives one.
     pub async fn send(&self, message: &Outgoing<'_>) -> Result<Option<String>, SendError> {
         match self {
@@ -91,6 +104,28 @@ pub(crate) struct Http {
 }
 
 impl Http {
+    pub async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Answer, String> {
+        let mut request = self.client.get(url);
+        if let Some(token) = bearer.filter(|t| !t.is_empty()) {
+            request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {}", redact_url(&e.to_string())))?;
+        let bytes = response
+            .body()
+            .limit(1024 * 1024)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Answer {
+            status: response.status(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            retry_after: None,
+        })
+    }
+
     /// POSTs JSON; transport failures and timeouts are retryable (the message may
     /// or may not have gone out: the outbox's `sending` state records that doubt).
     pub async fn post_json(

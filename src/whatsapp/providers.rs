@@ -7,6 +7,8 @@ use crate::config::{CloudApiConfig, GreenApiConfig, WebhookConfig};
 pub struct CloudApi {
     http: Http,
     url: String,
+    /// The sender's phone number node: reading it sends nothing.
+    number_url: String,
     token: String,
     template: Option<String>,
     language: String,
@@ -15,13 +17,15 @@ pub struct CloudApi {
 
 impl CloudApi {
     pub(super) fn new(config: &CloudApiConfig, http: Http) -> CloudApi {
+        let number_url = format!(
+            "{}/{}",
+            config.base_url.trim_end_matches('/'),
+            config.phone_number_id
+        );
         CloudApi {
             http,
-            url: format!(
-                "{}/{}/messages",
-                config.base_url.trim_end_matches('/'),
-                config.phone_number_id
-            ),
+            url: format!("{number_url}/messages"),
+            number_url,
             token: config.access_token.expose().to_string(),
             template: Some(config.template.clone()).filter(|t| !t.trim().is_empty()),
             language: config.language.clone(),
@@ -49,6 +53,16 @@ impl CloudApi {
                 })
             }
         }
+    }
+
+    pub(super) async fn probe(&self) -> Result<String, String> {
+        let answer = self.http.get(&self.number_url, Some(&self.token)).await?;
+        if answer.status.is_success() {
+            let name = answer.body["verified_name"].as_str().unwrap_or("?");
+            let number = answer.body["display_phone_number"].as_str().unwrap_or("?");
+            return Ok(format!("the sender {number} ({name}) answers"));
+        }
+        Err(classify_cloud_api(&answer).to_string())
     }
 
     pub(super) async fn send(&self, m: &Outgoing<'_>) -> Result<Option<String>, SendError> {
@@ -104,18 +118,36 @@ fn classify_cloud_api(answer: &Answer) -> SendError {
 pub struct GreenApi {
     http: Http,
     url: String,
+    state_url: String,
 }
 
 impl GreenApi {
     pub(super) fn new(config: &GreenApiConfig, http: Http) -> GreenApi {
+        let instance = format!(
+            "{}/waInstance{}",
+            config.base_url.trim_end_matches('/'),
+            config.id_instance
+        );
+        let token = config.api_token.expose();
         GreenApi {
             http,
-            url: format!(
-                "{}/waInstance{}/sendMessage/{}",
-                config.base_url.trim_end_matches('/'),
-                config.id_instance,
-                config.api_token.expose()
-            ),
+            url: format!("{instance}/sendMessage/{token}"),
+            state_url: format!("{instance}/getStateInstance/{token}"),
+        }
+    }
+
+    pub(super) async fn probe(&self) -> Result<String, String> {
+        let answer = self.http.get(&self.state_url, None).await?;
+        match answer.body["stateInstance"].as_str() {
+            Some("authorized") => Ok("the instance is authorized".into()),
+            Some(state) => Err(format!(
+                "the instance is {state}, not authorized: open Green API's console"
+            )),
+            None => Err(format!(
+                "Green API {}: {}",
+                answer.status.as_u16(),
+                answer.text
+            )),
         }
     }
 

@@ -40,6 +40,23 @@ pub enum YClientsError {
 }
 
 impl YClientsError {
+    /// What the person running the daemon can do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            YClientsError::Unauthorized { status: 401, .. } => {
+                "check yclients.partner_token and yclients.user_token (get a new user token with POST /api/v1/auth)"
+            }
+            YClientsError::Unauthorized { .. } => {
+                "give the YClients user the right to read records (and the company) in the salon's settings"
+            }
+            YClientsError::NotFound => "check the company id in [[companies]]",
+            YClientsError::RateLimited { .. } => {
+                "fewer companies per IP, or a longer monitor.poll_interval_ms"
+            }
+            _ => "nothing: it retries by itself",
+        }
+    }
+
     /// A short, stable name for the kind of failure (state changes, metrics).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -154,6 +171,21 @@ impl YClients {
         Err(YClientsError::Malformed(format!(
             "records: more than {MAX_PAGES} pages"
         )))
+    }
+
+    /// One request for the newest records: can this user read them at all?
+    pub async fn probe_records(&self, company: CompanyId) -> Result<(), YClientsError> {
+        let since = (Utc::now() - chrono::Duration::hours(1))
+            .format("%Y-%m-%dT%H:%M:%S+00:00")
+            .to_string();
+        let query = [
+            ("changed_after", since.as_str()),
+            ("page", "1"),
+            ("count", "1"),
+        ];
+        self.get(&format!("/api/v1/records/{company}"), &query)
+            .await
+            .map(drop)
     }
 
     /// One record as it stands now; `None` when YClients says it is gone (404).

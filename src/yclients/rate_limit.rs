@@ -23,6 +23,7 @@ struct Window {
     sent: VecDeque<Instant>,
     paused_until: Option<Instant>,
     waits: u64,
+    requests: u64,
 }
 
 impl RateLimiter {
@@ -44,6 +45,7 @@ impl RateLimiter {
                 match self.next_slot(&mut w, now) {
                     None => {
                         w.sent.push_back(now);
+                        w.requests += 1;
                         if waited {
                             w.waits += 1;
                         }
@@ -67,6 +69,11 @@ impl RateLimiter {
     /// How many requests had to wait for a slot (for metrics).
     pub fn waits(&self) -> u64 {
         self.state.lock().expect("rate limiter lock").waits
+    }
+
+    /// How many requests went out (for metrics).
+    pub fn requests(&self) -> u64 {
+        self.state.lock().expect("rate limiter lock").requests
     }
 
     fn next_slot(&self, w: &mut Window, now: Instant) -> Option<Instant> {

@@ -18,6 +18,7 @@ pub const COMPANY: i64 = 4564;
 pub const BOT_USER: i64 = 777;
 /// How long a test waits for what must happen before calling it a failure.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+pub const HTTP: &str = "[http]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-http-token\"\n";
 
 pub struct Options {
     pub delay_ms: u64,
@@ -151,6 +152,41 @@ access_token = "test-access-token"
         let faults = FaultPlan::parse(faults).expect("a fault plan");
         let daemon = Daemon::start_with_faults(self.config(), self.db.clone(), logger, faults);
         self.daemon = Some(daemon.expect("daemon starts"));
+    }
+
+    /// The daemon's HTTP endpoints (`http.listen` in `options.extra`).
+    pub fn http_url(&self) -> String {
+        let addr = self
+            .daemon
+            .as_ref()
+            .and_then(|d| d.http_addr())
+            .expect("http.listen is set");
+        format!("http://{addr}")
+    }
+
+    /// Runs a command of the binary with this app's config; (exit code, stdout, stderr).
+    /// Off the test's thread: the simulator's server runs on it.
+    pub async fn command(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let dir = self.db_path.parent().unwrap().to_path_buf();
+        let config = dir.join("config.toml");
+        std::fs::write(&config, self.config_text()).unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = actix_rt::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
+                .args(&args)
+                .arg("--config")
+                .arg(&config)
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Actor restarts since the daemon started.

@@ -7,6 +7,7 @@ mod database;
 mod helpers;
 mod kill;
 mod notifications;
+mod operations;
 mod polling;
 mod security;
 mod shutdown;

@@ -1,0 +1,111 @@
+//! `booking-monitor check`: the config, then each company and the WhatsApp
+//! provider probed with the real credentials, a verdict per item.
+
+use std::sync::Arc;
+
+use slog::Logger;
+
+use crate::config::Config;
+use crate::http_client::TlsRoots;
+use crate::whatsapp::Provider;
+use crate::yclients::{RateLimiter, YClients};
+
+pub struct Verdict {
+    pub item: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
+    let mut verdicts = vec![Verdict {
+        item: "config".into(),
+        ok: true,
+        detail: format!(
+            "{} companies, provider {:?}",
+            config.companies.len(),
+            config.whatsapp.provider
+        ),
+    }];
+    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => {
+            verdicts.push(Verdict {
+                item: "tls.ca_file".into(),
+                ok: false,
+                detail: e.to_string(),
+            });
+            return verdicts;
+        }
+    };
+    let limiter = Arc::new(RateLimiter::new(
+        config.yclients.max_requests_per_second,
+        config.yclients.max_requests_per_minute,
+    ));
+    let yclients = YClients::new(&config.yclients, &tls, limiter);
+    for company in &config.companies {
+        let id = company.company_id();
+        verdicts.push(match yclients.company(id).await {
+            Ok(info) => Verdict {
+                item: format!("YClients company {id}"),
+                ok: true,
+                detail: format!(
+                    "«{}», {}, time zone {}",
+                    info.title,
+                    info.address,
+                    info.timezone.as_deref().unwrap_or("not given")
+                ),
+            },
+            Err(e) => Verdict {
+                item: format!("YClients company {id}"),
+                ok: false,
+                detail: format!("{e}: {}", e.advice()),
+            },
+        });
+        verdicts.push(match yclients.probe_records(id).await {
+            Ok(()) => Verdict {
+                item: format!("YClients records of {id}"),
+                ok: true,
+                detail: "readable".into(),
+            },
+            Err(e) => Verdict {
+                item: format!("YClients records of {id}"),
+                ok: false,
+                detail: format!("{e}: {}", e.advice()),
+            },
+        });
+    }
+    let provider = Provider::new(&config.whatsapp, &tls, logger);
+    let item = format!("WhatsApp ({:?})", config.whatsapp.provider);
+    verdicts.push(match provider.probe().await {
+        Ok(detail) => Verdict {
+            item,
+            ok: true,
+            detail,
+        },
+        Err(detail) => Verdict {
+            item,
+            ok: false,
+            detail,
+        },
+    });
+    verdicts
+}
+
+pub fn render(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    for v in verdicts {
+        out.push_str(&format!(
+            "{:<5} {}: {}\n",
+            if v.ok { "ok" } else { "FAIL" },
+            v.item,
+            v.detail
+        ));
+    }
+    let failed = verdicts.iter().filter(|v| !v.ok).count();
+    if failed == 0 {
+        out.push_str("All checks passed.\n");
+    } else {
+        out.push_str(&format!("{failed} of {} checks failed.\n", verdicts.len()));
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! The HTTP side, on `http.listen`: health, readiness, metrics, status, the staff's
+//! page, and the booking bot's registrations.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::actors::Supervision;
+use crate::config::Config;
+use crate::domain::{CompanyId, RecordId};
+use crate::metrics::{Metrics, Snapshot};
+use crate::status;
+use crate::store::{self, Db};
+use crate::yclients::RateLimiter;
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct ApiState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    pub supervision: Arc<Supervision>,
+}
+
+/// Binds and starts the server on the current actix system.
+pub fn start(
+    listen: &str,
+    state: ApiState,
+) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind(listen)?;
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((addr, handle))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/status", web::get().to(status_json))
+        .route("/", web::get().to(page))
+        .route("/bot-records", web::post().to(add_bot_record))
+        .route("/bot-records", web::delete().to(remove_bot_record));
+}
+
+type State = web::Data<ApiState>;
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().body("ok\n")
+}
+
+/// 200 when the database answers and every company's last poll is recent and
+/// succeeded; 503 with the reasons otherwise.
+async fn readyz(state: State) -> HttpResponse {
+    let config = state.config.clone();
+    let report = state.db.run(move |conn| status::read(conn, &config)).await;
+    let mut problems = Vec::new();
+    match report {
+        Err(e) => problems.push(format!("database: {e}")),
+        Ok(report) => {
+            if !state.config.monitor.enabled {
+                problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
+            }
+            let interval = state.config.monitor.poll_interval_ms as i64;
+            // Three intervals, or the backoff's ceiling, whichever is longer.
+            let stale = chrono::Duration::milliseconds(
+                (3 * interval).max(state.config.monitor.retry_max_ms as i64) + 5_000,
+            );
+            for c in &report.companies {
+                match (c.last_poll, c.last_poll_at) {
+                    ("never", _) | (_, None) => problems.push(format!(
+                        "company {}: not polled successfully yet",
+                        c.company_id
+                    )),
+                    ("failing", _) => problems.push(format!(
+                        "company {}: last poll failed: {}",
+                        c.company_id,
+                        c.last_error.as_deref().unwrap_or("")
+                    )),
+                    (_, Some(at)) if Utc::now() - at > stale => problems.push(format!(
+                        "company {}: last poll {}s ago",
+                        c.company_id,
+                        (Utc::now() - at).num_seconds()
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        HttpResponse::Ok().json(json!({"ready": true}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"ready": false, "problems": problems}))
+    }
+}
+
+async fn metrics(state: State) -> HttpResponse {
+    let notifications = match state.db.run(store::count_by_status).await {
+        Ok(n) => n,
+        Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
+    };
+    let snapshot = Snapshot {
+        notifications,
+        yclients_requests: state.limiter.requests(),
+        rate_limit_waits: state.limiter.waits(),
+        actor_restarts: state.supervision.restarts(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&snapshot))
+}
+
+async fn report(state: &State) -> Result<status::Report, HttpResponse> {
+    let config = state.config.clone();
+    state
+        .db
+        .run(move |conn| status::read(conn, &config))
+        .await
+        .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))
+}
+
+async fn status_json(state: State) -> HttpResponse {
+    match report(&state).await {
+        Ok(report) => HttpResponse::Ok().json(report),
+        Err(response) => response,
+    }
+}
+
+async fn page(state: State) -> HttpResponse {
+    match report(&state).await {
+        Ok(report) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(status::render_html(&report)),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+struct BotRecord {
+    company_id: i64,
+    record_id: i64,
+}
+
+/// The bot's requests carry `Authorization: Bearer <http.token>`.
+fn authorized(state: &State, req: &HttpRequest) -> bool {
+    let Some(http) = &state.config.http else {
+        return false;
+    };
+    let expected = http.token.expose();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    !expected.is_empty()
+        && given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+        .json(json!({"error": "missing or wrong bearer token (http.token)"}))
+}
+
+async fn add_bot_record(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<BotRecord>,
+) -> HttpResponse {
+    if !authorized(&state, &req) {
+        return unauthorized();
+    }
+    let (company, record) = (CompanyId(body.company_id), RecordId(body.record_id));
+    match state
+        .db
+        .run(move |c| store::add_bot_record(c, company, record, Utc::now()))
+        .await
+    {
+        Ok(true) => HttpResponse::Created().json(json!({"registered": true})),
+        Ok(false) => HttpResponse::Ok().json(json!({"registered": true, "already": true})),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()})),
+    }
+}
+
+async fn remove_bot_record(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<BotRecord>,
+) -> HttpResponse {
+    if !authorized(&state, &req) {
+        return unauthorized();
+    }
+    let (company, record) = (CompanyId(body.company_id), RecordId(body.record_id));
+    match state
+        .db
+        .run(move |c| store::remove_bot_record(c, company, record))
+        .await
+    {
+        Ok(true) => HttpResponse::Ok().json(json!({"removed": true})),
+        Ok(false) => HttpResponse::NotFound().json(json!({"removed": false})),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()})),
+    }
+}

@@ -1,0 +1,291 @@
+//! What the daemon has done, read from the database: for `status`, `status --json`,
+//! `GET /status` and the staff's page at `GET /`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::mask_phone;
+use crate::store::{self, Conn, StoreError};
+use crate::yclients::{Record, VisitTime};
+
+/// How many recent decisions are shown.
+pub const RECENT: i64 = 20;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub companies: Vec<CompanyReport>,
+    /// Notifications by status.
+    pub notifications: BTreeMap<String, i64>,
+    /// The latest decisions, newest first.
+    pub recent: Vec<DecisionReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompanyReport {
+    pub company_id: i64,
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// `ok`, `failing` or `never` (not polled successfully yet).
+    pub last_poll: &'static str,
+    pub last_error: Option<String>,
+    pub cursor: Option<DateTime<Utc>>,
+    pub monitored_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionReport {
+    pub company_id: i64,
+    pub record_id: i64,
+    pub client: String,
+    /// Masked: `7916***4567`.
+    pub phone: Option<String>,
+    /// The visit in the salon's wall-clock time, `YYYY-MM-DD HH:MM`.
+    pub visit: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
+    let states = store::poll_states(conn)?;
+    let companies = config
+        .companies
+        .iter()
+        .map(|c| {
+            let state = states.iter().find(|s| s.company_id == c.id);
+            CompanyReport {
+                company_id: c.id,
+                last_poll_at: state.and_then(|s| s.last_poll_at).map(|t| t.and_utc()),
+                last_poll: match state {
+                    None => "never",
+                    Some(s) if s.last_poll_error.is_some() => "failing",
+                    Some(_) => "ok",
+                },
+                last_error: state.and_then(|s| s.last_poll_error.clone()),
+                cursor: state.map(|s| s.changed_after.and_utc()),
+                monitored_since: state.map(|s| s.monitored_since.and_utc()),
+            }
+        })
+        .collect();
+    let notifications = store::count_by_status(conn)?.into_iter().collect();
+    let recent = store::recent(conn, RECENT)?
+        .into_iter()
+        .map(|n| {
+            let record = serde_json::from_str(&n.record_json)
+                .ok()
+                .and_then(|json| Record::from_json(json).ok());
+            DecisionReport {
+                company_id: n.company_id,
+                record_id: n.record_id,
+                client: record
+                    .as_ref()
+                    .and_then(|r| r.client.as_ref())
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                phone: n.phone.as_deref().map(mask_phone),
+                visit: record.and_then(|r| r.visit).map(|v| {
+                    let local = match v {
+                        VisitTime::Exact(at) => at.naive_local(),
+                        VisitTime::SalonLocal(local) => local,
+                    };
+                    local.format("%Y-%m-%d %H:%M").to_string()
+                }),
+                status: n.status.clone(),
+                reason: n.last_error.clone(),
+                attempts: n.attempts,
+                updated_at: n.updated_at.and_utc(),
+            }
+        })
+        .collect();
+    Ok(Report {
+        companies,
+        notifications,
+        recent,
+    })
+}
+
+/// For people at a terminal.
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::from("Companies:\n");
+    for c in &report.companies {
+        let _ = writeln!(
+            out,
+            "  {:<10} last poll {:<8} at {:<20} cursor {}{}",
+            c.company_id,
+            c.last_poll,
+            when(c.last_poll_at),
+            when(c.cursor),
+            c.last_error
+                .as_deref()
+                .map(|e| format!("\n             error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("Notifications:");
+    if report.notifications.is_empty() {
+        out.push_str(" none yet");
+    }
+    for (status, n) in &report.notifications {
+        let _ = write!(out, " {status} {n}");
+    }
+    out.push_str("\nRecent decisions:\n");
+    for d in &report.recent {
+        let _ = writeln!(
+            out,
+            "  {}  {:>8}/{:<10} {:<12} {:<16} {:<12} {:<10} {}",
+            when(Some(d.updated_at)),
+            d.company_id,
+            d.record_id,
+            d.client,
+            d.visit.as_deref().unwrap_or("-"),
+            d.phone.as_deref().unwrap_or("-"),
+            d.status,
+            d.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The staff's page: plain Russian, no script, refreshing itself.
+pub fn render_html(report: &Report) -> String {
+    let mut out = String::from(
+        "<!doctype html>\n<html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"10\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Подтверждения записей</title><style>\
+         body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:60rem}\
+         h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}\
+         li{margin:.3rem 0}.ok{color:#1a7f37}.bad{color:#c62828}.muted{color:#777}\
+         </style></head><body>\n<h1>Подтверждения записей в WhatsApp</h1>\n<h2>Салоны</h2>\n<ul>\n",
+    );
+    for c in &report.companies {
+        let (class, text) = match c.last_poll {
+            "ok" => (
+                "ok",
+                format!(
+                    "записи читаются, последняя проверка {}",
+                    ago(c.last_poll_at)
+                ),
+            ),
+            "failing" => (
+                "bad",
+                format!(
+                    "YClients не отвечает как надо: {}",
+                    escape(c.last_error.as_deref().unwrap_or(""))
+                ),
+            ),
+            _ => ("bad", "ещё ни разу не удалось прочитать записи".to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "<li>Салон {}: <span class=\"{class}\">{text}</span></li>",
+            c.company_id
+        );
+    }
+    out.push_str("</ul>\n<h2>Последние записи</h2>\n<ul>\n");
+    if report.recent.is_empty() {
+        out.push_str("<li class=\"muted\">Пока ни одной новой записи.</li>\n");
+    }
+    for d in &report.recent {
+        let who = if d.client.is_empty() {
+            "Клиент без имени"
+        } else {
+            d.client.as_str()
+        };
+        let visit = d.visit.as_deref().map(russian_visit).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<li>{}{}: <span class=\"{}\">{}</span></li>",
+            escape(who),
+            if visit.is_empty() {
+                String::new()
+            } else {
+                format!(", {visit}")
+            },
+            if d.status == "failed" {
+                "bad"
+            } else if d.status == "sent" {
+                "ok"
+            } else {
+                "muted"
+            },
+            escape(&russian_status(&d.status, d.reason.as_deref()))
+        );
+    }
+    out.push_str(
+        "</ul>\n<p class=\"muted\">Страница обновляется каждые 10 секунд.</p>\n</body></html>\n",
+    );
+    out
+}
+
+fn ago(t: Option<DateTime<Utc>>) -> String {
+    match t {
+        None => "никогда".into(),
+        Some(t) => {
+            let seconds = (Utc::now() - t).num_seconds().max(0);
+            if seconds < 60 {
+                format!("{seconds} с назад")
+            } else {
+                format!("{} мин назад", seconds / 60)
+            }
+        }
+    }
+}
+
+/// `2026-11-25 14:00` → `25 ноября 14:00`.
+fn russian_visit(visit: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(visit, "%Y-%m-%d %H:%M")
+        .map(|v| {
+            format!(
+                "{} {} {:02}:{:02}",
+                v.day(),
+                crate::message::month_genitive(v.month()),
+                v.hour(),
+                v.minute()
+            )
+        })
+        .unwrap_or_else(|_| visit.to_string())
+}
+
+pub fn russian_status(status: &str, reason: Option<&str>) -> String {
+    let why = reason.map(russian_reason).unwrap_or_default();
+    match status {
+        "sent" => "отправлено".into(),
+        "pending" => "ждёт отправки".into(),
+        "sending" => "отправляется".into(),
+        "skipped" => format!("пропущено: {why}"),
+        "cancelled" => format!("не отправлено: {why}"),
+        "failed" => format!("ошибка отправки: {why}"),
+        other => other.into(),
+    }
+}
+
+fn russian_reason(reason: &str) -> String {
+    match reason {
+        "online_booking" => "онлайн-запись".into(),
+        "bot_booking" => "запись сделал бот".into(),
+        "no_phone" => "нет телефона".into(),
+        "invalid_phone" => "неверный номер телефона".into(),
+        "past_visit" => "визит уже прошёл".into(),
+        "no_visit_time" => "нет времени визита".into(),
+        "deleted" => "запись удалена".into(),
+        "cancelled" => "запись отменена".into(),
+        other => other.into(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
