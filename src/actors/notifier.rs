@@ -13,7 +13,7 @@ use crate::domain::{mask_phone, NotificationId};
 use crate::message::{MessageFields, Template};
 use crate::panic_guard::Guarded;
 use crate::rules::{Facts, Verdict};
-use crate::store::{self, Status, StoreError};
+use crate::store::{self, Outbound, Status, StoreError};
 use crate::whatsapp::{Outgoing, Provider, SendError};
 use crate::yclients::YClients;
 
@@ -230,9 +230,13 @@ async fn deliver(
     };
     let fields = MessageFields::new(&fresh, &salon);
     let text = clients.template.render(&fields);
-    let (digits, body) = (phone.digits().to_string(), text.clone());
+    let outbound = Outbound {
+        phone: phone.digits().to_string(),
+        message: text.clone(),
+        record_json: fresh.raw.to_string(),
+    };
     if !db
-        .run(move |c| store::claim_for_send(c, id, &digits, &body, Utc::now()))
+        .run(move |c| store::claim_for_send(c, id, &outbound, Utc::now()))
         .await?
     {
         return Ok(Delivery::done());

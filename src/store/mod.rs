@@ -467,13 +467,21 @@ pub fn notification(
     Ok(notifications::table.find(id.0).first(conn).optional()?)
 }
 
+/// What goes out, as it is recorded when a row is claimed for sending.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub phone: String,
+    pub message: String,
+    /// The booking as it was re-read just before sending.
+    pub record_json: String,
+}
+
 /// Claims a pending row for sending: `sending`, one more attempt, the text that goes
 /// out. False when the row is no longer pending (someone else decided first).
 pub fn claim_for_send(
     conn: &mut Conn,
     id: NotificationId,
-    phone: &str,
-    message: &str,
+    send: &Outbound,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
@@ -484,8 +492,9 @@ pub fn claim_for_send(
     .set((
         notifications::status.eq(Status::Sending.as_str()),
         notifications::attempts.eq(notifications::attempts + 1),
-        notifications::phone.eq(phone),
-        notifications::message.eq(message),
+        notifications::phone.eq(&send.phone),
+        notifications::message.eq(&send.message),
+        notifications::record_json.eq(&send.record_json),
         notifications::updated_at.eq(db_time(now)),
     ))
     .execute(conn)?;

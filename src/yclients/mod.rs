@@ -53,7 +53,10 @@ impl YClientsError {
             YClientsError::RateLimited { .. } => {
                 "fewer companies per IP, or a longer monitor.poll_interval_ms"
             }
-            _ => "nothing: it retries by itself",
+            YClientsError::Transport(_) | YClientsError::Timeout(_) => {
+                "check the network and yclients.base_url; the daemon retries by itself"
+            }
+            _ => "nothing: the daemon retries by itself",
         }
     }
 

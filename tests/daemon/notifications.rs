@@ -179,6 +179,9 @@ async fn an_edit_during_the_delay_is_in_the_message() {
     let messages = app.wait_for_messages(1).await;
     assert!(messages[0].text.contains("16:30"), "{}", messages[0].text);
     assert!(!messages[0].text.contains("14:00"), "{}", messages[0].text);
+    // The outbox keeps the booking as it was sent, not as it was first seen.
+    let row = app.wait_for_status(id, Status::Sent).await;
+    assert!(row.record_json.contains("16:30:00"), "{}", row.record_json);
 }
 
 #[actix_rt::test]
