@@ -9,7 +9,7 @@ use chrono::{Days, NaiveTime, Utc};
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::logging;
-use crate::simulator::{Booking, Simulator};
+use crate::simulator::{Booking, ConfigParts, Simulator};
 use crate::store::{self, Db};
 
 const COMPANY: i64 = 4564;
@@ -34,40 +34,14 @@ pub fn run(serve_for: Duration) -> i32 {
 
 /// The config a demo runs with: the simulator's URLs, short timings.
 pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
-    format!(
-        r#"
-[database]
-url = "sqlite://{db}"
-
-[yclients]
-base_url = "{yclients}"
-partner_token = "demo-partner-token"
-user_token = "demo-user-token"
-
-[[companies]]
-id = {COMPANY}
-
-[monitor]
-poll_interval_ms = 500
-notification_delay_ms = 3000
-bot_user_ids = [{BOT_USER}]
-
-[whatsapp]
-provider = "cloud_api"
-
-[whatsapp.cloud_api]
-base_url = "{cloud}"
-phone_number_id = "100200300"
-access_token = "demo-access-token"
-
-[http]
-listen = "127.0.0.1:0"
-token = "demo-http-token"
-"#,
-        db = db_path.display(),
-        yclients = sim.base_url(),
-        cloud = sim.cloud_api_url(),
-    )
+    let parts = ConfigParts {
+        monitor: format!(
+            "poll_interval_ms = 500\nnotification_delay_ms = 3000\nbot_user_ids = [{BOT_USER}]"
+        ),
+        tables: "[http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"".into(),
+        ..ConfigParts::default()
+    };
+    sim.daemon_config(db_path, &[COMPANY], &parts)
 }
 
 async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result<(), String> {

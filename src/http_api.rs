@@ -52,8 +52,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/status", web::get().to(status_json))
         .route("/", web::get().to(page))
-        .route("/bot-records", web::post().to(add_bot_record))
-        .route("/bot-records", web::delete().to(remove_bot_record));
+        .route("/bot-records", web::post().to(bot_records))
+        .route("/bot-records", web::delete().to(bot_records));
 }
 
 type State = web::Data<ApiState>;
@@ -179,42 +179,25 @@ fn unauthorized() -> HttpResponse {
         .json(json!({"error": "missing or wrong bearer token (http.token)"}))
 }
 
-async fn add_bot_record(
-    state: State,
-    req: HttpRequest,
-    body: web::Json<BotRecord>,
-) -> HttpResponse {
+/// `POST` registers, `DELETE` forgets; both need the bearer token.
+async fn bot_records(state: State, req: HttpRequest, body: web::Json<BotRecord>) -> HttpResponse {
     if !authorized(&state, &req) {
         return unauthorized();
     }
     let (company, record) = (CompanyId(body.company_id), RecordId(body.record_id));
-    match state
+    let register = req.method() == actix_web::http::Method::POST;
+    let changed = state
         .db
-        .run(move |c| store::add_bot_record(c, company, record, Utc::now()))
-        .await
-    {
-        Ok(true) => HttpResponse::Created().json(json!({"registered": true})),
-        Ok(false) => HttpResponse::Ok().json(json!({"registered": true, "already": true})),
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()})),
-    }
-}
-
-async fn remove_bot_record(
-    state: State,
-    req: HttpRequest,
-    body: web::Json<BotRecord>,
-) -> HttpResponse {
-    if !authorized(&state, &req) {
-        return unauthorized();
-    }
-    let (company, record) = (CompanyId(body.company_id), RecordId(body.record_id));
-    match state
-        .db
-        .run(move |c| store::remove_bot_record(c, company, record))
-        .await
-    {
-        Ok(true) => HttpResponse::Ok().json(json!({"removed": true})),
-        Ok(false) => HttpResponse::NotFound().json(json!({"removed": false})),
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()})),
+        .run(move |c| match register {
+            true => store::add_bot_record(c, company, record, Utc::now()),
+            false => store::remove_bot_record(c, company, record),
+        })
+        .await;
+    match (register, changed) {
+        (true, Ok(true)) => HttpResponse::Created().json(json!({"registered": true})),
+        (true, Ok(false)) => HttpResponse::Ok().json(json!({"registered": true, "already": true})),
+        (false, Ok(true)) => HttpResponse::Ok().json(json!({"removed": true})),
+        (false, Ok(false)) => HttpResponse::NotFound().json(json!({"removed": false})),
+        (_, Err(e)) => HttpResponse::ServiceUnavailable().json(json!({"error": e.to_string()})),
     }
 }

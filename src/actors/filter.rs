@@ -64,7 +64,8 @@ fn commit(
             // The poller keeps the cursor where it was, so the record is asked for
             // again until YClients sends it whole.
             Err(e) => {
-                slog::warn!(shared.logger, "unreadable record"; "company_id" => company.0, "error" => %e)
+                slog::warn!(shared.logger, "unreadable record"; "company_id" => company.0,
+                "record_id" => e.id.map(|id| id.0), "error" => %e)
             }
         }
     }

@@ -58,6 +58,16 @@ impl Booking {
     }
 }
 
+/// Keys added to the tables of [`Simulator::daemon_config`], as TOML lines.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigParts {
+    pub yclients: String,
+    pub monitor: String,
+    pub whatsapp: String,
+    /// Whole tables appended at the end (`[http]`, `[log]`…).
+    pub tables: String,
+}
+
 /// An injected failure, answered instead of the next request.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -227,6 +237,36 @@ impl Simulator {
     }
     pub fn webhook_url(&self) -> String {
         format!("{}/webhook/send", self.base_url())
+    }
+
+    /// A daemon config that points at this simulator (Cloud API as the provider):
+    /// the demo's, the tests' and the benchmarks'. `parts` adds keys to its tables.
+    pub fn daemon_config(
+        &self,
+        db_path: &std::path::Path,
+        companies: &[i64],
+        parts: &ConfigParts,
+    ) -> String {
+        let companies: String = companies
+            .iter()
+            .map(|id| format!("[[companies]]\nid = {id}\n"))
+            .collect();
+        format!(
+            "[database]\nurl = \"sqlite://{db}\"\n\n\
+             [yclients]\nbase_url = \"{yclients}\"\npartner_token = \"test-partner-token\"\n\
+             user_token = \"test-user-token\"\n{yclients_extra}\n\n{companies}\n\
+             [monitor]\n{monitor}\n\n\
+             [whatsapp]\nprovider = \"cloud_api\"\n{whatsapp}\n\n\
+             [whatsapp.cloud_api]\nbase_url = \"{cloud}\"\nphone_number_id = \"100200300\"\n\
+             access_token = \"test-access-token\"\n\n{tables}\n",
+            db = db_path.display(),
+            yclients = self.base_url(),
+            yclients_extra = parts.yclients,
+            monitor = parts.monitor,
+            whatsapp = parts.whatsapp,
+            cloud = self.cloud_api_url(),
+            tables = parts.tables,
+        )
     }
 
     pub async fn stop(&self) {

@@ -9,7 +9,7 @@ use booking_monitor::config::Config;
 use booking_monitor::daemon::Daemon;
 use booking_monitor::faults::FaultPlan;
 use booking_monitor::logging;
-use booking_monitor::simulator::{Booking, SentMessage, Simulator};
+use booking_monitor::simulator::{Booking, ConfigParts, SentMessage, Simulator};
 use booking_monitor::store::{self, Db, Notification, Status};
 use chrono::{Days, NaiveDateTime, NaiveTime, Utc};
 use slog::Drain;
@@ -88,53 +88,22 @@ pub async fn prepare(options: Options) -> TestApp {
 
 impl TestApp {
     pub fn config_text(&self) -> String {
-        let companies: String = self
-            .options
-            .companies
-            .iter()
-            .map(|(id, _)| format!("[[companies]]\nid = {id}\n"))
-            .collect();
-        format!(
-            r#"
-[database]
-url = "sqlite://{db}"
-
-[yclients]
-base_url = "{yclients}"
-partner_token = "test-partner-token"
-user_token = "test-user-token"
-request_timeout_ms = {yclients_timeout}
-{yclients_extra}
-
-{companies}
-
-[monitor]
-poll_interval_ms = {poll}
-notification_delay_ms = {delay}
-bot_user_ids = [{BOT_USER}]
-retry_initial_ms = 100
-retry_max_ms = 1000
-
-[whatsapp]
-provider = "cloud_api"
-request_timeout_ms = 2000
-
-[whatsapp.cloud_api]
-base_url = "{cloud}"
-phone_number_id = "100200300"
-access_token = "test-access-token"
-
-{extra}
-"#,
-            db = self.db_path.display(),
-            yclients = self.sim.base_url(),
-            yclients_extra = self.options.yclients_extra,
-            yclients_timeout = self.options.yclients_timeout_ms,
-            poll = self.options.poll_ms,
-            delay = self.options.delay_ms,
-            cloud = self.sim.cloud_api_url(),
-            extra = self.options.extra,
-        )
+        let o = &self.options;
+        let parts = ConfigParts {
+            yclients: format!(
+                "request_timeout_ms = {}\n{}",
+                o.yclients_timeout_ms, o.yclients_extra
+            ),
+            monitor: format!(
+                "poll_interval_ms = {}\nnotification_delay_ms = {}\nbot_user_ids = [{BOT_USER}]\n\
+                 retry_initial_ms = 100\nretry_max_ms = 1000",
+                o.poll_ms, o.delay_ms
+            ),
+            whatsapp: "request_timeout_ms = 2000".into(),
+            tables: o.extra.clone(),
+        };
+        let companies: Vec<i64> = o.companies.iter().map(|(id, _)| *id).collect();
+        self.sim.daemon_config(&self.db_path, &companies, &parts)
     }
 
     pub fn config(&self) -> Config {
