@@ -75,10 +75,9 @@ async fn readyz(state: State) -> HttpResponse {
                 problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
             }
             let interval = state.config.monitor.poll_interval_ms as i64;
-            // Three intervals, or the backoff's ceiling, whichever is longer.
-            let stale = chrono::Duration::milliseconds(
-                (3 * interval).max(state.config.monitor.retry_max_ms as i64) + 5_000,
-            );
+            // A failed poll shows as an error at once; silence for three intervals
+            // means the polls themselves stopped.
+            let stale = chrono::Duration::milliseconds(3 * interval + 5_000);
             for c in &report.companies {
                 match (c.last_poll, c.last_poll_at) {
                     ("never", _) | (_, None) => problems.push(format!(
