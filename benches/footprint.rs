@@ -1,0 +1,1296 @@
+//! `cargo bench --bench footprint`: what the real release binary costs at rest and
+//! how late its confirmations are, against the crate's simulator on 127.0.0.1.
+//!
+//! Three runs of `booking-monitor run --config <tmp>/config.toml`:
+//! * idle, 1 company, polled every 2 s (10 polls), and
+//! * idle, 200 companies at the default 60 s interval and default rate limits
+//!   (these two run side by side: both are idle, neither loads the machine);
+//! * then, alone, 1 company polled every 500 ms with a 1 s grace delay, 300
+//!   bookings made at 10 a second, every confirmation timed.
+//!
+//! Prints a markdown table (figure | value | note). `BENCH_QUICK=1` shrinks it to a
+//! smoke run: 20 companies polled every 10 s, 5 polls, 60 bookings.
+//! `BENCH_ONLY=idle` or `BENCH_ONLY=lateness` runs one part.
+//! Exits 1 when a figure could not be measured or the daemon did not exit 0.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use booking_monitor::simulator::{Booking, ConfigParts, Simulator, World};
+use booking_monitor::store::{self, Db};
+use chrono::{DateTime, Days, NaiveTime, Utc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
+const FIRST_COMPANY: i64 = 100_001;
+/// How long to let a daemon sit after its first round before reading its memory.
+const SETTLE: Duration = Duration::from_secs(5);
+/// How long a SIGTERM may take before the daemon is killed and that is reported.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(20);
+
+struct Scale {
+    many: usize,
+    many_poll_ms: u64,
+    one_poll_ms: u64,
+    one_polls: usize,
+    bookings: usize,
+}
+
+impl Scale {
+    fn new(quick: bool) -> Scale {
+        if quick {
+            Scale {
+                many: 20,
+                many_poll_ms: 10_000,
+                one_poll_ms: 2_000,
+                one_polls: 5,
+                bookings: 60,
+            }
+        } else {
+            Scale {
+                many: 200,
+                many_poll_ms: 60_000,
+                one_poll_ms: 2_000,
+                one_polls: 10,
+                bookings: 300,
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let scale = Scale::new(quick);
+    let started = Instant::now();
+    let mut report = Report::default();
+    actix_rt::System::new().block_on(bench(&scale, &mut report));
+    report.print(quick, started.elapsed());
+    if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn bench(scale: &Scale, report: &mut Report) {
+    let size = std::fs::metadata(BIN).map(|m| m.len()).unwrap_or(0);
+    report.row(
+        "release binary size",
+        format!("{:.1} MiB", size as f64 / 1_048_576.0),
+        "bench profile = release: opt-level s, thin LTO, stripped",
+    );
+
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "lateness" {
+        idle_runs(scale, report).await;
+    }
+    if only != "idle" {
+        let lateness_result = lateness(scale.bookings).await;
+        report.lateness(scale.bookings, lateness_result);
+    }
+}
+
+/// The 1-company and the many-company idle runs, side by side.
+async fn idle_runs(scale: &Scale, report: &mut Report) {
+    let one = IdleSpec {
+        label: "1 company".into(),
+        companies: 1,
+        poll_ms: scale.one_poll_ms,
+        rounds: scale.one_polls + 1,
+    };
+    let many = IdleSpec {
+        label: format!("{} companies", scale.many),
+        companies: scale.many,
+        poll_ms: scale.many_poll_ms,
+        rounds: 2,
+    };
+    let (one_result, many_result) = tokio::join!(idle(&one), idle(&many));
+    let one_memory = report.idle(&one, one_result);
+    let many_memory = report.idle(&many, many_result);
+    if let (Some(a), Some(b)) = (one_memory, many_memory) {
+        let per = |a: u64, b: u64| (b as f64 - a as f64) / (scale.many - 1) as f64;
+        report.row(
+            "memory per extra company",
+            format!(
+                "{:.1} KiB anon ({:.1} KiB VmRSS)",
+                per(a.anon_kib, b.anon_kib),
+                per(a.rss_kib, b.rss_kib)
+            ),
+            format!(
+                "(with {} − with 1) / {}, both after the first round + {} s; VmRSS also counts which pages of the binary were touched",
+                scale.many,
+                scale.many - 1,
+                SETTLE.as_secs()
+            ),
+        );
+    }
+}
+
+// ---------------------------------------------------------------- the daemon
+
+struct DaemonSpec {
+    companies: Vec<i64>,
+    poll_ms: u64,
+    delay_ms: u64,
+    yclients_extra: &'static str,
+}
+
+/// The release binary running against a simulator, in its own temporary directory.
+struct Running {
+    child: Child,
+    pid: u32,
+    spawned: Instant,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+struct Stopped {
+    took: Duration,
+    status: Option<ExitStatus>,
+}
+
+impl Stopped {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+    fn describe(&self) -> String {
+        match self.status {
+            Some(s) => match s.code() {
+                Some(code) => format!("exit code {code}"),
+                None => format!("{s}"),
+            },
+            None => format!(
+                "still running after {} s: killed",
+                SHUTDOWN_PATIENCE.as_secs()
+            ),
+        }
+    }
+}
+
+fn config_text(sim: &Simulator, spec: &DaemonSpec, db: &Path) -> String {
+    let parts = ConfigParts {
+        yclients: spec.yclients_extra.to_string(),
+        monitor: format!(
+            "poll_interval_ms = {}\nnotification_delay_ms = {}",
+            spec.poll_ms, spec.delay_ms
+        ),
+        ..ConfigParts::default()
+    };
+    sim.daemon_config(db, &spec.companies, &parts)
+}
+
+impl Running {
+    fn spawn(sim: &Simulator, spec: &DaemonSpec) -> Result<Running, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+        let db = dir.path().join("booking-monitor.db");
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, config_text(sim, spec, &db))
+            .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let log = dir.path().join("daemon.log");
+        let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut command = Command::new(BIN);
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for name in [
+            "YCLIENTS_PARTNER_TOKEN",
+            "YCLIENTS_USER_TOKEN",
+            "WHATSAPP_ACCESS_TOKEN",
+            "GREEN_API_TOKEN",
+            "BOOKING_MONITOR_HTTP_TOKEN",
+            "BOOKING_MONITOR_ENABLED",
+            "BOOKING_MONITOR_INTERVAL",
+            "BOOKING_NOTIFICATION_DELAY",
+        ] {
+            command.env_remove(name);
+        }
+        let spawned = Instant::now();
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {BIN}: {e}"))?;
+        Ok(Running {
+            pid: child.id(),
+            child,
+            spawned,
+            log,
+            dir,
+        })
+    }
+
+    fn memory(&self) -> Result<Memory, String> {
+        Memory::of(self.pid)
+    }
+
+    /// The CPU time (user + system) the daemon has used so far.
+    fn cpu(&self) -> Result<Duration, String> {
+        let path = format!("/proc/{}/stat", self.pid);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        // Fields after the command name (which may hold spaces): state is the 3rd
+        // field, utime the 14th, stime the 15th.
+        let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let ticks: u64 = fields.iter().sum();
+        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    }
+
+    /// Sends SIGTERM and times the exit.
+    async fn stop(&mut self) -> Result<Stopped, String> {
+        if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!(
+                "the daemon had already exited ({status}); log tail:\n{}",
+                self.log_tail()
+            ));
+        }
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .map_err(|e| format!("kill -TERM: {e}"))?;
+        if !kill.success() {
+            return Err(format!("kill -TERM {} failed: {kill}", self.pid));
+        }
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(Stopped {
+                    took: sent.elapsed(),
+                    status: Some(status),
+                });
+            }
+            if sent.elapsed() > SHUTDOWN_PATIENCE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Ok(Stopped {
+                    took: sent.elapsed(),
+                    status: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// The daemon's log lines at WARN or worse.
+    fn warnings(&self) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| [" WARN ", " ERRO ", " CRIT "].iter().any(|w| l.contains(w)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The database and its side files, in bytes.
+    fn db_bytes(&self) -> u64 {
+        std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("booking-monitor.db")
+                    })
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Awaits a state of the simulator's world, failing at once if the daemon dies.
+    async fn await_world<T>(
+        &mut self,
+        sim: &Simulator,
+        timeout: Duration,
+        what: &str,
+        mut check: impl FnMut(&World) -> Option<T>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(500));
+            if let Ok(found) = sim.wait_until(slice, &mut check).await {
+                return Ok(found);
+            }
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "the daemon exited ({status}) while the bench awaited {what}; log tail:\n{}",
+                    self.log_tail()
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{what}: not within {} s; daemon log tail:\n{}",
+                    timeout.as_secs(),
+                    self.log_tail()
+                ));
+            }
+        }
+    }
+}
+
+/// USER_HZ, the unit of /proc/<pid>/stat's times.
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
+    threads: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Result<Memory, String> {
+        let path = format!("/proc/{pid}/status");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Memory {
+            rss_kib: field("VmRSS:"),
+            hwm_kib: field("VmHWM:"),
+            anon_kib: field("RssAnon:"),
+            file_kib: field("RssFile:"),
+            threads: field("Threads:"),
+        })
+    }
+}
+
+// ---------------------------------------------------- what the simulator saw
+
+/// One company's YClients traffic, as the simulator logged it.
+#[derive(Debug, Default)]
+struct Tally {
+    /// When each poll's first page was answered.
+    polls: Vec<Instant>,
+    /// When each record-list page (of any poll) was answered.
+    pages: Vec<Instant>,
+    list_pages: usize,
+    company_gets: usize,
+    record_gets: usize,
+    /// Every YClients request for this company after its first poll's first page.
+    after_first_poll: usize,
+}
+
+enum Endpoint {
+    List { first_page: bool },
+    Company,
+    Record(i64),
+}
+
+fn classify(path: &str, query: &str) -> Option<(Endpoint, i64)> {
+    if let Some(id) = path.strip_prefix("/api/v1/records/") {
+        let first_page = !query
+            .split('&')
+            .any(|p| p.starts_with("page=") && p != "page=1");
+        return Some((Endpoint::List { first_page }, id.parse().ok()?));
+    }
+    if let Some(id) = path.strip_prefix("/api/v1/company/") {
+        return Some((Endpoint::Company, id.parse().ok()?));
+    }
+    if let Some(rest) = path.strip_prefix("/api/v1/record/") {
+        let (company, record) = rest.split_once('/')?;
+        return Some((
+            Endpoint::Record(record.parse().ok()?),
+            company.parse().ok()?,
+        ));
+    }
+    None
+}
+
+fn tally(world: &World) -> BTreeMap<i64, Tally> {
+    let mut out: BTreeMap<i64, Tally> = BTreeMap::new();
+    for r in &world.requests {
+        let Some((endpoint, company)) = classify(&r.path, &r.query) else {
+            continue;
+        };
+        let t = out.entry(company).or_default();
+        if t.polls.first().is_some_and(|first| r.at > *first) {
+            t.after_first_poll += 1;
+        }
+        match endpoint {
+            Endpoint::List { first_page } => {
+                t.list_pages += 1;
+                t.pages.push(r.at);
+                if first_page {
+                    t.polls.push(r.at);
+                }
+            }
+            Endpoint::Company => t.company_gets += 1,
+            Endpoint::Record(_) => t.record_gets += 1,
+        }
+    }
+    out
+}
+
+fn every_company_polled(world: &World, companies: &[i64], times: usize) -> bool {
+    let tallies = tally(world);
+    companies
+        .iter()
+        .all(|id| tallies.get(id).is_some_and(|t| t.polls.len() >= times))
+}
+
+/// The most YClients requests answered within any `window`.
+fn peak_in_window(world: &World, window: Duration) -> usize {
+    let times: Vec<Instant> = world
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .map(|r| r.at)
+        .collect();
+    let mut peak = 0;
+    let mut from = 0;
+    for (to, at) in times.iter().enumerate() {
+        while *at - times[from] >= window {
+            from += 1;
+        }
+        peak = peak.max(to + 1 - from);
+    }
+    peak
+}
+
+fn yclients_failures(world: &World) -> usize {
+    world
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/") && r.status != 200)
+        .count()
+}
+
+// ------------------------------------------------------------------ idle runs
+
+struct IdleSpec {
+    label: String,
+    companies: usize,
+    poll_ms: u64,
+    /// Polls of every company to await in all.
+    rounds: usize,
+}
+
+struct IdleFigures {
+    /// Spawn → the first poll answered.
+    first_poll: Duration,
+    /// Spawn → every company polled once.
+    first_round: Duration,
+    /// Spawn → every company polled `rounds` times.
+    last_round: Duration,
+    settled: Memory,
+    end: Memory,
+    /// CPU used from the settled reading to the end, and the polls in that time.
+    idle_cpu: Duration,
+    idle_polls: usize,
+    idle_span: Duration,
+    peak_minute: usize,
+    peak_second: usize,
+    /// YClients requests after each company's first poll, and polls after it.
+    requests_after_first: usize,
+    polls_after_first: usize,
+    company_gets: usize,
+    record_gets: usize,
+    failures: usize,
+    /// Between the first and the second poll of each company.
+    first_gaps: Vec<Duration>,
+    /// Between any two consecutive polls of a company.
+    gaps: Vec<Duration>,
+    stopped: Stopped,
+    warnings: Vec<String>,
+}
+
+async fn idle(spec: &IdleSpec) -> Result<IdleFigures, String> {
+    let sim = Simulator::start()
+        .await
+        .map_err(|e| format!("simulator: {e}"))?;
+    let companies: Vec<i64> = (0..spec.companies)
+        .map(|i| FIRST_COMPANY + i as i64)
+        .collect();
+    for id in &companies {
+        sim.add_company(
+            *id,
+            &format!("Салон {id}"),
+            "Москва, ул. Пушкина, 10",
+            "Europe/Moscow",
+        );
+    }
+    let mut daemon = Running::spawn(
+        &sim,
+        &DaemonSpec {
+            companies: companies.clone(),
+            poll_ms: spec.poll_ms,
+            delay_ms: 30_000,
+            yclients_extra: "",
+        },
+    )?;
+    let result = idle_measure(spec, &sim, &mut daemon, &companies).await;
+    let stopped = daemon.stop().await;
+    sim.stop().await;
+    let mut figures = result?;
+    figures.stopped = stopped?;
+    figures.warnings = daemon.warnings();
+    Ok(figures)
+}
+
+async fn idle_measure(
+    spec: &IdleSpec,
+    sim: &Simulator,
+    daemon: &mut Running,
+    companies: &[i64],
+) -> Result<IdleFigures, String> {
+    // Generous: with the default 5/s and 200/min the first round of 200 companies
+    // (two requests each) takes about 105 s, the second ends near 170 s.
+    let interval = Duration::from_millis(spec.poll_ms);
+    let round_budget = interval + Duration::from_secs(2 * spec.companies as u64 / 3 + 30);
+    let spawned = daemon.spawned;
+
+    daemon
+        .await_world(sim, round_budget, "the first poll", |w| {
+            tally(w).values().any(|t| !t.polls.is_empty()).then_some(())
+        })
+        .await?;
+    let first_poll = spawned.elapsed();
+    daemon
+        .await_world(
+            sim,
+            round_budget,
+            &format!("a first poll of each of {}", spec.label),
+            |w| every_company_polled(w, companies, 1).then_some(()),
+        )
+        .await?;
+    let first_round = spawned.elapsed();
+    tokio::time::sleep(SETTLE).await;
+    let settled = daemon.memory()?;
+    let (settled_at, cpu_settled) = (Instant::now(), daemon.cpu()?);
+    let polls_settled: usize = tally(&sim.world()).values().map(|t| t.polls.len()).sum();
+
+    let more = spec.rounds.saturating_sub(1) as u32;
+    daemon
+        .await_world(
+            sim,
+            interval * more + round_budget,
+            &format!("{} polls of each of {}", spec.rounds, spec.label),
+            |w| every_company_polled(w, companies, spec.rounds).then_some(()),
+        )
+        .await?;
+    let last_round = spawned.elapsed();
+    let end = daemon.memory()?;
+    let idle_cpu = daemon.cpu()?.saturating_sub(cpu_settled);
+    let idle_span = settled_at.elapsed();
+
+    let world = sim.world();
+    let tallies = tally(&world);
+    let failures = yclients_failures(&world);
+    let peak_minute = peak_in_window(&world, Duration::from_secs(60));
+    let peak_second = peak_in_window(&world, Duration::from_secs(1));
+    drop(world);
+    let idle_polls = tallies.values().map(|t| t.polls.len()).sum::<usize>() - polls_settled;
+    let mut first_gaps = Vec::new();
+    let mut gaps = Vec::new();
+    for t in tallies.values() {
+        if let [a, b, ..] = t.polls[..] {
+            first_gaps.push(b - a);
+        }
+        gaps.extend(t.polls.windows(2).map(|w| w[1] - w[0]));
+    }
+    Ok(IdleFigures {
+        first_poll,
+        first_round,
+        last_round,
+        settled,
+        end,
+        idle_cpu,
+        idle_polls,
+        idle_span,
+        peak_minute,
+        peak_second,
+        requests_after_first: tallies.values().map(|t| t.after_first_poll).sum(),
+        polls_after_first: tallies
+            .values()
+            .map(|t| t.polls.len().saturating_sub(1))
+            .sum(),
+        company_gets: tallies.values().map(|t| t.company_gets).sum(),
+        record_gets: tallies.values().map(|t| t.record_gets).sum(),
+        failures,
+        first_gaps,
+        gaps,
+        stopped: Stopped {
+            took: Duration::ZERO,
+            status: None,
+        },
+        warnings: Vec::new(),
+    })
+}
+
+// ------------------------------------------------------------------ lateness
+
+const LATE_COMPANY: i64 = 4564;
+const LATE_POLL_MS: u64 = 500;
+const LATE_DELAY_MS: u64 = 1_000;
+const LATE_PACE: Duration = Duration::from_millis(100);
+const LATE_LIMITS: &str = "max_requests_per_second = 1000\nmax_requests_per_minute = 100000";
+
+/// A booking the bench made: when `Simulator::create` returned.
+struct Made {
+    record: i64,
+    phone: String,
+    at_utc: DateTime<Utc>,
+}
+
+/// What the simulator saw of one booking's confirmation.
+struct Delivered {
+    record: i64,
+    created: DateTime<Utc>,
+    refetched: Option<DateTime<Utc>>,
+    sent: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct LateFigures {
+    /// sent − created − delay, per booking.
+    lateness: Vec<f64>,
+    /// The outbox row's created_at (the daemon's polled_at) − created: the wait for
+    /// the poll that saw it and its fetch.
+    detection: Vec<f64>,
+    /// due − created − delay, the daemon's own due time: lateness by design.
+    by_design: Vec<f64>,
+    /// sent − due: the pipeline's own latency ...
+    pipeline: Vec<f64>,
+    /// ... split at the re-fetch: due → GET /record answered,
+    to_refetch: Vec<f64>,
+    /// and GET /record answered → WhatsApp received.
+    refetch_to_sent: Vec<f64>,
+    /// The most confirmations that fell due within the same 10 ms.
+    largest_batch: usize,
+    /// Confirmations whose due time is the clamp's upper end, seen + delay.
+    due_at_seen_plus_delay: usize,
+    messages: usize,
+    duplicates: usize,
+    missing: usize,
+    outbox_error: Option<String>,
+    created_over: Duration,
+    sent_over: Duration,
+    record_gets: usize,
+    polls: usize,
+    list_pages: usize,
+    stopped: Option<Stopped>,
+    db_bytes: u64,
+    memory: Memory,
+    cpu: Duration,
+    warnings: Vec<String>,
+}
+
+async fn lateness(n: usize) -> Result<LateFigures, String> {
+    let sim = Simulator::start()
+        .await
+        .map_err(|e| format!("simulator: {e}"))?;
+    sim.add_company(
+        LATE_COMPANY,
+        "Барбершоп «Борода»",
+        "Москва, Большой Саввинский пер., д. 3",
+        "Europe/Moscow",
+    );
+    let mut daemon = Running::spawn(
+        &sim,
+        &DaemonSpec {
+            companies: vec![LATE_COMPANY],
+            poll_ms: LATE_POLL_MS,
+            delay_ms: LATE_DELAY_MS,
+            yclients_extra: LATE_LIMITS,
+        },
+    )?;
+    let result = lateness_measure(n, &sim, &mut daemon).await;
+    let stopped = daemon.stop().await;
+    sim.stop().await;
+    let (mut figures, delivered) = result?;
+    figures.stopped = Some(stopped?);
+    figures.db_bytes = daemon.db_bytes();
+    figures.warnings = daemon.warnings();
+    // The daemon's own due times, from its outbox, now that it has stopped.
+    match outbox_due_times(&daemon.dir.path().join("booking-monitor.db")) {
+        Ok(due) => figures.split(&delivered, &due),
+        Err(e) => figures.outbox_error = Some(e),
+    }
+    Ok(figures)
+}
+
+/// record id → (created_at, due_at), from the daemon's outbox.
+type Outbox = HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>;
+
+fn outbox_due_times(db: &Path) -> Result<Outbox, String> {
+    let db = Db::open(db).map_err(|e| format!("opening the outbox: {e}"))?;
+    let rows = db
+        .blocking(store::all_notifications)
+        .map_err(|e| format!("reading the outbox: {e}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.record_id, (r.created_at.and_utc(), r.due_at())))
+        .collect())
+}
+
+async fn lateness_measure(
+    n: usize,
+    sim: &Simulator,
+    daemon: &mut Running,
+) -> Result<(LateFigures, Vec<Delivered>), String> {
+    // The second record-list request means the first poll is committed: from then
+    // on a new booking is news.
+    daemon
+        .await_world(sim, Duration::from_secs(20), "the first poll", |w| {
+            (w.record_list_requests() >= 2).then_some(())
+        })
+        .await?;
+    let cpu_before = daemon.cpu()?;
+    let visit = (Utc::now().date_naive() + Days::new(1))
+        .and_time(NaiveTime::from_hms_opt(14, 0, 0).expect("a time"));
+    let (anchor, anchor_utc) = (Instant::now(), Utc::now());
+    let start = tokio::time::Instant::now();
+    let mut made = Vec::with_capacity(n);
+    for i in 0..n {
+        tokio::time::sleep_until(start + LATE_PACE * i as u32).await;
+        let phone = format!("7916{i:07}");
+        let record = sim.create(Booking::by_admin(
+            LATE_COMPANY,
+            &format!("Клиент {i}"),
+            &phone,
+            visit,
+        ));
+        // Taken once the booking exists: `create` may wait for the simulator's lock
+        // while it answers a poll.
+        made.push(Made {
+            record,
+            phone,
+            at_utc: Utc::now(),
+        });
+    }
+    let created_over = made
+        .last()
+        .map(|m| m.at_utc - made[0].at_utc)
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or_default();
+    daemon
+        .await_world(
+            sim,
+            Duration::from_secs(60),
+            &format!("{n} WhatsApp messages"),
+            |w| (w.messages.len() >= n).then_some(()),
+        )
+        .await?;
+    // Long enough for a duplicate to show up: a poll, a delay, a send.
+    tokio::time::sleep(Duration::from_millis(LATE_POLL_MS + LATE_DELAY_MS + 500)).await;
+    let memory = daemon.memory()?;
+    let cpu = daemon.cpu()?.saturating_sub(cpu_before);
+
+    let world = sim.world();
+    let messages = world.messages.clone();
+    let tallies = tally(&world);
+    let mut refetched: HashMap<i64, Instant> = HashMap::new();
+    for r in &world.requests {
+        if let Some((Endpoint::Record(record), LATE_COMPANY)) = classify(&r.path, &r.query) {
+            refetched.entry(record).or_insert(r.at);
+        }
+    }
+    drop(world);
+    let company = tallies.get(&LATE_COMPANY);
+    let to_utc =
+        |at: Instant| anchor_utc + chrono::Duration::from_std(at - anchor).unwrap_or_default();
+
+    let mut sent: HashMap<&str, Vec<DateTime<Utc>>> = HashMap::new();
+    for m in &messages {
+        sent.entry(m.phone.as_str()).or_default().push(m.at);
+    }
+    let mut figures = LateFigures {
+        messages: messages.len(),
+        duplicates: sent.values().map(|v| v.len().saturating_sub(1)).sum(),
+        created_over,
+        record_gets: company.map(|t| t.record_gets).unwrap_or(0),
+        polls: company.map(|t| t.polls.len()).unwrap_or(0),
+        list_pages: company.map(|t| t.list_pages).unwrap_or(0),
+        memory,
+        cpu,
+        ..LateFigures::default()
+    };
+    let delay = chrono::Duration::milliseconds(LATE_DELAY_MS as i64);
+    let mut delivered = Vec::new();
+    for m in &made {
+        let Some(at) = sent
+            .get(m.phone.as_str())
+            .and_then(|v| v.iter().min())
+            .copied()
+        else {
+            figures.missing += 1;
+            continue;
+        };
+        figures.lateness.push(ms(at - m.at_utc - delay));
+        delivered.push(Delivered {
+            record: m.record,
+            created: m.at_utc,
+            refetched: refetched.get(&m.record).copied().map(to_utc),
+            sent: at,
+        });
+    }
+    let mut times: Vec<DateTime<Utc>> = messages.iter().map(|m| m.at).collect();
+    times.sort();
+    if let (Some(first), Some(last)) = (times.first(), times.last()) {
+        figures.sent_over = (*last - *first).to_std().unwrap_or_default();
+    }
+    Ok((figures, delivered))
+}
+
+fn ms(d: chrono::Duration) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+impl LateFigures {
+    /// Splits each booking's lateness at the daemon's own due time.
+    fn split(&mut self, delivered: &[Delivered], outbox: &Outbox) {
+        let delay = chrono::Duration::milliseconds(LATE_DELAY_MS as i64);
+        let mut dues = Vec::new();
+        for d in delivered {
+            let Some((seen, due)) = outbox.get(&d.record).copied() else {
+                continue;
+            };
+            self.detection.push(ms(seen - d.created));
+            self.by_design.push(ms(due - d.created - delay));
+            if (due - seen - delay).num_milliseconds().abs() < 1 {
+                self.due_at_seen_plus_delay += 1;
+            }
+            self.pipeline.push(ms(d.sent - due));
+            if let Some(refetched) = d.refetched {
+                self.to_refetch.push(ms(refetched - due));
+                self.refetch_to_sent.push(ms(d.sent - refetched));
+            }
+            dues.push(due);
+        }
+        dues.sort();
+        let window = chrono::Duration::milliseconds(10);
+        let mut from = 0;
+        for (to, due) in dues.iter().enumerate() {
+            while *due - dues[from] >= window {
+                from += 1;
+            }
+            self.largest_batch = self.largest_batch.max(to + 1 - from);
+        }
+    }
+}
+
+// -------------------------------------------------------------------- report
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String, String)>,
+    problems: Vec<String>,
+    failures: Vec<String>,
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn spread(values: &[f64]) -> String {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    format!(
+        "min {:.0} / p50 {:.0} / p95 {:.0} / max {:.0} ms",
+        percentile(&v, 0.0),
+        percentile(&v, 50.0),
+        percentile(&v, 95.0),
+        percentile(&v, 100.0)
+    )
+}
+
+fn durations_spread(values: &[Duration]) -> String {
+    let v: Vec<f64> = values.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    spread(&v)
+}
+
+impl Report {
+    fn row(
+        &mut self,
+        figure: impl Into<String>,
+        value: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.rows.push((figure.into(), value.into(), note.into()));
+    }
+
+    fn fail(&mut self, what: String) {
+        self.row(format!("{what}: FAILED"), "—", "see below");
+        self.failures.push(what);
+    }
+
+    /// Adds an idle run's rows; returns its memory after the first round.
+    fn idle(&mut self, spec: &IdleSpec, result: Result<IdleFigures, String>) -> Option<Memory> {
+        let l = &spec.label;
+        let f = match result {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(format!("idle run, {l}: {e}"));
+                return None;
+            }
+        };
+        let interval = format!("poll_interval_ms = {}", spec.poll_ms);
+        self.row(
+            format!("[{l}] start → first poll answered"),
+            millis(f.first_poll),
+            "spawn of the release binary to the first record-list request",
+        );
+        if spec.companies > 1 {
+            self.row(
+                format!("[{l}] start → every company polled once"),
+                secs(f.first_round),
+                format!(
+                    "{interval}, default 5 req/s and 200 req/min; each first poll also costs GET /company"
+                ),
+            );
+        }
+        self.row(
+            format!("[{l}] idle VmRSS, first round + {} s", SETTLE.as_secs()),
+            mib(f.settled.rss_kib),
+            format!(
+                "anon {} + file {}; {} threads",
+                mib(f.settled.anon_kib),
+                mib(f.settled.file_kib),
+                f.settled.threads
+            ),
+        );
+        self.row(
+            format!("[{l}] idle VmRSS after {} polls of each", spec.rounds),
+            mib(f.end.rss_kib),
+            format!(
+                "at {} after start; VmHWM (peak) {}",
+                secs(f.last_round),
+                mib(f.end.hwm_kib)
+            ),
+        );
+        let ratio = f.requests_after_first as f64 / f.polls_after_first.max(1) as f64;
+        self.row(
+            format!("[{l}] YClients requests per company per poll, nothing changing"),
+            format!("{ratio:.3}"),
+            format!(
+                "{} requests after each company's first poll / {} later polls (aim 1.0); GET /company: {} for {} companies; GET /record: {}",
+                f.requests_after_first, f.polls_after_first, f.company_gets, spec.companies, f.record_gets
+            ),
+        );
+        if ratio > 1.0 + 1e-9 {
+            self.problems.push(format!(
+                "[{l}] {ratio:.3} YClients requests per company per idle poll (aim 1.0)"
+            ));
+        }
+        if f.company_gets != spec.companies {
+            self.problems.push(format!(
+                "[{l}] {} GET /api/v1/company for {} companies (expected one each)",
+                f.company_gets, spec.companies
+            ));
+        }
+        if f.failures > 0 {
+            self.problems.push(format!(
+                "[{l}] {} YClients requests answered non-200",
+                f.failures
+            ));
+        }
+        let cpu_ms = f.idle_cpu.as_secs_f64() * 1000.0;
+        self.row(
+            format!("[{l}] idle CPU"),
+            format!(
+                "{:.2} % of a core",
+                100.0 * f.idle_cpu.as_secs_f64() / f.idle_span.as_secs_f64().max(1e-3)
+            ),
+            format!(
+                "{cpu_ms:.0} ms user+sys (in 10 ms ticks) over {} and {} polls ({:.1} ms per poll)",
+                secs(f.idle_span),
+                f.idle_polls,
+                cpu_ms / f.idle_polls.max(1) as f64
+            ),
+        );
+        if spec.companies > 1 {
+            self.row(
+                format!("[{l}] gap between 1st and 2nd poll of a company"),
+                durations_spread(&f.first_gaps),
+                interval.clone(),
+            );
+            self.row(
+                format!("[{l}] peak YClients requests in any 60 s / any 1 s"),
+                format!("{} / {}", f.peak_minute, f.peak_second),
+                "the limiter allows 200 per 61 s and 5 per 1.1 s by default (YClients: 200/min, 5/s per IP)",
+            );
+            let demand = spec.companies as f64 * 60_000.0 / spec.poll_ms as f64;
+            if demand >= 200.0 * 0.9 {
+                self.problems.push(format!(
+                    "[{l}] polling alone asks for {demand:.0} requests/min against a budget of 200/min (the limiter: 200 per 61 s): \
+                     the first round took {} instead of {interval}, the 2nd poll came {} after the 1st, and no \
+                     request is left for the GET /record each confirmation needs",
+                    secs(f.first_round),
+                    durations_spread(&f.first_gaps),
+                ));
+            }
+        } else {
+            self.row(
+                format!("[{l}] gap between polls"),
+                durations_spread(&f.gaps),
+                interval,
+            );
+        }
+        self.row(
+            format!("[{l}] SIGTERM → exit"),
+            millis(f.stopped.took),
+            f.stopped.describe(),
+        );
+        if !f.stopped.ok() {
+            self.failures.push(format!(
+                "[{l}] the daemon did not exit 0 on SIGTERM: {}",
+                f.stopped.describe()
+            ));
+        }
+        for w in f.warnings.iter().take(5) {
+            self.problems.push(format!("[{l}] daemon log: {w}"));
+        }
+        if f.warnings.len() > 5 {
+            self.problems.push(format!(
+                "[{l}] … {} more WARN/ERRO lines",
+                f.warnings.len() - 5
+            ));
+        }
+        Some(f.settled)
+    }
+
+    fn lateness(&mut self, n: usize, result: Result<LateFigures, String>) {
+        let l = format!("[lateness, {n} bookings]");
+        let f = match result {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail(format!("{l} {e}"));
+                return;
+            }
+        };
+        self.row(
+            format!("{l} setup"),
+            format!("{n} bookings in {}, 1 company", secs(f.created_over)),
+            format!(
+                "poll_interval_ms = {LATE_POLL_MS}, notification_delay_ms = {LATE_DELAY_MS}; [yclients] max_requests_per_second = 1000, max_requests_per_minute = 100000, because the re-fetch of each booking before its send would otherwise cap throughput at 5 confirmations/s"
+            ),
+        );
+        self.row(
+            format!("{l} lateness = sent − created − delay"),
+            spread(&f.lateness),
+            "includes the wait for the next poll, by design: a booking is seen only when polled",
+        );
+        if let Some(e) = &f.outbox_error {
+            self.fail(format!("{l} splitting the lateness: {e}"));
+        }
+        self.row(
+            format!("{l} … seen by a poll (outbox created_at − created)"),
+            spread(&f.detection),
+            "created_at is the daemon's polled_at: the wait for the next poll (≤ poll interval) + its fetch; the due rule may absorb part of it",
+        );
+        self.row(
+            format!("{l} … part by design (due − created − delay)"),
+            spread(&f.by_design),
+            format!(
+                "due from the daemon's outbox: (create_date + 1 s − YClients' clock offset + delay) clamped to [seen, seen + delay]; {} of {} at seen + delay",
+                f.due_at_seen_plus_delay,
+                f.by_design.len()
+            ),
+        );
+        self.row(
+            format!("{l} … part in the pipeline (sent − due)"),
+            spread(&f.pipeline),
+            "delay timer → notifier → WhatsApp received; the rest of the lateness",
+        );
+        self.row(
+            format!("{l} … pipeline: due → GET /record answered"),
+            spread(&f.to_refetch),
+            format!(
+                "waiting behind the other sends due at once (the notifier sends one at a time; up to {} fell due within 10 ms) + claiming the row",
+                f.largest_batch
+            ),
+        );
+        self.row(
+            format!("{l} … pipeline: GET /record → WhatsApp received"),
+            spread(&f.refetch_to_sent),
+            "salon, bot check, rendering, the POST",
+        );
+        let rate = f.messages as f64 / f.sent_over.as_secs_f64().max(1e-3);
+        self.row(
+            format!("{l} messages received"),
+            format!(
+                "{} ({} duplicates, {} missing)",
+                f.messages, f.duplicates, f.missing
+            ),
+            format!("sent over {} ({rate:.1}/s)", secs(f.sent_over)),
+        );
+        self.row(
+            format!("{l} GET /record per message"),
+            format!("{:.2}", f.record_gets as f64 / f.messages.max(1) as f64),
+            "the re-fetch before each send",
+        );
+        self.row(
+            format!("{l} record-list pages per poll"),
+            format!("{:.2}", f.list_pages as f64 / f.polls.max(1) as f64),
+            format!(
+                "{} polls, {} pages: every poll re-reads cursor_overlap_ms (default 300 s) of changes, in pages of 200",
+                f.polls, f.list_pages
+            ),
+        );
+        self.row(
+            format!("{l} CPU during the run"),
+            format!("{:.1} s", f.cpu.as_secs_f64()),
+            format!(
+                "user+sys from the first booking to {} s after the last message",
+                (LATE_POLL_MS + LATE_DELAY_MS + 500) as f64 / 1000.0
+            ),
+        );
+        self.row(
+            format!("{l} VmRSS after the run"),
+            mib(f.memory.rss_kib),
+            format!("VmHWM (peak) {}", mib(f.memory.hwm_kib)),
+        );
+        self.row(
+            format!("{l} database size after the run"),
+            format!("{:.1} KiB", f.db_bytes as f64 / 1024.0),
+            "the SQLite file and its -wal/-shm after shutdown",
+        );
+        if let Some(stopped) = &f.stopped {
+            self.row(
+                format!("{l} SIGTERM → exit"),
+                millis(stopped.took),
+                stopped.describe(),
+            );
+            if !stopped.ok() {
+                self.failures.push(format!(
+                    "{l} the daemon did not exit 0 on SIGTERM: {}",
+                    stopped.describe()
+                ));
+            }
+        }
+        if f.duplicates > 0 || f.missing > 0 {
+            self.problems.push(format!(
+                "{l} {} duplicate and {} missing confirmations",
+                f.duplicates, f.missing
+            ));
+        }
+        for w in f.warnings.iter().take(5) {
+            self.problems.push(format!("{l} daemon log: {w}"));
+        }
+    }
+
+    fn print(&self, quick: bool, took: Duration) {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
+        let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("model name"))
+                    .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        println!();
+        println!(
+            "## booking-monitor footprint{}",
+            if quick { " (BENCH_QUICK)" } else { "" }
+        );
+        println!();
+        println!("Machine: {cores} cores (nproc), {cpu}, Linux {kernel}; {rustc}.");
+        println!(
+            "The two idle runs ran side by side (each against its own simulator); the lateness run ran alone. Bench took {}.",
+            secs(took)
+        );
+        println!();
+        println!("| figure | value | note |");
+        println!("|---|---|---|");
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        println!(
+            "| machine | {cores} cores, {} | {} |",
+            cell(&rustc),
+            cell(&cpu)
+        );
+        for (figure, value, note) in &self.rows {
+            println!("| {} | {} | {} |", cell(figure), cell(value), cell(note));
+        }
+        if !self.problems.is_empty() {
+            println!();
+            println!("Seen in the daemon's behaviour:");
+            for p in &self.problems {
+                println!("- {p}");
+            }
+        }
+        if !self.failures.is_empty() {
+            println!();
+            println!("FAILED:");
+            for f in &self.failures {
+                println!("- {f}");
+            }
+        }
+    }
+}
