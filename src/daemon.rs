@@ -136,6 +136,7 @@ impl Daemon {
             "companies" => daemon.shared.config.companies.len(),
             "poll_interval_ms" => daemon.shared.config.monitor.poll_interval_ms,
             "notification_delay_ms" => daemon.shared.config.monitor.notification_delay_ms);
+        warn_if_polls_fill_the_budget(&daemon.shared.config, &daemon.shared.logger);
         daemon.notifier = Some(notifier);
         daemon.poller = Some(poller);
         Ok(daemon)
@@ -180,5 +181,19 @@ impl Daemon {
             slog::warn!(log, "database checkpoint failed"; "error" => %e);
         }
         slog::info!(log, "stopped");
+    }
+}
+
+/// One request per company per poll must leave room in YClients' per-minute budget
+/// for the re-read before each confirmation; say so at start when it does not.
+fn warn_if_polls_fill_the_budget(config: &Config, logger: &Logger) {
+    let per_minute =
+        config.companies.len() as f64 * 60_000.0 / config.monitor.poll_interval_ms as f64;
+    let budget = f64::from(config.yclients.max_requests_per_minute);
+    if per_minute > 0.75 * budget {
+        let enough_ms = (config.companies.len() as f64 * 60_000.0 / (0.75 * budget)).ceil() as u64;
+        slog::warn!(logger, "polling alone would use most of YClients' request budget: polls will run late and confirmations wait for room";
+            "polls_per_minute" => per_minute.round() as u64, "max_requests_per_minute" => budget as u64,
+            "what_to_do" => format!("raise monitor.poll_interval_ms to at least {enough_ms}"));
     }
 }

@@ -137,6 +137,17 @@ async fn twenty_companies_polled_together_never_exceed_five_requests_a_second() 
         .map(|r| r.path.clone())
         .collect();
     assert_eq!(polled.len(), 20);
+    // 20 companies every 200 ms want 6000 requests a minute: the daemon said so at start.
+    let warning = app
+        .logs
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("request budget"))
+        .expect("a warning");
+    assert!(
+        warning.contains("polls_per_minute: 6000") && warning.contains("at least 8000"),
+        "{warning}"
+    );
 }
 
 #[actix_rt::test]
