@@ -765,6 +765,94 @@ provider = "log"
         }
     }
 
+    /// Every key of the contract, set.
+    const FULL: &str = r#"
+[database]
+url = "sqlite://test.db"
+[yclients]
+base_url = "https://api.yclients.com"
+partner_token = "p"
+user_token = "u"
+request_timeout_ms = 10000
+partner_id = 7
+page_size = 200
+max_requests_per_second = 5
+max_requests_per_minute = 200
+[[companies]]
+id = 1
+name = "Салон"
+address = "Москва"
+timezone = "Europe/Moscow"
+[monitor]
+enabled = true
+poll_interval_ms = 60000
+notification_delay_ms = 30000
+skip_online = true
+bot_user_ids = [1]
+cursor_overlap_ms = 300000
+retry_initial_ms = 5000
+retry_max_ms = 600000
+max_attempts = 20
+[whatsapp]
+provider = "log"
+request_timeout_ms = 10000
+[whatsapp.cloud_api]
+base_url = "https://graph.facebook.com/v21.0"
+phone_number_id = "1"
+access_token = "a"
+template = ""
+language = "ru"
+template_parameters = ["client_name"]
+[whatsapp.green_api]
+base_url = "https://api.green-api.com"
+id_instance = "1"
+api_token = "g"
+[whatsapp.webhook]
+url = "http://127.0.0.1:3000/send"
+token = "w"
+[messages]
+booking_created = "{client_name}"
+[supervisor]
+max_restarts = 5
+restart_window_ms = 60000
+[http]
+listen = "127.0.0.1:9187"
+token = "h"
+[log]
+level = "info"
+format = "term"
+[tls]
+ca_file = "/etc/ssl/extra.pem"
+"#;
+
+    #[test]
+    fn each_key_wrong_in_turn_is_named() {
+        Config::parse(FULL, &no_env).expect("the full config is valid");
+        let mut table = String::new();
+        let mut checked = 0;
+        for (i, line) in FULL.lines().enumerate() {
+            if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+                table = format!("{name}[0]");
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                table = name.to_string();
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            // An inline table is the wrong type for every key of the contract.
+            let mut lines: Vec<&str> = FULL.lines().collect();
+            let wrong = format!("{key} = {{ wrong = 1 }}");
+            lines[i] = &wrong;
+            let err = Config::parse(&lines.join("\n"), &no_env).unwrap_err();
+            assert_eq!(err.key, format!("{table}.{key}"), "{err}");
+            checked += 1;
+        }
+        assert_eq!(checked, 43, "every key of the contract");
+    }
+
     #[test]
     fn secrets_do_not_show_in_debug() {
         let c = Config::parse(&MINIMAL.replace("\"u\"", "\"very-secret-token\""), &no_env).unwrap();
