@@ -1071,7 +1071,7 @@ impl Report {
             self.row(
                 format!("[{l}] peak YClients requests in any 60 s / any 1 s"),
                 format!("{} / {}", f.peak_minute, f.peak_second),
-                "the limiter allows 200 per 61 s and 5 per 1.1 s by default (YClients: 200/min, 5/s per IP)",
+                "the limiter allows 200 per 61 s and 5 per 1.2 s by default (YClients: 200/min, 5/s per IP)",
             );
             let demand = spec.companies as f64 * 60_000.0 / spec.poll_ms as f64;
             if demand >= 200.0 * 0.9 {
