@@ -88,7 +88,15 @@ impl Daemon {
             db,
             logger,
         };
-        let arbiter = Arbiter::new();
+        // Database calls run on this arbiter's blocking pool; more threads than pooled
+        // connections would only wait, each with its own allocator arena.
+        let arbiter = Arbiter::with_tokio_rt(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .max_blocking_threads(crate::store::POOL_SIZE as usize)
+                .build()
+                .expect("a tokio runtime for the actors")
+        });
         let mut daemon = Daemon {
             arbiter,
             shared,

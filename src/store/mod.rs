@@ -22,6 +22,8 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// SQLite's limit on bound variables is far above this; chunks keep queries small.
 const ID_CHUNK: usize = 500;
 const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// Connections in the pool: SQLite writes one at a time anyway.
+pub const POOL_SIZE: u32 = 4;
 
 pub type Conn = SqliteConnection;
 
@@ -177,7 +179,7 @@ impl Db {
         create_owner_only(path).map_err(|e| fail(explain_io(path, &e)))?;
         let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
         let pool = Pool::builder()
-            .max_size(4)
+            .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(SqlitePragmas))

@@ -370,3 +370,26 @@ async fn the_status_page_tells_the_staff_in_russian() {
     assert!(!html.contains("<script"), "no JavaScript");
     assert!(!html.contains("79168880007"));
 }
+
+#[actix_rt::test]
+async fn a_disabled_monitor_polls_nothing_and_is_not_ready() {
+    let app = prepare(with_http()).await;
+    let text = app
+        .config_text()
+        .replace("[monitor]\n", "[monitor]\nenabled = false\n");
+    let config = booking_monitor::config::Config::parse(&text, &|_| None).unwrap();
+    let daemon = booking_monitor::daemon::Daemon::start(
+        config,
+        app.db.clone(),
+        booking_monitor::logging::discard(),
+    )
+    .unwrap();
+    let url = format!("http://{}/readyz", daemon.http_addr().unwrap());
+    let (status, body) = get(&url).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("monitoring is disabled"), "{body}");
+    // "Nothing happens" has no event to await: give it three poll intervals.
+    tokio::time::sleep(std::time::Duration::from_millis(3 * app.options.poll_ms)).await;
+    assert_eq!(app.sim.world().requests.len(), 0);
+    daemon.shutdown().await;
+}
