@@ -393,3 +393,63 @@ async fn a_disabled_monitor_polls_nothing_and_is_not_ready() {
     assert_eq!(app.sim.world().requests.len(), 0);
     daemon.shutdown().await;
 }
+
+/// The page in a real browser: Debian's Chromium, headless, which `.ci/run` installs.
+/// Elsewhere, without Chromium, the test says so and passes; under CI it must run.
+#[actix_rt::test]
+async fn the_status_page_renders_in_headless_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium (see .ci/run)"
+        );
+        eprintln!("skipped: no chromium on this machine");
+        return;
+    };
+    let app = spawn_app_with(with_http()).await;
+    app.wait_until_monitoring().await;
+    let sent = app.create(admin_booking("Браузер", "79168880008"));
+    app.wait_for_status(sent, Status::Sent).await;
+    let url = format!("{}/", app.http_url());
+    let profile = tempfile::tempdir().unwrap();
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--dump-dom",
+    ];
+    let profile_arg = format!("--user-data-dir={}", profile.path().display());
+    let chromium = chromium.to_string();
+    let out = actix_rt::task::spawn_blocking(move || {
+        std::process::Command::new(chromium)
+            .args(args)
+            .arg(profile_arg)
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains("<title>Подтверждения записей</title>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("Браузер, ") && dom.contains("отправлено"),
+        "{dom}"
+    );
+}
