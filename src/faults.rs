@@ -61,7 +61,10 @@ impl FaultPlan {
             let kind = match kind {
                 "panic" => FaultKind::Panic,
                 "error" => FaultKind::Error,
-                "stall" => FaultKind::Stall,
+                // A stall blocks its thread: only the filter's strike runs on the
+                // blocking pool, everyone else's would freeze their event loop.
+                "stall" if actor == "filter" => FaultKind::Stall,
+                "stall" => return Err(format!("{item:?}: only the filter can stall")),
                 _ => return Err(bad()),
             };
             let (at, and_after) = match at.strip_suffix('+') {
