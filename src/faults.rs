@@ -120,6 +120,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_filter_may_stall() {
+        assert!(FaultPlan::parse("filter:stall@3").is_ok());
+    }
+
+    #[test]
     fn strikes_at_the_chosen_message() {
         let plan = FaultPlan::parse("filter:error@2, notifier:error@3+").unwrap();
         assert!(plan.strike("filter").is_ok());
@@ -139,6 +144,7 @@ mod tests {
             "mailer:panic@1",
             "filter:panic@0",
             "filter:panic@x",
+            "notifier:stall@1",
         ] {
             assert!(FaultPlan::parse(bad).is_err(), "{bad}");
         }
