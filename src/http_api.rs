@@ -66,11 +66,14 @@ async fn healthz() -> HttpResponse {
 /// succeeded; 503 with the reasons otherwise.
 async fn readyz(state: State) -> HttpResponse {
     let config = state.config.clone();
-    let report = state.db.run(move |conn| status::read(conn, &config)).await;
+    let companies = state
+        .db
+        .run(move |conn| status::companies(conn, &config))
+        .await;
     let mut problems = Vec::new();
-    match report {
+    match companies {
         Err(e) => problems.push(format!("database: {e}")),
-        Ok(report) => {
+        Ok(companies) => {
             if !state.config.monitor.enabled {
                 problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
             }
@@ -78,7 +81,7 @@ async fn readyz(state: State) -> HttpResponse {
             // A failed poll shows as an error at once; silence for three intervals
             // means the polls themselves stopped.
             let stale = chrono::Duration::milliseconds(3 * interval + 5_000);
-            for c in &report.companies {
+            for c in &companies {
                 match (c.last_poll, c.last_poll_at) {
                     ("never", _) | (_, None) => problems.push(format!(
                         "company {}: not polled successfully yet",

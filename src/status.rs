@@ -50,9 +50,10 @@ pub struct DecisionReport {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
+/// Each configured company's polling, from its cursor row.
+pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>, StoreError> {
     let states = store::poll_states(conn)?;
-    let companies = config
+    Ok(config
         .companies
         .iter()
         .map(|c| {
@@ -70,7 +71,11 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
                 monitored_since: state.map(|s| s.monitored_since.and_utc()),
             }
         })
-        .collect();
+        .collect())
+}
+
+pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
+    let companies = companies(conn, config)?;
     let notifications = store::count_by_status(conn)?.into_iter().collect();
     let recent = store::recent(conn, RECENT)?
         .into_iter()
@@ -256,7 +261,7 @@ fn russian_visit(visit: &str) -> String {
         .unwrap_or_else(|_| visit.to_string())
 }
 
-pub fn russian_status(status: &str, reason: Option<&str>) -> String {
+fn russian_status(status: &str, reason: Option<&str>) -> String {
     let why = reason.map(russian_reason).unwrap_or_default();
     match status {
         "sent" => "отправлено".into(),

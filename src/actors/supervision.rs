@@ -59,7 +59,7 @@ impl Supervision {
         }
     }
 
-    pub fn give_up(&self, reason: &str) {
+    fn give_up(&self, reason: &str) {
         slog::crit!(self.logger, "supervisor gives up"; "reason" => reason, "exit_code" => EXIT_GAVE_UP);
         self.stopping.store(true, Ordering::SeqCst);
         self.exit.send_replace(Some(EXIT_GAVE_UP));

@@ -231,9 +231,9 @@ async fn records(
         let matching: Vec<Value> = w
             .records
             .iter()
-            .filter(|((cid, _), r)| *cid == company && !r.deleted)
+            .filter(|((cid, _), r)| *cid == company && !World::is_deleted(r))
             .filter(|(_, r)| since.is_none_or(|since| World::changed_at(r) >= since))
-            .map(|(_, r)| r.json.clone())
+            .map(|(_, r)| r.clone())
             .collect();
         let count = query.count.unwrap_or(50).clamp(1, w.page_cap.max(1));
         let page = query.page.unwrap_or(1).max(1);
@@ -270,8 +270,8 @@ fn parse_since(s: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
 async fn record(state: Data, req: HttpRequest, path: web::Path<(i64, i64)>) -> HttpResponse {
     let key = path.into_inner();
     yclients(&state, &req, |w| {
-        match w.records.get(&key).filter(|r| !r.deleted) {
-            Some(r) => (200, json!({"success": true, "data": r.json, "meta": []})),
+        match w.records.get(&key).filter(|r| !World::is_deleted(r)) {
+            Some(r) => (200, json!({"success": true, "data": r, "meta": []})),
             None => not_found("Запись"),
         }
     })

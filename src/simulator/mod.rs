@@ -101,17 +101,12 @@ pub struct SentMessage {
     pub body: Value,
 }
 
-#[derive(Debug, Clone)]
-struct SimRecord {
-    json: Value,
-    deleted: bool,
-}
-
 /// Everything the simulator knows and has seen.
 #[derive(Debug, Default)]
 pub struct World {
     pub companies: BTreeMap<i64, SimCompany>,
-    records: BTreeMap<(i64, i64), SimRecord>,
+    /// Records as YClients returns them; a deleted one keeps `deleted: true`.
+    records: BTreeMap<(i64, i64), Value>,
     next_record_id: i64,
     pub requests: Vec<Request>,
     pub messages: Vec<SentMessage>,
@@ -143,17 +138,6 @@ impl World {
             .count()
     }
 
-    pub fn requests_to(&self, prefix: &str) -> usize {
-        self.requests
-            .iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .count()
-    }
-
-    pub fn messages_to(&self, phone: &str) -> Vec<&SentMessage> {
-        self.messages.iter().filter(|m| m.phone == phone).collect()
-    }
-
     fn stamp(&self, company: i64) -> String {
         let tz = self
             .companies
@@ -167,8 +151,12 @@ impl World {
             .to_string()
     }
 
-    fn changed_at(record: &SimRecord) -> DateTime<Utc> {
-        record.json["last_change_date"]
+    fn is_deleted(record: &Value) -> bool {
+        record["deleted"] == json!(true)
+    }
+
+    fn changed_at(record: &Value) -> DateTime<Utc> {
+        record["last_change_date"]
             .as_str()
             .and_then(|s| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
             .map(|d| d.with_timezone(&Utc))
@@ -330,13 +318,7 @@ impl Simulator {
             json["record_from"] = json!(if booking.online { "Online widget" } else { "" });
             json["attendance"] = json!(0);
             json["deleted"] = json!(false);
-            w.records.insert(
-                (booking.company, id),
-                SimRecord {
-                    json,
-                    deleted: false,
-                },
-            );
+            w.records.insert((booking.company, id), json);
             id
         })
     }
@@ -346,8 +328,8 @@ impl Simulator {
         self.change(|w| {
             let stamp = w.stamp(company);
             let record = w.records.get_mut(&(company, id)).expect("a known record");
-            f(&mut record.json);
-            record.json["last_change_date"] = json!(stamp);
+            f(record);
+            record["last_change_date"] = json!(stamp);
         })
     }
 
@@ -364,29 +346,6 @@ impl Simulator {
 
     pub fn delete(&self, company: i64, id: i64) {
         self.edit(company, id, |json| json["deleted"] = json!(true));
-        self.change(|w| {
-            if let Some(r) = w.records.get_mut(&(company, id)) {
-                r.deleted = true;
-            }
-        });
-    }
-
-    /// Puts a record in as it is (a fixture), stamped as created and changed now.
-    pub fn insert_raw(&self, company: i64, mut json: Value) -> i64 {
-        self.change(|w| {
-            let id = json["id"].as_i64().expect("a record id");
-            let stamp = w.stamp(company);
-            json["create_date"] = json!(stamp);
-            json["last_change_date"] = json!(stamp);
-            w.records.insert(
-                (company, id),
-                SimRecord {
-                    json,
-                    deleted: false,
-                },
-            );
-            id
-        })
     }
 
     /// Awaits a state of the world, at most `timeout`; returns what `check` found.
