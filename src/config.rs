@@ -9,7 +9,12 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::CompanyId;
-use crate::message::Template;
+
+mod messages;
+mod notifications;
+
+pub use messages::{CloudTemplates, MessagesConfig};
+pub use notifications::NotificationsConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -64,6 +69,8 @@ pub struct Config {
     #[serde(default)]
     pub monitor: MonitorConfig,
     pub whatsapp: WhatsAppConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
     #[serde(default)]
     pub messages: MessagesConfig,
     #[serde(default)]
@@ -198,6 +205,9 @@ pub struct CloudApiConfig {
     /// The template's body parameters, in order, as placeholder names.
     #[serde(default = "defaults::template_parameters")]
     pub template_parameters: Vec<String>,
+    /// An approved template per kind (`template` still serves `created`).
+    #[serde(default)]
+    pub templates: CloudTemplates,
 }
 
 impl Default for CloudApiConfig {
@@ -230,21 +240,6 @@ pub struct WebhookConfig {
     pub url: String,
     #[serde(default)]
     pub token: Secret,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessagesConfig {
-    #[serde(default = "defaults::booking_created")]
-    pub booking_created: String,
-}
-
-impl Default for MessagesConfig {
-    fn default() -> Self {
-        MessagesConfig {
-            booking_created: defaults::booking_created(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -484,8 +479,6 @@ impl Config {
             ProviderKind::Log => {}
         }
 
-        Template::parse(&self.messages.booking_created)
-            .map_err(|e| ConfigError::new("messages.booking_created", e))?;
 
         positive(
             "supervisor.restart_window_ms",
@@ -638,9 +631,6 @@ mod defaults {
         ]
         .map(String::from)
         .to_vec()
-    }
-    pub fn booking_created() -> String {
-        crate::message::DEFAULT_BOOKING_CREATED.into()
     }
     pub fn max_restarts() -> u32 {
         5

@@ -20,7 +20,7 @@ use crate::faults::FaultPlan;
 use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
 use crate::metrics::Metrics;
-use crate::rules::Rules;
+use crate::lifecycle::Policy;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 
@@ -74,7 +74,7 @@ impl Daemon {
     ) -> Result<Daemon, StartError> {
         let config = Arc::new(config);
         let shared = Shared {
-            rules: Arc::new(Rules::new(&config.monitor)),
+            policy: Arc::new(Policy::new(&config)),
             limiter: Arc::new(RateLimiter::new(
                 config.yclients.max_requests_per_second,
                 config.yclients.max_requests_per_minute,

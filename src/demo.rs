@@ -126,7 +126,7 @@ async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result
             .map_err(|e| e.to_string())?;
         let settled = rows.iter().all(|r| {
             !matches!(
-                r.status(),
+                Some(r.status),
                 Some(store::Status::Pending | store::Status::Sending)
             )
         });
@@ -165,7 +165,7 @@ async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result
     println!("  WhatsApp messages sent: {}", sim.world().messages.len());
     let sent = rows
         .iter()
-        .filter(|r| r.status() == Some(store::Status::Sent))
+        .filter(|r| r.status == store::Status::Sent)
         .count();
     if sent == 2 && messages.len() == 2 && messages.iter().any(|m| m.text.contains("16:30")) {
         Ok(())

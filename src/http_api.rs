@@ -110,7 +110,7 @@ async fn readyz(state: State) -> HttpResponse {
 }
 
 async fn metrics(state: State) -> HttpResponse {
-    let notifications = match state.db.run(store::count_by_status).await {
+    let notifications = match state.db.run(store::count_by_kind_and_status).await {
         Ok(n) => n,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };

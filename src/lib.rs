@@ -15,7 +15,7 @@ pub mod logging;
 pub mod message;
 pub mod metrics;
 pub mod panic_guard;
-pub mod rules;
+pub mod lifecycle;
 pub mod simulator;
 pub mod status;
 pub mod store;

@@ -16,11 +16,29 @@ pub const PLACEHOLDERS: &[&str] = &[
     "staff",
     "price",
     "address",
+    "old_date",
+    "old_time",
+    "changes",
 ];
 
 pub const DEFAULT_BOOKING_CREATED: &str = "Здравствуйте, {client_name}! Вы записаны в {company} \
 на {date} ({weekday}) в {time}.\nУслуги: {services}\nМастер: {staff}\nСтоимость: {price} ₽\n\
 Адрес: {address}\nЕсли планы изменятся, пожалуйста, сообщите нам заранее.";
+
+pub const DEFAULT_BOOKING_CHANGED: &str = "Здравствуйте, {client_name}! Ваша запись в {company} \
+изменилась: {changes}.\nТеперь: {date} ({weekday}) в {time}.\nУслуги: {services}\nМастер: {staff}\n\
+Адрес: {address}";
+
+pub const DEFAULT_BOOKING_CANCELLED: &str = "Здравствуйте, {client_name}! Ваша запись в {company} \
+на {date} ({weekday}) в {time} отменена. Если это ошибка или вы хотите выбрать другое время, \
+пожалуйста, свяжитесь с нами.";
+
+pub const DEFAULT_REMINDER_DAY_BEFORE: &str = "Здравствуйте, {client_name}! Напоминаем: завтра, \
+{date}, в {time} вас ждут в {company}.\nМастер: {staff}\nУслуги: {services}\nАдрес: {address}\n\
+Если планы изменились, пожалуйста, сообщите нам.";
+
+pub const DEFAULT_REMINDER_HOURS_BEFORE: &str = "Здравствуйте, {client_name}! Ждём вас сегодня \
+в {time} в {company}.\nМастер: {staff}\nАдрес: {address}";
 
 const MONTHS_GENITIVE: [&str; 12] = [
     "января",
@@ -123,11 +141,6 @@ pub struct MessageFields(Vec<(&'static str, String)>);
 impl MessageFields {
     pub fn new(record: &Record, salon: &Salon) -> MessageFields {
         let visit = record.visit.map(|v| v.in_zone(salon.timezone));
-        let services: Vec<&str> = record
-            .services_sorted()
-            .into_iter()
-            .map(|s| s.title.as_str())
-            .collect();
         let values = [
             (
                 "client_name",
@@ -156,12 +169,22 @@ impl MessageFields {
                     .map(|v| WEEKDAYS[v.weekday().num_days_from_monday() as usize].to_string())
                     .unwrap_or_default(),
             ),
-            ("services", services.join(", ")),
+            ("services", services_text(record)),
             ("staff", record.staff_name.clone().unwrap_or_default()),
             ("price", format_price(record.total_price())),
             ("address", salon.address.clone()),
         ];
         MessageFields(values.into_iter().collect())
+    }
+
+    /// Adds what the client was told before: `{old_date}`, `{old_time}`, `{changes}`.
+    pub fn with_change(mut self, told: &Record, changes: String, salon: &Salon) -> MessageFields {
+        let old = MessageFields::new(told, salon);
+        let (date, time) = (old.get("date").to_string(), old.get("time").to_string());
+        self.0.push(("old_date", date));
+        self.0.push(("old_time", time));
+        self.0.push(("changes", changes));
+        self
     }
 
     pub fn get(&self, name: &str) -> &str {
@@ -171,6 +194,30 @@ impl MessageFields {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     }
+}
+
+/// `1 декабря в 14:00`: a visit in the salon's wall clock.
+pub fn visit_text(record: &Record, tz: Tz) -> String {
+    match record.visit.map(|v| v.in_zone(tz)) {
+        Some(v) => format!(
+            "{} {} в {:02}:{:02}",
+            v.day(),
+            month_genitive(v.month()),
+            v.hour(),
+            v.minute()
+        ),
+        None => "время не указано".into(),
+    }
+}
+
+/// Service titles, alphabetically: YClients does not keep their order stable.
+pub fn services_text(record: &Record) -> String {
+    let services: Vec<&str> = record
+        .services_sorted()
+        .into_iter()
+        .map(|s| s.title.as_str())
+        .collect();
+    services.join(", ")
 }
 
 fn format_price(price: f64) -> String {
@@ -241,6 +288,23 @@ mod tests {
             ));
         assert!(text.contains("1 января (четверг) в 09:05"), "{text}");
         assert!(!text.contains('{'));
+    }
+
+    #[test]
+    fn every_default_text_parses_and_fills_in() {
+        for text in [
+            DEFAULT_BOOKING_CHANGED,
+            DEFAULT_BOOKING_CANCELLED,
+            DEFAULT_REMINDER_DAY_BEFORE,
+            DEFAULT_REMINDER_HOURS_BEFORE,
+        ] {
+            let salon = salon("Europe/Moscow");
+            let fields = MessageFields::new(&record("2026-01-01T09:05:00+03:00"), &salon)
+                .with_change(&record("2026-01-02T10:00:00+03:00"), "x".into(), &salon);
+            let out = Template::parse(text).unwrap().render(&fields);
+            assert!(!out.contains('{'), "{out}");
+            assert!(out.contains("09:05"), "{out}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::domain::CompanyId;
+use crate::domain::{CompanyId, Kind, Status};
 
 /// Upper bounds of the lateness histogram, in seconds.
 const LATENESS_BUCKETS: [f64; 10] = [
@@ -22,15 +22,21 @@ pub struct Metrics {
 struct Inner {
     polls: BTreeMap<(i64, &'static str), u64>,
     records_seen: BTreeMap<i64, u64>,
-    sends: BTreeMap<&'static str, u64>,
-    lateness_counts: [u64; LATENESS_BUCKETS.len()],
-    lateness_sum: f64,
-    lateness_count: u64,
+    sends: BTreeMap<(Kind, &'static str), u64>,
+    lateness: BTreeMap<Kind, Histogram>,
+    rereads: u64,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; LATENESS_BUCKETS.len()],
+    sum: f64,
+    count: u64,
 }
 
 /// What the rest of the process knows, read at scrape time.
 pub struct Snapshot {
-    pub notifications: Vec<(String, i64)>,
+    pub notifications: Vec<(Kind, Status, i64)>,
     pub yclients_requests: u64,
     pub rate_limit_waits: u64,
     pub actor_restarts: u64,
@@ -45,27 +51,33 @@ impl Metrics {
     }
 
     /// One send attempt ended with `outcome`: `sent`, `retry`, `paused` or `failed`.
-    pub fn send(&self, outcome: &'static str) {
+    pub fn send(&self, kind: Kind, outcome: &'static str) {
         *self
             .inner
             .lock()
             .expect("metrics lock")
             .sends
-            .entry(outcome)
+            .entry((kind, outcome))
             .or_default() += 1;
     }
 
-    /// From the booking's creation to its confirmation going out.
-    pub fn lateness(&self, lateness: Duration) {
+    /// A booking re-read from YClients before a send (nothing proved it current).
+    pub fn reread(&self) {
+        self.inner.lock().expect("metrics lock").rereads += 1;
+    }
+
+    /// From when a notice was first due to its going out.
+    pub fn lateness(&self, kind: Kind, lateness: Duration) {
         let seconds = lateness.as_secs_f64();
         let mut m = self.inner.lock().expect("metrics lock");
+        let h = m.lateness.entry(kind).or_default();
         for (i, bound) in LATENESS_BUCKETS.iter().enumerate() {
             if seconds <= *bound {
-                m.lateness_counts[i] += 1;
+                h.counts[i] += 1;
             }
         }
-        m.lateness_sum += seconds;
-        m.lateness_count += 1;
+        h.sum += seconds;
+        h.count += 1;
     }
 
     pub fn render(&self, snapshot: &Snapshot) -> String {
@@ -96,33 +108,41 @@ impl Metrics {
             &mut out,
             "booking_monitor_notifications",
             "gauge",
-            "Notifications in the outbox, by status.",
+            "Notifications in the outbox, by kind and status.",
         );
-        for (status, n) in &snapshot.notifications {
-            let _ = writeln!(out, "{name}{{status=\"{status}\"}} {n}");
+        for (kind, status, n) in &snapshot.notifications {
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\",status=\"{status}\"}} {n}");
         }
         let name = header(
             &mut out,
             "booking_monitor_sends_total",
             "counter",
-            "WhatsApp send attempts, by outcome.",
+            "WhatsApp send attempts, by kind and outcome.",
         );
-        for (outcome, n) in &m.sends {
-            let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {n}");
+        for ((kind, outcome), n) in &m.sends {
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
         }
         let name = header(
             &mut out,
             "booking_monitor_lateness_seconds",
             "histogram",
-            "From a booking's creation in YClients to its confirmation going out.",
+            "From when a notice was first due (a confirmation: the booking's creation \
+             plus the grace delay) to its going out, by kind.",
         );
-        for (bound, n) in LATENESS_BUCKETS.iter().zip(m.lateness_counts) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        for (kind, h) in &m.lateness {
+            for (bound, n) in LATENESS_BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "{name}_bucket{{kind=\"{kind}\",le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{kind=\"{kind}\"}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{kind=\"{kind}\"}} {}", h.count);
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", m.lateness_count);
-        let _ = writeln!(out, "{name}_sum {}", m.lateness_sum);
-        let _ = writeln!(out, "{name}_count {}", m.lateness_count);
         for (name, help, value) in [
+            (
+                "booking_monitor_rereads_total",
+                "Bookings re-read from YClients just before a send (no poll proved them current).",
+                m.rereads,
+            ),
             (
                 "booking_monitor_yclients_requests_total",
                 "Requests sent to YClients.",

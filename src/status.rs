@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::mask_phone;
+use crate::domain::{mask_phone, Kind, Reason, Status};
 use crate::store::{self, Conn, StoreError};
 use crate::yclients::{Record, VisitTime};
 
@@ -18,8 +18,12 @@ pub const RECENT: i64 = 20;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub companies: Vec<CompanyReport>,
-    /// Notifications by status.
-    pub notifications: BTreeMap<String, i64>,
+    /// Notifications by status, all kinds together.
+    pub notifications: BTreeMap<Status, i64>,
+    /// Notifications by kind, then status.
+    pub kinds: BTreeMap<Kind, BTreeMap<Status, i64>>,
+    /// What is due next, earliest first.
+    pub upcoming: Vec<DecisionReport>,
     /// The latest decisions, newest first.
     pub recent: Vec<DecisionReport>,
 }
@@ -39,14 +43,18 @@ pub struct CompanyReport {
 pub struct DecisionReport {
     pub company_id: i64,
     pub record_id: i64,
+    pub kind: Kind,
     pub client: String,
     /// Masked: `7916***4567`.
     pub phone: Option<String>,
     /// The visit in the salon's wall-clock time, `YYYY-MM-DD HH:MM`.
     pub visit: Option<String>,
-    pub status: String,
+    pub status: Status,
+    /// A reason code (`past_visit`…) or the provider's error.
     pub reason: Option<String>,
     pub attempts: i32,
+    /// When it is (or was last) due.
+    pub due_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -76,39 +84,53 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
 
 pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
     let companies = companies(conn, config)?;
-    let notifications = store::count_by_status(conn)?.into_iter().collect();
+    let mut notifications = BTreeMap::new();
+    let mut kinds: BTreeMap<Kind, BTreeMap<Status, i64>> = BTreeMap::new();
+    for (kind, status, n) in store::count_by_kind_and_status(conn)? {
+        *notifications.entry(status).or_default() += n;
+        kinds.entry(kind).or_default().insert(status, n);
+    }
+    let decision = |n: store::Notification| {
+        let record = serde_json::from_str(&n.record_json)
+            .ok()
+            .and_then(|json| Record::from_json(json).ok());
+        DecisionReport {
+            company_id: n.company_id,
+            record_id: n.record_id,
+            kind: n.kind,
+            client: record
+                .as_ref()
+                .and_then(|r| r.client.as_ref())
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            phone: n.phone.as_deref().map(mask_phone),
+            visit: record.and_then(|r| r.visit).map(|v| {
+                let local = match v {
+                    VisitTime::Exact(at) => at.naive_local(),
+                    VisitTime::SalonLocal(local) => local,
+                };
+                local.format("%Y-%m-%d %H:%M").to_string()
+            }),
+            status: n.status,
+            reason: n.last_error.clone(),
+            attempts: n.attempts,
+            due_at: n.due_at.and_utc(),
+            updated_at: n.updated_at.and_utc(),
+        }
+    };
+    let upcoming = store::upcoming(conn, RECENT)?
+        .into_iter()
+        .map(decision)
+        .collect();
     let recent = store::recent(conn, RECENT)?
         .into_iter()
-        .map(|n| {
-            let record = serde_json::from_str(&n.record_json)
-                .ok()
-                .and_then(|json| Record::from_json(json).ok());
-            DecisionReport {
-                company_id: n.company_id,
-                record_id: n.record_id,
-                client: record
-                    .as_ref()
-                    .and_then(|r| r.client.as_ref())
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-                phone: n.phone.as_deref().map(mask_phone),
-                visit: record.and_then(|r| r.visit).map(|v| {
-                    let local = match v {
-                        VisitTime::Exact(at) => at.naive_local(),
-                        VisitTime::SalonLocal(local) => local,
-                    };
-                    local.format("%Y-%m-%d %H:%M").to_string()
-                }),
-                status: n.status.clone(),
-                reason: n.last_error.clone(),
-                attempts: n.attempts,
-                updated_at: n.updated_at.and_utc(),
-            }
-        })
+        .map(decision)
         .collect();
     Ok(Report {
         companies,
         notifications,
+        kinds,
+        upcoming,
         recent,
     })
 }
@@ -131,26 +153,40 @@ pub fn render_text(report: &Report) -> String {
         );
     }
     out.push_str("Notifications:");
-    if report.notifications.is_empty() {
+    if report.kinds.is_empty() {
         out.push_str(" none yet");
     }
-    for (status, n) in &report.notifications {
-        let _ = write!(out, " {status} {n}");
+    for (kind, statuses) in &report.kinds {
+        let _ = write!(out, "\n  {kind:<22}");
+        for (status, n) in statuses {
+            let _ = write!(out, " {status} {n}");
+        }
     }
-    out.push_str("\nRecent decisions:\n");
-    for d in &report.recent {
-        let _ = writeln!(
-            out,
-            "  {}  {:>8}/{:<10} {:<12} {:<16} {:<12} {:<10} {}",
-            when(Some(d.updated_at)),
-            d.company_id,
-            d.record_id,
-            d.client,
-            d.visit.as_deref().unwrap_or("-"),
-            d.phone.as_deref().unwrap_or("-"),
-            d.status,
-            d.reason.as_deref().unwrap_or("")
-        );
+    out.push('\n');
+    for (title, rows, time) in [
+        ("Due next", &report.upcoming, "due"),
+        ("Recent decisions", &report.recent, "at"),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}:");
+        for d in rows {
+            let at = if time == "due" { d.due_at } else { d.updated_at };
+            let _ = writeln!(
+                out,
+                "  {}  {:>8}/{:<10} {:<21} {:<12} {:<16} {:<12} {:<9} {}",
+                when(Some(at)),
+                d.company_id,
+                d.record_id,
+                d.kind,
+                d.client,
+                d.visit.as_deref().unwrap_or("-"),
+                d.phone.as_deref().unwrap_or("-"),
+                d.status,
+                d.reason.as_deref().unwrap_or("")
+            );
+        }
     }
     out
 }
@@ -196,7 +232,18 @@ pub fn render_html(report: &Report) -> String {
             c.company_id
         );
     }
-    out.push_str("</ul>\n<h2>Последние записи</h2>\n<ul>\n");
+    out.push_str("</ul>\n<h2>Уведомления</h2>\n<ul>\n");
+    if report.kinds.is_empty() {
+        out.push_str("<li class=\"muted\">Пока ни одного.</li>\n");
+    }
+    for (kind, statuses) in &report.kinds {
+        let counts: Vec<String> = statuses
+            .iter()
+            .map(|(status, n)| format!("{} {n}", russian_status_word(*status)))
+            .collect();
+        let _ = writeln!(out, "<li>{}: {}</li>", kind.label(), counts.join(", "));
+    }
+    out.push_str("</ul>\n<h2>Последние решения</h2>\n<ul>\n");
     if report.recent.is_empty() {
         out.push_str("<li class=\"muted\">Пока ни одной новой записи.</li>\n");
     }
@@ -209,21 +256,20 @@ pub fn render_html(report: &Report) -> String {
         let visit = d.visit.as_deref().map(russian_visit).unwrap_or_default();
         let _ = writeln!(
             out,
-            "<li>{}{}: <span class=\"{}\">{}</span></li>",
+            "<li>{} — {}{}: <span class=\"{}\">{}</span></li>",
+            d.kind.label(),
             escape(who),
             if visit.is_empty() {
                 String::new()
             } else {
                 format!(", {visit}")
             },
-            if d.status == "failed" {
-                "bad"
-            } else if d.status == "sent" {
-                "ok"
-            } else {
-                "muted"
+            match d.status {
+                Status::Failed => "bad",
+                Status::Sent => "ok",
+                _ => "muted",
             },
-            escape(&russian_status(&d.status, d.reason.as_deref()))
+            escape(&russian_status(d))
         );
     }
     out.push_str(
@@ -261,30 +307,34 @@ fn russian_visit(visit: &str) -> String {
         .unwrap_or_else(|_| visit.to_string())
 }
 
-fn russian_status(status: &str, reason: Option<&str>) -> String {
-    let why = reason.map(russian_reason).unwrap_or_default();
+fn russian_status_word(status: Status) -> &'static str {
     match status {
-        "sent" => "отправлено".into(),
-        "pending" => "ждёт отправки".into(),
-        "sending" => "отправляется".into(),
-        "skipped" => format!("пропущено: {why}"),
-        "cancelled" => format!("не отправлено: {why}"),
-        "failed" => format!("ошибка отправки: {why}"),
-        other => other.into(),
+        Status::Sent => "отправлено",
+        Status::Pending => "ждут отправки",
+        Status::Sending => "отправляются",
+        Status::Skipped => "пропущено",
+        Status::Cancelled => "отменено",
+        Status::Failed => "с ошибкой",
     }
 }
 
-fn russian_reason(reason: &str) -> String {
-    match reason {
-        "online_booking" => "онлайн-запись".into(),
-        "bot_booking" => "запись сделал бот".into(),
-        "no_phone" => "нет телефона".into(),
-        "invalid_phone" => "неверный номер телефона".into(),
-        "past_visit" => "визит уже прошёл".into(),
-        "no_visit_time" => "нет времени визита".into(),
-        "deleted" => "запись удалена".into(),
-        "cancelled" => "запись отменена".into(),
-        other => other.into(),
+fn russian_status(d: &DecisionReport) -> String {
+    // A reason code has a Russian label; anything else is the provider's own words.
+    let why = d
+        .reason
+        .as_deref()
+        .map(|r| Reason::parse(r).map_or_else(|| r.to_string(), |r| r.label().to_string()))
+        .unwrap_or_default();
+    match d.status {
+        Status::Sent => "отправлено".into(),
+        Status::Pending => format!(
+            "ждёт отправки, {}",
+            d.due_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+        Status::Sending => "отправляется".into(),
+        Status::Skipped => format!("пропущено: {why}"),
+        Status::Cancelled => format!("не отправлено: {why}"),
+        Status::Failed => format!("ошибка отправки: {why}"),
     }
 }
 

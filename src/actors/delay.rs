@@ -1,5 +1,7 @@
-//! DelayActor: one timer over a heap of pending notifications keyed by `due_at`,
-//! rebuilt from the table whenever it (re)starts, so a delay survives a crash.
+//! DelayActor: the one scheduler, for every kind of notice. One timer over a heap
+//! of the pending notifications due within `HORIZON`, keyed by `due_at`, rebuilt
+//! from the table whenever it (re)starts and refilled from it every half horizon,
+//! so a delay survives a crash and months of reminders never sit in memory.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -15,6 +17,8 @@ use crate::panic_guard::{self, Guarded};
 use crate::store;
 
 const NAME: &str = "delay";
+/// How far ahead the heap holds rows; later ones wait in the table.
+const HORIZON: Duration = Duration::from_secs(600);
 
 pub struct DelayActor {
     shared: Shared,
@@ -38,6 +42,10 @@ impl DelayActor {
 
     fn schedule(&mut self, id: NotificationId, due_at: DateTime<Utc>, ctx: &mut Context<Self>) {
         if self.due.get(&id).is_some_and(|known| *known <= due_at) {
+            return;
+        }
+        if due_at > Utc::now() + horizon() {
+            // Beyond the horizon: a refill brings it in time.
             return;
         }
         self.due.insert(id, due_at);
@@ -99,11 +107,22 @@ impl Actor for DelayActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.refill(ctx);
+        ctx.run_interval(HORIZON / 2, |act, ctx| act.refill(ctx));
+    }
+}
+
+impl DelayActor {
+    /// Loads the rows due within the horizon (all that are late, too).
+    fn refill(&mut self, ctx: &mut Context<Self>) {
         let db = self.shared.db.clone();
-        let load = Guarded::new(async move { db.run(store::pending).await });
+        let until = Utc::now() + horizon();
+        let load = Guarded::new(async move {
+            db.run(move |conn| store::open_due_before(conn, until)).await
+        });
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
             Ok(Ok(rows)) => {
-                slog::info!(act.shared.logger, "delay: timers rebuilt from the outbox"; "pending" => rows.len());
+                slog::debug!(act.shared.logger, "delay: timers loaded from the outbox"; "due_soon" => rows.len());
                 for (id, due_at) in rows {
                     act.schedule(id, due_at, ctx);
                 }
@@ -118,6 +137,10 @@ impl Actor for DelayActor {
             }
         }));
     }
+}
+
+fn horizon() -> chrono::Duration {
+    chrono::Duration::from_std(HORIZON).expect("a short horizon")
 }
 
 impl Supervised for DelayActor {

@@ -4,11 +4,10 @@ use actix::prelude::*;
 
 use super::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
 use super::Shared;
-use crate::domain::NotificationId;
-use crate::domain::RecordId;
+use crate::domain::{NotificationId, RecordId, Status};
+use crate::lifecycle::{Policy, Sighting};
 use crate::panic_guard::Guarded;
-use crate::rules::{Facts, Verdict};
-use crate::store::{self, NewNotification, Status, StoreError};
+use crate::store::{self, Planned, PollCommit, StoreError};
 use chrono::{DateTime, Utc};
 
 const NAME: &str = "filter";
@@ -35,22 +34,16 @@ impl Supervised for FilterActor {
     }
 }
 
-/// One decision, for the log once it is committed.
-struct Decision {
-    record: RecordId,
-    verdict: String,
-    phone: Option<String>,
-}
-
 /// What one committed poll produced.
 struct Committed {
     scheduled: Vec<(NotificationId, DateTime<Utc>)>,
-    decisions: Vec<Decision>,
+    /// Each record's plan in a few words, for the log once it is committed.
+    decisions: Vec<(RecordId, String)>,
     outcome: FilterOutcome,
 }
 
-/// Decides about every readable record and commits the decisions together with the
-/// company's new cursor. Runs on the blocking pool.
+/// Plans every readable record and commits the plans together with the company's
+/// new cursor. Runs on the blocking pool.
 fn commit(
     shared: &Shared,
     conn: &mut store::Conn,
@@ -73,73 +66,47 @@ fn commit(
     let monitored_since = store::cursor(conn, company)?
         .map(|c| c.monitored_since)
         .unwrap_or(msg.next_cursor);
+    let poll = PollCommit {
+        company,
+        new_cursor: msg.next_cursor,
+        monitored_since,
+        asked_at: msg.asked_at,
+        now: msg.polled_at,
+    };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();
-    let scheduled = store::commit_poll(
-        conn,
-        company,
-        &ids,
-        msg.next_cursor,
-        monitored_since,
-        msg.polled_at,
-        |known| {
-            // Test-only faults strike here, inside the transaction.
-            shared.faults.strike(NAME)?;
-            let mut rows = Vec::new();
-            for record in &records {
-                let facts = Facts {
-                    now: msg.polled_at,
-                    monitored_since: Some(monitored_since),
-                    registered_by_bot: known.bot_records.contains(&record.id),
-                    already_notified: known.notified.contains(&record.id),
-                };
-                let verdict = shared.rules.judge(record, facts, msg.timezone);
-                let (status, phone, reason) = match &verdict {
-                    Verdict::Gone(_) | Verdict::Known(_) => {
-                        outcome.ignored += 1;
-                        note_decision(&mut decisions, record.id, &verdict);
-                        continue;
-                    }
-                    Verdict::Skip(reason) => {
-                        outcome.skipped += 1;
-                        (Status::Skipped, None, Some(reason.to_string()))
-                    }
-                    Verdict::Notify(phone) => {
-                        (Status::Pending, Some(phone.digits().to_string()), None)
-                    }
-                };
-                note_decision(&mut decisions, record.id, &verdict);
-                rows.push(NewNotification {
-                    record: record.id,
-                    status,
-                    phone,
-                    due_at: shared
-                        .rules
-                        .due_at(record, msg.polled_at, msg.yclients_ahead_by),
-                    reason,
-                    record_json: record.raw.to_string(),
-                });
+    let scheduled = store::commit_poll(conn, poll, &ids, |known| {
+        // Test-only faults strike here, inside the transaction.
+        shared.faults.strike(NAME)?;
+        let plans: Vec<Planned> = records
+            .iter()
+            .map(|record| {
+                shared.policy.plan(&Sighting {
+                    record,
+                    known,
+                    monitored_since,
+                    seen_at: msg.asked_at,
+                    yclients_ahead_by: msg.yclients_ahead_by,
+                    tz: msg.timezone,
+                })
+            })
+            .collect();
+        for planned in &plans {
+            let skipped = planned.open.iter().filter(|n| n.status == Status::Skipped);
+            outcome.skipped += skipped.count();
+            if planned.open.is_empty() && planned.close.is_empty() {
+                outcome.ignored += 1;
             }
-            Ok(rows)
-        },
-    )?;
+            decisions.push(Policy::describe(planned));
+        }
+        Ok(plans)
+    })?;
     outcome.scheduled = scheduled.len();
     Ok(Committed {
         scheduled,
         decisions,
         outcome,
     })
-}
-
-fn note_decision(decisions: &mut Vec<Decision>, record: RecordId, verdict: &Verdict) {
-    decisions.push(Decision {
-        record,
-        verdict: describe(verdict),
-        phone: match verdict {
-            Verdict::Notify(phone) => Some(phone.to_string()),
-            _ => None,
-        },
-    });
 }
 
 impl Handler<RecordsSeen> for FilterActor {
@@ -163,15 +130,12 @@ impl Handler<RecordsSeen> for FilterActor {
             };
             match result {
                 Ok(Committed { scheduled, decisions, outcome }) => {
-                    for d in decisions {
-                        let log = &act.shared.logger;
-                        match d.phone {
-                            Some(phone) => slog::info!(log, "filter: new booking, confirmation scheduled";
-                                "company_id" => company.0, "record_id" => d.record.0, "phone" => phone),
-                            None if d.verdict.starts_with("known") => slog::debug!(log, "filter: not news";
-                                "company_id" => company.0, "record_id" => d.record.0, "verdict" => d.verdict),
-                            None => slog::info!(log, "filter: no confirmation";
-                                "company_id" => company.0, "record_id" => d.record.0, "verdict" => d.verdict),
+                    let log = &act.shared.logger;
+                    for (record, plan) in decisions {
+                        if plan == "nothing new" {
+                            slog::debug!(log, "filter: not news"; "company_id" => company.0, "record_id" => record.0);
+                        } else {
+                            slog::info!(log, "filter: planned"; "company_id" => company.0, "record_id" => record.0, "plan" => plan);
                         }
                     }
                     for (id, due_at) in scheduled {
@@ -186,14 +150,5 @@ impl Handler<RecordsSeen> for FilterActor {
                 }
             }
         })))
-    }
-}
-
-fn describe(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Gone(r) => format!("gone: {r}"),
-        Verdict::Known(r) => format!("known: {r}"),
-        Verdict::Skip(r) => format!("skipped: {r}"),
-        Verdict::Notify(_) => "notify".into(),
     }
 }

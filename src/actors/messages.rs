@@ -15,6 +15,9 @@ use crate::yclients::{Record, RecordError};
 pub struct RecordsSeen {
     pub company: CompanyId,
     pub records: Vec<Result<Record, RecordError>>,
+    /// When the poll was asked (our clock): the records are current as of then.
+    pub asked_at: DateTime<Utc>,
+    /// When its answer came.
     pub polled_at: DateTime<Utc>,
     pub next_cursor: DateTime<Utc>,
     /// YClients' clock minus ours.

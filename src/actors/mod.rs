@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
 use crate::metrics::Metrics;
-use crate::rules::Rules;
+use crate::lifecycle::Policy;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 
@@ -32,7 +32,7 @@ pub use supervision::Supervision;
 #[derive(Clone)]
 pub struct Shared {
     pub config: Arc<Config>,
-    pub rules: Arc<Rules>,
+    pub policy: Arc<Policy>,
     pub db: Db,
     pub logger: Logger,
     pub limiter: Arc<RateLimiter>,

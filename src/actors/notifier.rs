@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use super::messages::{ActorFailure, Drain, Due, DueOutcome};
 use super::{backoff, Shared};
 use crate::domain::{mask_phone, NotificationId};
-use crate::message::{MessageFields, Template};
+use crate::domain::Status;
+use crate::lifecycle::{DueNotice, Recheck, Source};
+use crate::message::MessageFields;
 use crate::panic_guard::Guarded;
-use crate::rules::{Facts, Verdict};
-use crate::store::{self, Outbound, Status, StoreError};
+use crate::store::{self, Outbound, StoreError};
 use crate::whatsapp::{Outgoing, Provider, SendError};
-use crate::yclients::YClients;
+use crate::yclients::{Record, YClients};
 
 const NAME: &str = "notifier";
 
@@ -23,7 +24,6 @@ const NAME: &str = "notifier";
 struct Clients {
     yclients: YClients,
     provider: Provider,
-    template: Template,
 }
 
 pub struct NotifierActor {
@@ -55,8 +55,6 @@ impl Actor for NotifierActor {
                 self.shared.limiter.clone(),
             ),
             provider: Provider::new(&config.whatsapp, &self.shared.tls, &self.shared.logger),
-            template: Template::parse(&config.messages.booking_created)
-                .expect("validated with the config"),
         }));
         // Before any `Due`: rows left in `sending` were interrupted mid-send.
         let db = self.shared.db.clone();
@@ -173,7 +171,7 @@ async fn deliver(
     let Some(row) = db.run(move |c| store::notification(c, id)).await? else {
         return Ok(Delivery::done());
     };
-    if row.status() != Some(Status::Pending) || shared.supervision.stopping() {
+    if row.status != Status::Pending || shared.supervision.stopping() {
         return Ok(Delivery::done());
     }
     let now = Utc::now();
@@ -183,9 +181,9 @@ async fn deliver(
     if let Some(until) = paused_until.filter(|u| *u > now) {
         return Ok(Delivery::retry_at(until));
     }
-    let (company, record_id) = (row.company(), row.record());
-    let kv =
-        slog::o!("company_id" => company.0, "record_id" => record_id.0, "notification_id" => id.0);
+    let (company, record_id, kind) = (row.company(), row.record(), row.kind);
+    let kv = slog::o!("company_id" => company.0, "record_id" => record_id.0,
+        "notification_id" => id.0, "kind" => kind.as_str());
     let log = log.new(kv);
 
     // YClients trouble: wait a poll interval, without counting it as a send attempt.
@@ -195,15 +193,39 @@ async fn deliver(
             .await?;
         Ok::<_, StoreError>(Delivery::retry_at(at))
     };
-    let fresh = match clients.yclients.record(company, record_id).await {
-        Ok(fresh) => fresh,
-        Err(e) => {
-            slog::warn!(log, "notifier: cannot re-read the booking; will try again"; "error" => %e);
-            return yclients_retry(format!("re-reading the booking: {e}")).await;
+    let (booking, proven_at) = db
+        .run(move |c| {
+            Ok((
+                store::booking(c, company, record_id)?,
+                store::proven_at(c, company)?,
+            ))
+        })
+        .await?;
+    let stored = booking.as_ref().and_then(|b| {
+        serde_json::from_str(&b.record_json)
+            .ok()
+            .and_then(|v| Record::from_json(v).ok())
+    });
+    let fresh = match shared
+        .policy
+        .source(row.due_at(), proven_at, stored.is_some(), now)
+    {
+        Source::Stored => stored,
+        // Not written to the row: its `due_at` is what the proof is measured against.
+        Source::WaitForPoll(at) => {
+            slog::debug!(log, "notifier: waiting for the next poll to prove the booking current"; "until" => %at);
+            return Ok(Delivery::retry_at(at));
         }
-    };
-    let Some(fresh) = fresh else {
-        return finish(db, &log, id, Status::Cancelled, "deleted").await;
+        Source::Reread => match clients.yclients.record(company, record_id).await {
+            Ok(fresh) => {
+                shared.metrics.reread();
+                fresh
+            }
+            Err(e) => {
+                slog::warn!(log, "notifier: cannot re-read the booking; will try again"; "error" => %e);
+                return yclients_retry(format!("re-reading the booking: {e}")).await;
+            }
+        },
     };
     let salon = match shared.salons.get(company, &clients.yclients).await {
         Ok(salon) => salon,
@@ -215,25 +237,37 @@ async fn deliver(
     let registered_by_bot = db
         .run(move |c| store::is_bot_record(c, company, record_id))
         .await?;
-    let facts = Facts {
-        now,
-        monitored_since: None,
+    let due = DueNotice {
+        kind,
+        key: &row.notice_key,
+        fresh: fresh.as_ref(),
+        booking: booking.as_ref(),
         registered_by_bot,
-        already_notified: false,
+        now,
+        tz: salon.timezone,
     };
-    let phone = match shared.rules.judge(&fresh, facts, salon.timezone) {
-        Verdict::Gone(reason) => return finish(db, &log, id, Status::Cancelled, reason).await,
-        Verdict::Known(reason) | Verdict::Skip(reason) => {
-            return finish(db, &log, id, Status::Skipped, reason).await
+    let out = match shared.policy.recheck(&due) {
+        Recheck::Send(out) => out,
+        Recheck::Close(status, reason) => {
+            return finish(db, &log, id, status, reason.as_str()).await
         }
-        Verdict::Notify(phone) => phone,
+        Recheck::WaitUntil(at) => {
+            slog::info!(log, "notifier: quiet hours; waiting"; "until" => %at);
+            db.run(move |c| store::postpone(c, id, at, Utc::now()))
+                .await?;
+            return Ok(Delivery::retry_at(at));
+        }
     };
-    let fields = MessageFields::new(&fresh, &salon);
-    let text = clients.template.render(&fields);
+    let mut fields = MessageFields::new(&out.record, &salon);
+    if let Some((told, changes)) = &out.told {
+        fields = fields.with_change(told, changes.clone(), &salon);
+    }
+    let text = shared.config.messages.template(kind).render(&fields);
+    let phone = out.phone;
     let outbound = Outbound {
         phone: phone.digits().to_string(),
         message: text.clone(),
-        record_json: fresh.raw.to_string(),
+        record_json: out.record.raw.to_string(),
     };
     if !db
         .run(move |c| store::claim_for_send(c, id, &outbound, Utc::now()))
@@ -242,7 +276,13 @@ async fn deliver(
         return Ok(Delivery::done());
     }
     let attempt = row.attempts as u32 + 1;
+    let idempotency_key = match row.notice_key.as_str() {
+        "" => format!("{company}:{record_id}:{kind}"),
+        key => format!("{company}:{record_id}:{kind}:{key}"),
+    };
     let outgoing = Outgoing {
+        kind,
+        idempotency_key: &idempotency_key,
         phone: &phone,
         text: &text,
         fields: &fields,
@@ -252,21 +292,25 @@ async fn deliver(
     match clients.provider.send(&outgoing).await {
         Ok(provider_id) => {
             let sent_at = Utc::now();
-            db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), sent_at))
+            let tells_state = !kind.is_reminder();
+            db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), tells_state, sent_at))
                 .await?;
-            shared.metrics.send("sent");
-            let lateness = (sent_at - fresh.created_at).to_std().unwrap_or_default();
-            shared.metrics.lateness(lateness);
-            slog::info!(log, "notifier: confirmation sent"; "phone" => mask_phone(phone.digits()),
+            shared.metrics.send(kind, "sent");
+            let first_due = shared
+                .policy
+                .first_due(kind, &row.notice_key, &out.record, row.created_at.and_utc(), salon.timezone);
+            let lateness = (sent_at - first_due).to_std().unwrap_or_default();
+            shared.metrics.lateness(kind, lateness);
+            slog::info!(log, "notifier: sent"; "phone" => mask_phone(phone.digits()),
                 "attempt" => attempt, "late_ms" => (sent_at - row.due_at()).num_milliseconds());
             Ok(Delivery::done())
         }
         Err(SendError::Permanent { reason }) => {
-            shared.metrics.send("failed");
+            shared.metrics.send(kind, "failed");
             finish(db, &log, id, Status::Failed, &reason).await
         }
         Err(SendError::Retryable { reason, .. }) if attempt >= monitor.max_attempts => {
-            shared.metrics.send("failed");
+            shared.metrics.send(kind, "failed");
             finish(
                 db,
                 &log,
@@ -280,7 +324,7 @@ async fn deliver(
             reason,
             retry_after,
         }) => {
-            shared.metrics.send("retry");
+            shared.metrics.send(kind, "retry");
             let wait = backoff(
                 millis_std(monitor.retry_initial_ms),
                 millis_std(monitor.retry_max_ms),
@@ -294,7 +338,7 @@ async fn deliver(
             Ok(Delivery::retry_at(at))
         }
         Err(SendError::Paused { reason }) => {
-            shared.metrics.send("paused");
+            shared.metrics.send(kind, "paused");
             let wait = backoff(
                 millis_std(monitor.retry_initial_ms),
                 millis_std(monitor.retry_max_ms),
@@ -328,10 +372,10 @@ async fn finish(
         .await?;
     match status {
         Status::Failed => {
-            slog::error!(log, "notifier: confirmation failed for good"; "status" => status.as_str(), "reason" => reason)
+            slog::error!(log, "notifier: failed for good"; "status" => status.as_str(), "reason" => reason)
         }
         _ => {
-            slog::info!(log, "notifier: no confirmation after all"; "status" => status.as_str(), "reason" => reason)
+            slog::info!(log, "notifier: not sent after all"; "status" => status.as_str(), "reason" => reason)
         }
     }
     Ok(Delivery::done())

@@ -13,7 +13,7 @@ use super::{backoff, Shared};
 use crate::domain::CompanyId;
 use crate::panic_guard::Guarded;
 use crate::store::{self, StoreError};
-use crate::yclients::{YClients, YClientsError};
+use crate::yclients::{ChangedRecords, YClients, YClientsError};
 
 const NAME: &str = "poller";
 
@@ -164,7 +164,12 @@ async fn poll_company(
     let from: DateTime<Utc> = cursor.map(|c| c.changed_after).unwrap_or(polled_at) - overlap;
     // In the salon's own zone, offset included: right whether or not YClients reads the offset.
     let since = from.with_timezone(&salon.timezone).fixed_offset();
-    let changed = match yclients.records_changed_after(company, since).await {
+    let asked_at = Utc::now();
+    let changed = match cursor {
+        Some(_) => yclients.records_changed_after(company, since).await,
+        None => first_poll(&shared, &yclients, company, since, salon.timezone).await,
+    };
+    let changed = match changed {
         Ok(changed) => changed,
         Err(e) => {
             let error = e.to_string();
@@ -189,6 +194,7 @@ async fn poll_company(
     let seen = RecordsSeen {
         company,
         records: changed.records,
+        asked_at,
         polled_at: Utc::now(),
         next_cursor,
         yclients_ahead_by: changed.clock_offset,
@@ -199,6 +205,36 @@ async fn poll_company(
         Ok(Err(failure)) => PollResult::Filter(failure.to_string()),
         Err(mailbox) => PollResult::Filter(format!("filter unreachable: {mailbox}")),
     }
+}
+
+/// When monitoring of a company begins: the baseline of its future bookings (so
+/// that their changes and reminders work; it sends nothing by itself), then what
+/// changed lately. A record in both comes once, as the later answer has it.
+async fn first_poll(
+    shared: &Shared,
+    yclients: &YClients,
+    company: CompanyId,
+    since: DateTime<chrono::FixedOffset>,
+    tz: chrono_tz::Tz,
+) -> Result<ChangedRecords, YClientsError> {
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let last = today + chrono::Days::new(shared.config.notifications.baseline_days.into());
+    let baseline = yclients.records_visiting(company, today, last).await?;
+    let mut changed = yclients.records_changed_after(company, since).await?;
+    let fresh: std::collections::HashSet<_> = changed
+        .records
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.id))
+        .collect();
+    let mut records: Vec<_> = baseline
+        .records
+        .into_iter()
+        .filter(|r| !r.as_ref().is_ok_and(|r| fresh.contains(&r.id)))
+        .collect();
+    records.append(&mut changed.records);
+    changed.records = records;
+    changed.requests += baseline.requests;
+    Ok(changed)
 }
 
 impl Actor for PollerActor {

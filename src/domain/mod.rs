@@ -1,7 +1,9 @@
 //! Domain types: identifiers and validated values that make bad states unrepresentable.
 
 mod ids;
+mod notice;
 mod phone;
 
 pub use ids::{CompanyId, NotificationId, RecordId};
+pub use notice::{Audience, Kind, Reason, Status};
 pub use phone::{mask_phone, Phone, PhoneError};

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use super::Reason;
+
 /// A phone number as WhatsApp wants it: E.164 digits, country code first, no `+`.
 ///
 /// Its `Debug` and `Display` are masked (`7916***4567`), so a phone cannot leak
@@ -17,10 +19,10 @@ pub enum PhoneError {
 
 impl PhoneError {
     /// The reason stored on a `skipped` notification.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            PhoneError::Missing => "no_phone",
-            PhoneError::Implausible(_) => "invalid_phone",
+            PhoneError::Missing => Reason::NoPhone,
+            PhoneError::Implausible(_) => Reason::InvalidPhone,
         }
     }
 }

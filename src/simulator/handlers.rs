@@ -209,6 +209,9 @@ fn not_found(what: &str) -> (u16, Value) {
 #[derive(Deserialize)]
 struct ListQuery {
     changed_after: Option<String>,
+    with_deleted: Option<u8>,
+    start_date: Option<chrono::NaiveDate>,
+    end_date: Option<chrono::NaiveDate>,
     page: Option<usize>,
     count: Option<usize>,
 }
@@ -231,8 +234,15 @@ async fn records(
         let matching: Vec<Value> = w
             .records
             .iter()
-            .filter(|((cid, _), r)| *cid == company && !World::is_deleted(r))
+            .filter(|((cid, _), r)| {
+                *cid == company && (query.with_deleted == Some(1) || !World::is_deleted(r))
+            })
             .filter(|(_, r)| since.is_none_or(|since| World::changed_at(r) >= since))
+            .filter(|(_, r)| {
+                let day = World::visit_day(r);
+                query.start_date.is_none_or(|from| day >= Some(from))
+                    && query.end_date.is_none_or(|to| day.is_some_and(|d| d <= to))
+            })
             .map(|(_, r)| r.clone())
             .collect();
         let count = query.count.unwrap_or(50).clamp(1, w.page_cap.max(1));

@@ -155,6 +155,14 @@ impl World {
         record["deleted"] == json!(true)
     }
 
+    /// The visit's salon-local date (`date` is the salon's wall clock).
+    fn visit_day(record: &Value) -> Option<chrono::NaiveDate> {
+        record["date"]
+            .as_str()
+            .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok())
+            .map(|d| d.date())
+    }
+
     fn changed_at(record: &Value) -> DateTime<Utc> {
         record["last_change_date"]
             .as_str()

@@ -1,14 +1,19 @@
-//! All state, through diesel: the poll cursors, the outbox, the bot's bookings.
+//! All state, through diesel: the poll cursors, the outbox, the known bookings,
+//! the bot's bookings.
 //! Every query lives in this module, so that another backend is an addition, not
 //! a rewrite. This file owns the connection pool; the tables' queries live beside it.
 
+mod bookings;
 mod bot_records;
 mod lock;
 mod outbox;
 mod poll;
 mod schema;
+mod sql_types;
 
+pub use bookings::{booking, refresh_booking, BookingUpdate, StoredBooking};
 pub use bot_records::{add_bot_record, is_bot_record, remove_bot_record};
+pub use crate::domain::{Kind, Status};
 pub use lock::InstanceLock;
 pub use outbox::*;
 pub use poll::*;

@@ -4,56 +4,18 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::notifications;
+use super::schema::{bookings, notifications};
 use super::{db_time, Conn, StoreError};
-use crate::domain::{CompanyId, NotificationId, RecordId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Pending,
-        Status::Sending,
-        Status::Sent,
-        Status::Failed,
-        Status::Skipped,
-        Status::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-/// The kind of notification; only confirmations of new bookings exist today.
-pub const KIND_CREATED: &str = "created";
+use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct Notification {
     pub id: i64,
     pub company_id: i64,
     pub record_id: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: Kind,
+    pub notice_key: String,
+    pub status: Status,
     pub phone: Option<String>,
     pub due_at: NaiveDateTime,
     pub attempts: i32,
@@ -76,18 +38,20 @@ impl Notification {
     pub fn record(&self) -> RecordId {
         RecordId(self.record_id)
     }
-    pub fn status(&self) -> Option<Status> {
-        Status::parse(&self.status)
-    }
     pub fn due_at(&self) -> DateTime<Utc> {
         self.due_at.and_utc()
     }
 }
 
-/// Every notification still to be sent, for the delay actor's heap.
-pub fn pending(conn: &mut Conn) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
+/// The notifications still to be sent that fall due before `until`, for the delay
+/// actor's heap (it holds only a horizon in memory and comes back for the rest).
+pub fn open_due_before(
+    conn: &mut Conn,
+    until: DateTime<Utc>,
+) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
     Ok(notifications::table
-        .filter(notifications::status.eq_any([Status::Pending.as_str(), Status::Sending.as_str()]))
+        .filter(notifications::status.eq_any([Status::Pending, Status::Sending]))
+        .filter(notifications::due_at.le(db_time(until)))
         .select((notifications::id, notifications::due_at))
         .load::<(i64, NaiveDateTime)>(conn)?
         .into_iter()
@@ -102,13 +66,13 @@ pub fn reset_interrupted_sends(
 ) -> Result<Vec<Notification>, StoreError> {
     conn.immediate_transaction(|conn| {
         let rows = notifications::table
-            .filter(notifications::status.eq(Status::Sending.as_str()))
+            .filter(notifications::status.eq(Status::Sending))
             .load::<Notification>(conn)?;
         diesel::update(
-            notifications::table.filter(notifications::status.eq(Status::Sending.as_str())),
+            notifications::table.filter(notifications::status.eq(Status::Sending)),
         )
         .set((
-            notifications::status.eq(Status::Pending.as_str()),
+            notifications::status.eq(Status::Pending),
             notifications::updated_at.eq(db_time(now)),
         ))
         .execute(conn)?;
@@ -143,10 +107,10 @@ pub fn claim_for_send(
     let n = diesel::update(
         notifications::table
             .find(id.0)
-            .filter(notifications::status.eq(Status::Pending.as_str())),
+            .filter(notifications::status.eq(Status::Pending)),
     )
     .set((
-        notifications::status.eq(Status::Sending.as_str()),
+        notifications::status.eq(Status::Sending),
         notifications::attempts.eq(notifications::attempts + 1),
         notifications::phone.eq(&send.phone),
         notifications::message.eq(&send.message),
@@ -157,21 +121,58 @@ pub fn claim_for_send(
     Ok(n == 1)
 }
 
+/// `sent`, and (for a notice that tells the booking's state: created, changed,
+/// cancelled) what the client now knows, in one transaction: a crash between the
+/// two would otherwise announce the same change again.
 pub fn mark_sent(
     conn: &mut Conn,
     id: NotificationId,
     provider_message_id: Option<&str>,
+    tells_state: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(notifications::table.find(id.0))
-        .set((
-            notifications::status.eq(Status::Sent.as_str()),
-            notifications::provider_message_id.eq(provider_message_id),
-            notifications::last_error.eq(None::<String>),
-            notifications::sent_at.eq(db_time(now)),
-            notifications::updated_at.eq(db_time(now)),
-        ))
-        .execute(conn)?;
+    conn.immediate_transaction(|conn| {
+        let row: Notification = notifications::table.find(id.0).first(conn)?;
+        diesel::update(notifications::table.find(id.0))
+            .set((
+                notifications::status.eq(Status::Sent),
+                notifications::provider_message_id.eq(provider_message_id),
+                notifications::last_error.eq(None::<String>),
+                notifications::sent_at.eq(db_time(now)),
+                notifications::updated_at.eq(db_time(now)),
+            ))
+            .execute(conn)?;
+        if tells_state {
+            diesel::update(
+                bookings::table.find((row.company_id, row.record_id)),
+            )
+            .set((
+                bookings::told_json.eq(&row.record_json),
+                bookings::told_at.eq(db_time(now)),
+            ))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Still pending, but not before `due_at` (quiet hours, waiting for a poll).
+pub fn postpone(
+    conn: &mut Conn,
+    id: NotificationId,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        notifications::table
+            .find(id.0)
+            .filter(notifications::status.eq(Status::Pending)),
+    )
+    .set((
+        notifications::due_at.eq(db_time(due_at)),
+        notifications::updated_at.eq(db_time(now)),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -185,7 +186,7 @@ pub fn mark_retry(
 ) -> Result<(), StoreError> {
     diesel::update(notifications::table.find(id.0))
         .set((
-            notifications::status.eq(Status::Pending.as_str()),
+            notifications::status.eq(Status::Pending),
             notifications::due_at.eq(db_time(due_at)),
             notifications::last_error.eq(error),
             notifications::updated_at.eq(db_time(now)),
@@ -216,16 +217,40 @@ pub fn mark_final(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(notifications::table.find(id.0).filter(
-        notifications::status.eq_any([Status::Pending.as_str(), Status::Sending.as_str()]),
-    ))
+    let n = diesel::update(
+        notifications::table
+            .find(id.0)
+            .filter(notifications::status.eq_any([Status::Pending, Status::Sending])),
+    )
     .set((
-        notifications::status.eq(status.as_str()),
+        notifications::status.eq(status),
         notifications::last_error.eq(reason),
         notifications::updated_at.eq(db_time(now)),
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// A pending notice that no longer applies (a visit moved, an edit undone) becomes
+/// `skipped` with its reason; one already being sent is left to finish.
+pub fn close_pending(
+    conn: &mut Conn,
+    id: NotificationId,
+    reason: Reason,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        notifications::table
+            .find(id.0)
+            .filter(notifications::status.eq(Status::Pending)),
+    )
+    .set((
+        notifications::status.eq(Status::Skipped),
+        notifications::last_error.eq(reason.as_str()),
+        notifications::updated_at.eq(db_time(now)),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 pub fn all_notifications(conn: &mut Conn) -> Result<Vec<Notification>, StoreError> {
@@ -242,9 +267,25 @@ pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreErr
         .load(conn)?)
 }
 
-pub fn count_by_status(conn: &mut Conn) -> Result<Vec<(String, i64)>, StoreError> {
+/// How many notifications of each kind are in each status.
+pub fn count_by_kind_and_status(
+    conn: &mut Conn,
+) -> Result<Vec<(Kind, Status, i64)>, StoreError> {
     Ok(notifications::table
-        .group_by(notifications::status)
-        .select((notifications::status, diesel::dsl::count_star()))
+        .group_by((notifications::kind, notifications::status))
+        .select((
+            notifications::kind,
+            notifications::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?)
+}
+
+/// The open notifications, earliest due first (for `status`: what is coming).
+pub fn upcoming(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreError> {
+    Ok(notifications::table
+        .filter(notifications::status.eq_any([Status::Pending, Status::Sending]))
+        .order((notifications::due_at.asc(), notifications::id.asc()))
+        .limit(limit)
         .load(conn)?)
 }

@@ -1,15 +1,15 @@
 //! Where each company's polling resumes, and the poll's commit: the filter's
 //! decisions and the new cursor in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::outbox::{Status, KIND_CREATED};
+use super::bookings::{BookingUpdate, StoredBooking};
 use super::schema::{bot_records, notifications, poll_cursors};
 use super::{db_time, Conn, StoreError};
-use crate::domain::{CompanyId, NotificationId, RecordId};
+use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
 
 /// SQLite's limit on bound variables is far above this; chunks keep queries small.
 const ID_CHUNK: usize = 500;
@@ -20,22 +20,43 @@ pub struct Cursor {
     pub monitored_since: DateTime<Utc>,
 }
 
-/// What the filter decided about one record: a row to insert.
+/// A notice the filter opens: a row to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNotification {
-    pub record: RecordId,
+    pub kind: Kind,
+    pub key: String,
     pub status: Status,
     pub phone: Option<String>,
     pub due_at: DateTime<Utc>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub record_json: String,
+}
+
+/// An open (pending or sending) notification of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenNotice {
+    pub id: NotificationId,
+    pub kind: Kind,
+    pub key: String,
+}
+
+/// Everything the filter decided about one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub booking: BookingUpdate,
+    pub open: Vec<NewNotification>,
+    /// Pending rows that no longer apply, with why.
+    pub close: Vec<(NotificationId, Reason)>,
 }
 
 /// What the filter needs from the database to decide about a batch of records.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
     pub bot_records: HashSet<RecordId>,
-    pub notified: HashSet<RecordId>,
+    pub bookings: HashMap<RecordId, StoredBooking>,
+    pub open: HashMap<RecordId, Vec<OpenNotice>>,
+    /// `created` rows of bookings stored before the lifecycle (no `bookings` row).
+    pub created: HashMap<RecordId, (Status, String)>,
 }
 
 pub fn cursor(conn: &mut Conn, company: CompanyId) -> Result<Option<Cursor>, StoreError> {
@@ -48,6 +69,18 @@ pub fn cursor(conn: &mut Conn, company: CompanyId) -> Result<Option<Cursor>, Sto
             changed_after: c.and_utc(),
             monitored_since: m.and_utc(),
         }))
+}
+
+/// When the company's last committed poll was asked (our clock): its stored
+/// bookings are current as of then.
+pub fn proven_at(conn: &mut Conn, company: CompanyId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(poll_cursors::table
+        .find(company.0)
+        .select(poll_cursors::proven_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .flatten()
+        .map(|t| t.and_utc()))
 }
 
 pub fn record_poll_failure(
@@ -65,68 +98,123 @@ pub fn record_poll_failure(
     Ok(())
 }
 
+/// One committed poll's new cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct PollCommit {
+    pub company: CompanyId,
+    pub new_cursor: DateTime<Utc>,
+    pub monitored_since: DateTime<Utc>,
+    /// When the poll was asked (our clock).
+    pub asked_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
 /// The filter's decisions and the company's new cursor, in one transaction: either
 /// both are durable or neither is, so a crash between them loses nothing.
-/// `decide` sees what the database knows of the records (bot bookings, existing
-/// notifications); the rows it returns are inserted, and the new `pending` ones
+/// `decide` sees what the database knows of the records (bot bookings, stored
+/// bookings, open notices); what it plans is written, and the new `pending` rows
 /// come back to be scheduled.
 pub fn commit_poll(
     conn: &mut Conn,
-    company: CompanyId,
+    poll: PollCommit,
     records: &[RecordId],
-    new_cursor: DateTime<Utc>,
-    monitored_since: DateTime<Utc>,
-    now: DateTime<Utc>,
-    decide: impl FnOnce(&Known) -> Result<Vec<NewNotification>, StoreError>,
+    decide: impl FnOnce(&Known) -> Result<Vec<Planned>, StoreError>,
 ) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
+    let PollCommit { company, now, .. } = poll;
     conn.immediate_transaction(|conn| {
         let known = known(conn, company, records)?;
         let mut scheduled = Vec::new();
-        for row in decide(&known)? {
-            let inserted = diesel::insert_into(notifications::table)
-                .values((
-                    notifications::company_id.eq(company.0),
-                    notifications::record_id.eq(row.record.0),
-                    notifications::kind.eq(KIND_CREATED),
-                    notifications::status.eq(row.status.as_str()),
-                    notifications::phone.eq(&row.phone),
-                    notifications::due_at.eq(db_time(row.due_at)),
-                    notifications::last_error.eq(&row.reason),
-                    notifications::record_json.eq(&row.record_json),
-                    notifications::created_at.eq(db_time(now)),
-                    notifications::updated_at.eq(db_time(now)),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)?;
-            if inserted == 1 && row.status == Status::Pending {
-                let id = notifications::table
-                    .filter(notifications::company_id.eq(company.0))
-                    .filter(notifications::record_id.eq(row.record.0))
-                    .filter(notifications::kind.eq(KIND_CREATED))
-                    .select(notifications::id)
-                    .first::<i64>(conn)?;
-                scheduled.push((NotificationId(id), row.due_at));
+        for planned in decide(&known)? {
+            let record = planned.booking.record;
+            super::bookings::upsert(conn, company, &planned.booking, now)?;
+            for (id, reason) in &planned.close {
+                super::close_pending(conn, *id, *reason, now)?;
+            }
+            for row in &planned.open {
+                if let Some(id) = open_notice(conn, company, record, row, now)? {
+                    scheduled.push((id, row.due_at));
+                }
             }
         }
         diesel::insert_into(poll_cursors::table)
             .values((
                 poll_cursors::company_id.eq(company.0),
-                poll_cursors::changed_after.eq(db_time(new_cursor)),
-                poll_cursors::monitored_since.eq(db_time(monitored_since)),
+                poll_cursors::changed_after.eq(db_time(poll.new_cursor)),
+                poll_cursors::monitored_since.eq(db_time(poll.monitored_since)),
                 poll_cursors::updated_at.eq(db_time(now)),
                 poll_cursors::last_poll_at.eq(db_time(now)),
+                poll_cursors::proven_at.eq(db_time(poll.asked_at)),
             ))
             .on_conflict(poll_cursors::company_id)
             .do_update()
             .set((
-                poll_cursors::changed_after.eq(db_time(new_cursor)),
+                poll_cursors::changed_after.eq(db_time(poll.new_cursor)),
                 poll_cursors::updated_at.eq(db_time(now)),
                 poll_cursors::last_poll_at.eq(db_time(now)),
                 poll_cursors::last_poll_error.eq(None::<String>),
+                poll_cursors::proven_at.eq(db_time(poll.asked_at)),
             ))
             .execute(conn)?;
         Ok(scheduled)
     })
+}
+
+/// Inserts a notice once per (record, kind, key). A pending notice whose key was
+/// closed as `moved` (a visit moved away and back) opens again. Returns the id of a
+/// row that is now pending and new to the delay actor.
+fn open_notice(
+    conn: &mut Conn,
+    company: CompanyId,
+    record: RecordId,
+    row: &NewNotification,
+    now: DateTime<Utc>,
+) -> Result<Option<NotificationId>, StoreError> {
+    let reason = row.reason.map(Reason::as_str);
+    let inserted = diesel::insert_into(notifications::table)
+        .values((
+            notifications::company_id.eq(company.0),
+            notifications::record_id.eq(record.0),
+            notifications::kind.eq(row.kind),
+            notifications::notice_key.eq(&row.key),
+            notifications::status.eq(row.status),
+            notifications::phone.eq(&row.phone),
+            notifications::due_at.eq(db_time(row.due_at)),
+            notifications::last_error.eq(reason),
+            notifications::record_json.eq(&row.record_json),
+            notifications::created_at.eq(db_time(now)),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let this = notifications::table
+        .filter(notifications::company_id.eq(company.0))
+        .filter(notifications::record_id.eq(record.0))
+        .filter(notifications::kind.eq(row.kind))
+        .filter(notifications::notice_key.eq(&row.key));
+    if inserted == 0 {
+        if row.status != Status::Pending {
+            return Ok(None);
+        }
+        let reopened = diesel::update(
+            this.filter(notifications::status.eq(Status::Skipped))
+                .filter(notifications::last_error.eq(Reason::Moved.as_str())),
+        )
+        .set((
+            notifications::status.eq(Status::Pending),
+            notifications::due_at.eq(db_time(row.due_at)),
+            notifications::last_error.eq(None::<String>),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .execute(conn)?;
+        if reopened == 0 {
+            return Ok(None);
+        }
+    } else if row.status != Status::Pending {
+        return Ok(None);
+    }
+    Ok(Some(NotificationId(
+        this.select(notifications::id).first::<i64>(conn)?,
+    )))
 }
 
 fn known(conn: &mut Conn, company: CompanyId, records: &[RecordId]) -> Result<Known, StoreError> {
@@ -142,16 +230,39 @@ fn known(conn: &mut Conn, company: CompanyId, records: &[RecordId]) -> Result<Kn
                 .into_iter()
                 .map(RecordId),
         );
-        known.notified.extend(
-            notifications::table
-                .filter(notifications::company_id.eq(company.0))
-                .filter(notifications::kind.eq(KIND_CREATED))
-                .filter(notifications::record_id.eq_any(&ids))
-                .select(notifications::record_id)
-                .load::<i64>(conn)?
-                .into_iter()
-                .map(RecordId),
-        );
+        for booking in super::bookings::load(conn, company, &ids)? {
+            known.bookings.insert(RecordId(booking.record_id), booking);
+        }
+        let rows: Vec<(i64, i64, Kind, String, Status, String)> = notifications::table
+            .filter(notifications::company_id.eq(company.0))
+            .filter(notifications::record_id.eq_any(&ids))
+            .filter(
+                notifications::status
+                    .eq_any([Status::Pending, Status::Sending])
+                    .or(notifications::kind.eq(Kind::Created)),
+            )
+            .select((
+                notifications::id,
+                notifications::record_id,
+                notifications::kind,
+                notifications::notice_key,
+                notifications::status,
+                notifications::record_json,
+            ))
+            .load(conn)?;
+        for (id, record, kind, key, status, record_json) in rows {
+            let record = RecordId(record);
+            if kind == Kind::Created {
+                known.created.insert(record, (status, record_json));
+            }
+            if status.is_open() {
+                known.open.entry(record).or_default().push(OpenNotice {
+                    id: NotificationId(id),
+                    kind,
+                    key,
+                });
+            }
+        }
     }
     Ok(known)
 }
@@ -165,6 +276,7 @@ pub struct PollState {
     pub updated_at: NaiveDateTime,
     pub last_poll_at: Option<NaiveDateTime>,
     pub last_poll_error: Option<String>,
+    pub proven_at: Option<NaiveDateTime>,
 }
 
 pub fn poll_states(conn: &mut Conn) -> Result<Vec<PollState>, StoreError> {

@@ -9,11 +9,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    bookings (company_id, record_id) {
+        company_id -> BigInt,
+        record_id -> BigInt,
+        audience -> Text,
+        record_json -> Text,
+        told_json -> Nullable<Text>,
+        told_at -> Nullable<Timestamp>,
+        revision -> Integer,
+        first_seen_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> BigInt,
         company_id -> BigInt,
         record_id -> BigInt,
         kind -> Text,
+        notice_key -> Text,
         status -> Text,
         phone -> Nullable<Text>,
         due_at -> Timestamp,
@@ -36,7 +51,8 @@ diesel::table! {
         updated_at -> Timestamp,
         last_poll_at -> Nullable<Timestamp>,
         last_poll_error -> Nullable<Text>,
+        proven_at -> Nullable<Timestamp>,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(bot_records, notifications, poll_cursors);
+diesel::allow_tables_to_appear_in_same_query!(bookings, bot_records, notifications, poll_cursors);

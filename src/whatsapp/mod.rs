@@ -10,18 +10,22 @@ use serde_json::Value;
 use slog::Logger;
 
 use crate::config::{ProviderKind, WhatsAppConfig};
-use crate::domain::{CompanyId, Phone, RecordId};
+use crate::domain::{CompanyId, Kind, Phone, RecordId};
 use crate::http_client::TlsRoots;
 use crate::message::MessageFields;
 use providers::{CloudApi, GreenApi, Webhook};
 
 /// One message to send.
 pub struct Outgoing<'a> {
+    pub kind: Kind,
     pub phone: &'a Phone,
     pub text: &'a str,
     pub fields: &'a MessageFields,
     pub company: CompanyId,
     pub record: RecordId,
+    /// One per notice (`company:record:kind`, plus `:key` where a kind has many):
+    /// a gateway that honours it never delivers a retried send twice.
+    pub idempotency_key: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,7 +1,8 @@
 use serde_json::{json, Value};
 
 use super::{Answer, Http, Outgoing, SendError};
-use crate::config::{CloudApiConfig, GreenApiConfig, WebhookConfig};
+use crate::config::{CloudApiConfig, CloudTemplates, GreenApiConfig, WebhookConfig};
+use crate::domain::Kind;
 
 /// Meta's WhatsApp Business Cloud API.
 pub struct CloudApi {
@@ -10,7 +11,9 @@ pub struct CloudApi {
     /// The sender's phone number node: reading it sends nothing.
     number_url: String,
     token: String,
+    /// `template`, the older key, still names the confirmation's template.
     template: Option<String>,
+    templates: CloudTemplates,
     language: String,
     parameters: Vec<String>,
 }
@@ -28,13 +31,21 @@ impl CloudApi {
             number_url,
             token: config.access_token.expose().to_string(),
             template: Some(config.template.clone()).filter(|t| !t.trim().is_empty()),
+            templates: config.templates.clone(),
             language: config.language.clone(),
             parameters: config.template_parameters.clone(),
         }
     }
 
+    fn template(&self, kind: Kind) -> Option<&str> {
+        self.templates.for_kind(kind).or(match kind {
+            Kind::Created => self.template.as_deref(),
+            _ => None,
+        })
+    }
+
     fn body(&self, m: &Outgoing<'_>) -> Value {
-        match &self.template {
+        match self.template(m.kind) {
             None => json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual",
                 "to": m.phone.digits(), "type": "text",
@@ -191,7 +202,7 @@ impl Webhook {
         let body = json!({
             "phone": m.phone.digits(), "text": m.text,
             "company_id": m.company.0, "record_id": m.record.0,
-            "idempotency_key": format!("{}:{}:created", m.company, m.record),
+            "idempotency_key": m.idempotency_key,
         });
         let answer = self
             .http

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use awc::http::{header, StatusCode};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use rate_limit::RateLimiter;
-pub use record::{parse_timestamp, Client, Record, RecordError, Service, VisitTime};
+pub use record::{parse_timestamp, Attendance, Client, Record, RecordError, Service, VisitTime};
 
 use crate::config::YClientsConfig;
 use crate::domain::{CompanyId, RecordId};
@@ -124,13 +124,36 @@ impl YClients {
         }
     }
 
-    /// Every record created or changed after `since`, all pages.
+    /// Every record created, changed or deleted after `since`, all pages.
     pub async fn records_changed_after(
         &self,
         company: CompanyId,
         since: DateTime<FixedOffset>,
     ) -> Result<ChangedRecords, YClientsError> {
         let since = since.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        // Deleted records too: a deletion is news (a cancellation) to announce.
+        self.list(company, &[("changed_after", &since), ("with_deleted", "1")])
+            .await
+    }
+
+    /// Every booking whose visit falls on `from ..= to` (salon-local dates), all
+    /// pages: the baseline taken when monitoring of a company begins.
+    pub async fn records_visiting(
+        &self,
+        company: CompanyId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<ChangedRecords, YClientsError> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.list(company, &[("start_date", &from), ("end_date", &to)])
+            .await
+    }
+
+    async fn list(
+        &self,
+        company: CompanyId,
+        filters: &[(&str, &str)],
+    ) -> Result<ChangedRecords, YClientsError> {
         let count = self.page_size.to_string();
         let mut out = ChangedRecords {
             records: Vec::new(),
@@ -140,17 +163,15 @@ impl YClients {
         };
         for page in 1..=MAX_PAGES {
             let page_str = page.to_string();
+            let mut query: Vec<(&str, &str)> = filters.to_vec();
+            query.extend([
+                ("page", page_str.as_str()),
+                ("count", count.as_str()),
+                ("include_consumables", "0"),
+                ("include_finance_transactions", "0"),
+            ]);
             let (body, date) = self
-                .get(
-                    &format!("/api/v1/records/{company}"),
-                    &[
-                        ("changed_after", since.as_str()),
-                        ("page", page_str.as_str()),
-                        ("count", count.as_str()),
-                        ("include_consumables", "0"),
-                        ("include_finance_transactions", "0"),
-                    ],
-                )
+                .get(&format!("/api/v1/records/{company}"), &query)
                 .await?;
             out.requests += 1;
             if page == 1 {

@@ -10,8 +10,37 @@ use crate::domain::{CompanyId, RecordId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
+    pub id: i64,
     pub title: String,
+    /// What the client pays for all of `amount`.
     pub cost: f64,
+    pub amount: f64,
+}
+
+/// YClients' `attendance`: whether the client is expected, came, or will not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attendance {
+    /// `0`: waiting.
+    Waiting,
+    /// `1`: the client came.
+    Came,
+    /// `2`: the visit is confirmed.
+    Confirmed,
+    /// `-1`: did not come, or cancelled.
+    Cancelled,
+    Other(i64),
+}
+
+impl Attendance {
+    pub fn from_code(code: i64) -> Attendance {
+        match code {
+            0 => Attendance::Waiting,
+            1 => Attendance::Came,
+            2 => Attendance::Confirmed,
+            -1 => Attendance::Cancelled,
+            other => Attendance::Other(other),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,13 +76,14 @@ pub struct Record {
     pub id: RecordId,
     pub company_id: Option<CompanyId>,
     pub services: Vec<Service>,
+    pub staff_id: Option<i64>,
     pub staff_name: Option<String>,
     pub client: Option<Client>,
     pub visit: Option<VisitTime>,
     pub created_at: DateTime<Utc>,
     pub changed_at: Option<DateTime<Utc>>,
     pub online: bool,
-    pub attendance: i64,
+    pub attendance: Attendance,
     pub deleted: bool,
     pub created_user_id: i64,
     /// The record as received, kept in `notifications.record_json`.
@@ -101,11 +131,20 @@ impl Record {
             services: raw
                 .services
                 .into_iter()
-                .map(|s| Service {
-                    title: s.title,
-                    cost: s.cost_to_pay.or(s.cost).unwrap_or(0.0) * s.amount.unwrap_or(1.0),
+                .map(|s| {
+                    let amount = s.amount.unwrap_or(1.0);
+                    Service {
+                        id: s.id.unwrap_or(0),
+                        title: s.title,
+                        cost: s.cost_to_pay.or(s.cost).unwrap_or(0.0) * amount,
+                        amount,
+                    }
                 })
                 .collect(),
+            staff_id: raw
+                .staff_id
+                .or(raw.staff.as_ref().and_then(|s| s.id))
+                .filter(|id| *id != 0),
             staff_name: raw.staff.and_then(|s| s.name).filter(|n| !n.is_empty()),
             client: raw.client.map(|c| Client {
                 name: c
@@ -119,7 +158,7 @@ impl Record {
             created_at: created_at.with_timezone(&Utc),
             changed_at: changed_at.map(|c| c.with_timezone(&Utc)),
             online: raw.online,
-            attendance: raw.attendance,
+            attendance: Attendance::from_code(raw.attendance),
             deleted: raw.deleted,
             created_user_id: raw.created_user_id,
             raw: value,
@@ -131,6 +170,11 @@ impl Record {
         let mut services: Vec<&Service> = self.services.iter().collect();
         services.sort_by(|a, b| a.title.cmp(&b.title));
         services
+    }
+
+    /// Deleted, or cancelled with `attendance: -1`: either way the visit is off.
+    pub fn is_gone(&self) -> bool {
+        self.deleted || self.attendance == Attendance::Cancelled
     }
 
     pub fn total_price(&self) -> f64 {
@@ -157,6 +201,8 @@ struct RawRecord {
     company_id: Option<i64>,
     #[serde(default, deserialize_with = "de_null_default")]
     services: Vec<RawService>,
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    staff_id: Option<i64>,
     #[serde(default)]
     staff: Option<RawStaff>,
     #[serde(default)]
@@ -181,6 +227,8 @@ struct RawRecord {
 
 #[derive(Deserialize)]
 struct RawService {
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    id: Option<i64>,
     #[serde(default)]
     title: String,
     #[serde(default, deserialize_with = "de_opt_f64")]
@@ -193,6 +241,8 @@ struct RawService {
 
 #[derive(Deserialize)]
 struct RawStaff {
+    #[serde(default, deserialize_with = "de_opt_i64")]
+    id: Option<i64>,
     #[serde(default)]
     name: Option<String>,
 }

@@ -217,7 +217,7 @@ impl TestApp {
             let rows = self.notifications().await;
             if let Some(row) = rows
                 .iter()
-                .find(|r| r.record_id == record && r.status() == Some(status))
+                .find(|r| r.record_id == record && r.status == status)
             {
                 return row.clone();
             }

@@ -106,7 +106,7 @@ async fn kill_9_at_random_moments_loses_nothing() {
         let rows = app.notifications().await;
         send_windows += rows
             .iter()
-            .filter(|r| r.status() == Some(Status::Sending))
+            .filter(|r| r.status == Status::Sending)
             .count();
     }
 

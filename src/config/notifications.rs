@@ -1,0 +1,122 @@
+//! `[notifications]`: which moments of a booking's life are announced, and when.
+//! Parsed into types here, so nothing downstream parses a string again.
+
+use chrono::NaiveTime;
+use serde::{Deserialize, Deserializer};
+
+use crate::lifecycle::timing::{parse_clock, QuietHours};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// A change of time, master or services (and a cancellation undone).
+    #[serde(default = "yes")]
+    pub changed: bool,
+    #[serde(default = "yes")]
+    pub cancelled: bool,
+    /// Salon-local time of day for the evening-before reminder; `""` (the default) = off.
+    #[serde(default, deserialize_with = "clock_or_off")]
+    pub reminder_day_before: Option<NaiveTime>,
+    /// Lead of the hours-before reminder; `0` (the default) = off.
+    #[serde(default, deserialize_with = "hours_or_off")]
+    pub reminder_hours_before: Option<chrono::Duration>,
+    /// No reminder this soon after a confirmation or change notice.
+    #[serde(default = "min_gap", deserialize_with = "hours")]
+    pub reminder_min_gap_hours: chrono::Duration,
+    /// Salon-local `"21:00-09:00"`; `""` (the default) = off.
+    #[serde(default, deserialize_with = "quiet_or_off")]
+    pub quiet_hours: Option<QuietHours>,
+    /// How far ahead the future bookings are read when monitoring of a company begins.
+    #[serde(default = "baseline_days")]
+    pub baseline_days: u32,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("notifications defaults")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn min_gap() -> chrono::Duration {
+    chrono::Duration::hours(3)
+}
+
+fn baseline_days() -> u32 {
+    60
+}
+
+fn clock_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_clock(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn quiet_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    QuietHours::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// Hours as a number (fractions allowed), to the second.
+fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
+    let hours = f64::deserialize(d)?;
+    if !hours.is_finite() || hours < 0.0 || hours > 24.0 * 366.0 {
+        return Err(serde::de::Error::custom(format!(
+            "{hours} is not a number of hours between 0 and 8784"
+        )));
+    }
+    Ok(chrono::Duration::milliseconds((hours * 3_600_000.0).round() as i64))
+}
+
+fn hours_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::Duration>, D::Error> {
+    let lead = hours(d)?;
+    Ok((lead > chrono::Duration::zero()).then_some(lead))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminders_and_quiet_hours_are_off_by_default() {
+        let n = NotificationsConfig::default();
+        assert!(n.changed && n.cancelled);
+        assert_eq!(n.reminder_day_before, None);
+        assert_eq!(n.reminder_hours_before, None);
+        assert_eq!(n.quiet_hours, None);
+        assert_eq!(n.reminder_min_gap_hours, chrono::Duration::hours(3));
+        assert_eq!(n.baseline_days, 60);
+    }
+
+    #[test]
+    fn parses_times_and_fractions() {
+        let n: NotificationsConfig = toml::from_str(
+            "reminder_day_before = \"18:00:30\"\nreminder_hours_before = 1.5\nquiet_hours = \"21:00-09:00\"",
+        )
+        .unwrap();
+        assert_eq!(n.reminder_day_before, NaiveTime::from_hms_opt(18, 0, 30));
+        assert_eq!(n.reminder_hours_before, Some(chrono::Duration::minutes(90)));
+        assert_eq!(n.quiet_hours.unwrap().to_string(), "21:00:00-09:00:00");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        for bad in [
+            "reminder_day_before = \"6pm\"",
+            "reminder_hours_before = -1",
+            "quiet_hours = \"21-9\"",
+        ] {
+            assert!(toml::from_str::<NotificationsConfig>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! What a notification is about (`Kind`), where it stands (`Status`), and why it
+//! ended without a send (`Reason`). Stored as text; see `store::sql_types`.
+
+use serde::Serialize;
+
+/// Generates an enum stored and shown as snake_case text, with `ALL`, `as_str` and `parse`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The moments of a booking's life a client hears about.
+    Kind {
+        /// An administrator made it.
+        Created = "created",
+        /// Its time, master or services changed (or a cancellation was undone).
+        Changed = "changed",
+        /// The salon cancelled it.
+        Cancelled = "cancelled",
+        /// The evening before, salon-local.
+        ReminderDayBefore = "reminder_day_before",
+        /// A few hours before.
+        ReminderHoursBefore = "reminder_hours_before",
+    }
+);
+
+impl Kind {
+    pub fn is_reminder(self) -> bool {
+        matches!(self, Kind::ReminderDayBefore | Kind::ReminderHoursBefore)
+    }
+
+    /// What the status page calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Created => "подтверждение",
+            Kind::Changed => "изменение",
+            Kind::Cancelled => "отмена",
+            Kind::ReminderDayBefore => "напоминание накануне",
+            Kind::ReminderHoursBefore => "напоминание за несколько часов",
+        }
+    }
+}
+
+text_enum!(
+    /// An outbox row's state: `pending → sending → sent | failed`, or `skipped`, `cancelled`.
+    Status {
+        Pending = "pending",
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        Skipped = "skipped",
+        Cancelled = "cancelled",
+    }
+);
+
+impl Status {
+    /// Still to be sent (or interrupted mid-send).
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Pending | Status::Sending)
+    }
+}
+
+text_enum!(
+    /// Whose news a booking is, decided when it is first seen.
+    Audience {
+        /// An administrator made it after monitoring began: we confirm it, and
+        /// announce changes once the confirmation went out.
+        Ours = "ours",
+        /// The client already knows it (the online widget confirmed it, or it
+        /// predates monitoring): no confirmation, but changes are announced.
+        NotOurs = "not_ours",
+        /// Our own bot made it: the bot speaks for it; only reminders go out.
+        Bot = "bot",
+    }
+);
+
+text_enum!(
+    /// Why a notification ended without a message; stored in `last_error`.
+    Reason {
+        Deleted = "deleted",
+        Cancelled = "cancelled",
+        BotBooking = "bot_booking",
+        OnlineBooking = "online_booking",
+        NoVisitTime = "no_visit_time",
+        PastVisit = "past_visit",
+        NoPhone = "no_phone",
+        InvalidPhone = "invalid_phone",
+        /// The edit was undone before the message went out.
+        NoChange = "no_change",
+        /// The cancellation was undone before the message went out.
+        NotCancelled = "not_cancelled",
+        /// The visit moved: a reminder for the new time replaces this one.
+        Moved = "moved",
+        /// A cancellation replaced the pending change notice.
+        Superseded = "superseded",
+        /// The client came.
+        Attended = "attended",
+        /// The reminder's time had passed when the daemon learned of the visit.
+        LateBooking = "late_booking",
+        /// The reminder could not go out while it was still useful.
+        TooLate = "too_late",
+        /// A confirmation or change notice went out shortly before.
+        RecentlyTold = "recently_told",
+        /// Its kind was turned off in `[notifications]` before it went out.
+        TurnedOff = "turned_off",
+    }
+);
+
+impl Reason {
+    /// What the status page says, in Russian.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Deleted => "запись удалена",
+            Reason::Cancelled => "запись отменена",
+            Reason::BotBooking => "запись сделал наш бот",
+            Reason::OnlineBooking => "онлайн-запись: клиент уже получил подтверждение",
+            Reason::NoVisitTime => "нет времени визита",
+            Reason::PastVisit => "визит уже прошёл",
+            Reason::NoPhone => "нет телефона",
+            Reason::InvalidPhone => "неверный телефон",
+            Reason::NoChange => "изменение отменили до отправки",
+            Reason::NotCancelled => "отмену отменили до отправки",
+            Reason::Moved => "визит перенесён",
+            Reason::Superseded => "заменено отменой",
+            Reason::Attended => "клиент пришёл",
+            Reason::LateBooking => "запись сделана позже времени напоминания",
+            Reason::TooLate => "время напоминания прошло",
+            Reason::RecentlyTold => "клиенту недавно писали",
+            Reason::TurnedOff => "этот вид уведомлений выключен",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(*kind));
+        }
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(*status));
+        }
+        for reason in Reason::ALL {
+            assert_eq!(Reason::parse(reason.as_str()), Some(*reason));
+            assert!(!reason.label().is_empty());
+        }
+        assert_eq!(Kind::parse("reminder"), None);
+    }
+}
