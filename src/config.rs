@@ -479,7 +479,6 @@ impl Config {
             ProviderKind::Log => {}
         }
 
-
         positive(
             "supervisor.restart_window_ms",
             self.supervisor.restart_window_ms,

@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
-use crate::metrics::Metrics;
 use crate::lifecycle::Policy;
+use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 

@@ -133,7 +133,11 @@ impl Metrics {
             for (bound, n) in LATENESS_BUCKETS.iter().zip(h.counts) {
                 let _ = writeln!(out, "{name}_bucket{{kind=\"{kind}\",le=\"{bound}\"}} {n}");
             }
-            let _ = writeln!(out, "{name}_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(out, "{name}_sum{{kind=\"{kind}\"}} {}", h.sum);
             let _ = writeln!(out, "{name}_count{{kind=\"{kind}\"}} {}", h.count);
         }

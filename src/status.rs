@@ -172,7 +172,11 @@ pub fn render_text(report: &Report) -> String {
         }
         let _ = writeln!(out, "{title}:");
         for d in rows {
-            let at = if time == "due" { d.due_at } else { d.updated_at };
+            let at = if time == "due" {
+                d.due_at
+            } else {
+                d.updated_at
+            };
             let _ = writeln!(
                 out,
                 "  {}  {:>8}/{:<10} {:<21} {:<12} {:<16} {:<12} {:<9} {}",
@@ -327,10 +331,7 @@ fn russian_status(d: &DecisionReport) -> String {
         .unwrap_or_default();
     match d.status {
         Status::Sent => "отправлено".into(),
-        Status::Pending => format!(
-            "ждёт отправки, {}",
-            d.due_at.format("%Y-%m-%d %H:%M UTC")
-        ),
+        Status::Pending => format!("ждёт отправки, {}", d.due_at.format("%Y-%m-%d %H:%M UTC")),
         Status::Sending => "отправляется".into(),
         Status::Skipped => format!("пропущено: {why}"),
         Status::Cancelled => format!("не отправлено: {why}"),

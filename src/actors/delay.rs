@@ -118,7 +118,8 @@ impl DelayActor {
         let db = self.shared.db.clone();
         let until = Utc::now() + horizon();
         let load = Guarded::new(async move {
-            db.run(move |conn| store::open_due_before(conn, until)).await
+            db.run(move |conn| store::open_due_before(conn, until))
+                .await
         });
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
             Ok(Ok(rows)) => {

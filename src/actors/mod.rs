@@ -16,8 +16,8 @@ use slog::Logger;
 use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
-use crate::metrics::Metrics;
 use crate::lifecycle::Policy;
+use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 

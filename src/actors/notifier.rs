@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::messages::{ActorFailure, Drain, Due, DueOutcome};
 use super::{backoff, Shared};
-use crate::domain::{mask_phone, NotificationId};
 use crate::domain::Status;
+use crate::domain::{mask_phone, NotificationId};
 use crate::lifecycle::{DueNotice, Recheck, Source};
 use crate::message::MessageFields;
 use crate::panic_guard::Guarded;
@@ -296,9 +296,13 @@ async fn deliver(
             db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), tells_state, sent_at))
                 .await?;
             shared.metrics.send(kind, "sent");
-            let first_due = shared
-                .policy
-                .first_due(kind, &row.notice_key, &out.record, row.created_at.and_utc(), salon.timezone);
+            let first_due = shared.policy.first_due(
+                kind,
+                &row.notice_key,
+                &out.record,
+                row.created_at.and_utc(),
+                salon.timezone,
+            );
             let lateness = (sent_at - first_due).to_std().unwrap_or_default();
             shared.metrics.lateness(kind, lateness);
             slog::info!(log, "notifier: sent"; "phone" => mask_phone(phone.digits()),

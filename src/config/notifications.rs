@@ -54,7 +54,9 @@ fn clock_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveTime>, D:
     if text.trim().is_empty() {
         return Ok(None);
     }
-    parse_clock(&text).map(Some).map_err(serde::de::Error::custom)
+    parse_clock(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn quiet_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D::Error> {
@@ -75,7 +77,9 @@ fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> 
             "{hours} is not a number of hours between 0 and 8784"
         )));
     }
-    Ok(chrono::Duration::milliseconds((hours * 3_600_000.0).round() as i64))
+    Ok(chrono::Duration::milliseconds(
+        (hours * 3_600_000.0).round() as i64,
+    ))
 }
 
 fn hours_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::Duration>, D::Error> {

@@ -161,8 +161,7 @@ impl Policy {
                 .map(|(_, json)| json.clone()),
             Audience::Bot => None,
         };
-        if legacy_created.is_some() || record.is_gone() || record.created_at < s.monitored_since
-        {
+        if legacy_created.is_some() || record.is_gone() || record.created_at < s.monitored_since {
             return;
         }
         // Online and bot bookings get a `skipped` row: the salon sees why no confirmation.
@@ -288,7 +287,11 @@ impl Policy {
             planned.open.push(NewNotification {
                 kind,
                 key: key.clone(),
-                status: if late { Status::Skipped } else { Status::Pending },
+                status: if late {
+                    Status::Skipped
+                } else {
+                    Status::Pending
+                },
                 phone: Some(phone.digits().to_string()),
                 due_at: at,
                 reason: late.then_some(Reason::LateBooking),
@@ -304,7 +307,9 @@ impl Policy {
                 .notifications
                 .reminder_day_before
                 .map(|clock| timing::day_before_at(visit, clock, tz)),
-            Kind::ReminderHoursBefore => self.notifications.reminder_hours_before.map(|h| visit - h),
+            Kind::ReminderHoursBefore => {
+                self.notifications.reminder_hours_before.map(|h| visit - h)
+            }
             _ => None,
         }
     }
@@ -312,7 +317,9 @@ impl Policy {
     /// Until when a late reminder is still worth sending.
     fn useful_until(&self, kind: Kind, visit: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         match (kind, self.notifications.reminder_hours_before) {
-            (Kind::ReminderHoursBefore, Some(lead)) => timing::hours_before_useful_until(visit, lead),
+            (Kind::ReminderHoursBefore, Some(lead)) => {
+                timing::hours_before_useful_until(visit, lead)
+            }
             (Kind::ReminderDayBefore, _) => timing::day_before_useful_until(visit, tz),
             _ => visit,
         }
@@ -425,8 +432,14 @@ impl Policy {
         if visit_at(&told, due.tz).is_none_or(|v| v <= due.now) {
             return Err(skip(Reason::PastVisit));
         }
-        // The visit as the client knows it: a deleted record may come back bare.
-        let mut record = due.fresh.cloned().unwrap_or_else(|| told.clone());
+        // The visit as the client knows it: a deleted record may come back bare, or
+        // not at all (404), and what is kept as told must say it is off.
+        let mut record = due.fresh.cloned().unwrap_or_else(|| {
+            let mut gone = told.clone();
+            gone.deleted = true;
+            gone.raw["deleted"] = serde_json::Value::Bool(true);
+            gone
+        });
         if record.visit.is_none() {
             record.visit = told.visit;
         }
@@ -455,9 +468,7 @@ impl Policy {
         if due.now > self.useful_until(due.kind, visit, due.tz) {
             return Err(skip(Reason::TooLate));
         }
-        let at = self
-            .reminder_at(due.kind, visit, due.tz)
-            .unwrap_or(due.now);
+        let at = self.reminder_at(due.kind, visit, due.tz).unwrap_or(due.now);
         let told_at = due.booking.and_then(StoredBooking::told_at);
         if told_at.is_some_and(|t| t > at - self.notifications.reminder_min_gap_hours) {
             return Err(skip(Reason::RecentlyTold));

@@ -81,7 +81,11 @@ fn an_admin_booking_gets_a_confirmation_an_online_one_none() {
     assert_eq!(online.booking.audience, Audience::NotOurs);
     assert!(online.booking.told_json.is_some());
 
-    let bot = plan(&p, &record(json!({"created_user_id": 555})), &Known::default());
+    let bot = plan(
+        &p,
+        &record(json!({"created_user_id": 555})),
+        &Known::default(),
+    );
     assert_eq!(bot.open[0].reason, Some(Reason::BotBooking));
     assert_eq!(bot.booking.audience, Audience::Bot);
 }
@@ -172,8 +176,14 @@ fn reminders_are_keyed_by_the_visit_and_follow_a_move() {
         ]
     );
     // 18:00 Moscow on 30 November; 12:00 Moscow on 1 December.
-    assert_eq!(first.open[1].due_at, "2026-11-30T15:00:00Z".parse::<DateTime<Utc>>().unwrap());
-    assert_eq!(first.open[2].due_at, "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(
+        first.open[1].due_at,
+        "2026-11-30T15:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(
+        first.open[2].due_at,
+        "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
     assert_eq!(first.open[1].key, "2026-12-01T11:00:00Z");
 
     let open = vec![OpenNotice {
@@ -209,7 +219,14 @@ fn a_reminder_already_past_when_learned_of_is_not_sent() {
     assert_eq!(reminder.reason, Some(Reason::LateBooking));
 }
 
-fn recheck(p: &Policy, kind: Kind, key: &str, fresh: &Record, booking: &StoredBooking, now: &str) -> Recheck {
+fn recheck(
+    p: &Policy,
+    kind: Kind,
+    key: &str,
+    fresh: &Record,
+    booking: &StoredBooking,
+    now: &str,
+) -> Recheck {
     p.recheck(&DueNotice {
         kind,
         key,
@@ -230,11 +247,25 @@ fn quiet_hours_hold_a_message_until_they_end() {
     let moved = record(json!({"datetime": "2026-12-01T16:00:00+03:00"}));
     // 23:00 Moscow → 09:00 Moscow.
     assert_eq!(
-        recheck(&p, Kind::Changed, "r1", &moved, booking, "2026-11-25T20:00:00Z"),
+        recheck(
+            &p,
+            Kind::Changed,
+            "r1",
+            &moved,
+            booking,
+            "2026-11-25T20:00:00Z"
+        ),
         Recheck::WaitUntil("2026-11-26T06:00:00Z".parse().unwrap())
     );
     assert!(matches!(
-        recheck(&p, Kind::Changed, "r1", &moved, booking, "2026-11-26T06:00:00Z"),
+        recheck(
+            &p,
+            Kind::Changed,
+            "r1",
+            &moved,
+            booking,
+            "2026-11-26T06:00:00Z"
+        ),
         Recheck::Send(_)
     ));
     // Undone in the meantime: nothing.
@@ -253,16 +284,37 @@ fn a_late_reminder_goes_out_while_useful_and_not_after() {
     let key = "2026-12-01T11:00:00Z";
     // Due 09:00 UTC; useful until 10:00 UTC.
     assert!(matches!(
-        recheck(&p, Kind::ReminderHoursBefore, key, &r, booking, "2026-12-01T09:59:00Z"),
+        recheck(
+            &p,
+            Kind::ReminderHoursBefore,
+            key,
+            &r,
+            booking,
+            "2026-12-01T09:59:00Z"
+        ),
         Recheck::Send(_)
     ));
     assert_eq!(
-        recheck(&p, Kind::ReminderHoursBefore, key, &r, booking, "2026-12-01T10:01:00Z"),
+        recheck(
+            &p,
+            Kind::ReminderHoursBefore,
+            key,
+            &r,
+            booking,
+            "2026-12-01T10:01:00Z"
+        ),
         Recheck::Close(Status::Skipped, Reason::TooLate)
     );
     let moved = record(json!({"datetime": "2026-12-02T14:00:00+03:00"}));
     assert_eq!(
-        recheck(&p, Kind::ReminderHoursBefore, key, &moved, booking, "2026-12-01T09:00:00Z"),
+        recheck(
+            &p,
+            Kind::ReminderHoursBefore,
+            key,
+            &moved,
+            booking,
+            "2026-12-01T09:00:00Z"
+        ),
         Recheck::Close(Status::Skipped, Reason::Moved)
     );
 }
@@ -275,7 +327,14 @@ fn no_reminder_right_after_a_change_notice() {
     let booking = known.bookings.get_mut(&r.id).unwrap();
     booking.told_at = Some("2026-12-01T08:00:00".parse().unwrap());
     assert_eq!(
-        recheck(&p, Kind::ReminderHoursBefore, "2026-12-01T11:00:00Z", &r, booking, "2026-12-01T09:00:00Z"),
+        recheck(
+            &p,
+            Kind::ReminderHoursBefore,
+            "2026-12-01T11:00:00Z",
+            &r,
+            booking,
+            "2026-12-01T09:00:00Z"
+        ),
         Recheck::Close(Status::Skipped, Reason::RecentlyTold)
     );
 }

@@ -132,7 +132,10 @@ mod tests {
         let seen = created + chrono::Duration::milliseconds(400);
         assert_eq!(due(seen, zero), seen + delay);
         let seen = created + chrono::Duration::seconds(3);
-        assert_eq!(due(seen, zero), created + chrono::Duration::seconds(1) + delay);
+        assert_eq!(
+            due(seen, zero),
+            created + chrono::Duration::seconds(1) + delay
+        );
         // YClients' clock far ahead: no later than first seen + delay.
         let early = created - chrono::Duration::minutes(5);
         assert_eq!(due(early, zero), early + delay);
@@ -147,7 +150,7 @@ mod tests {
     #[test]
     fn the_day_before_is_the_salons_calendar_day() {
         let vladivostok: Tz = "Asia/Vladivostok".parse().unwrap(); // UTC+10
-        // A visit at 10:00 on 2 December in Vladivostok is 00:00 UTC that day.
+                                                                   // A visit at 10:00 on 2 December in Vladivostok is 00:00 UTC that day.
         let visit = utc("2026-12-02T00:00:00Z");
         let clock = parse_clock("18:00").unwrap();
         // 18:00 on 1 December in Vladivostok: 08:00 UTC.

@@ -11,9 +11,9 @@ mod poll;
 mod schema;
 mod sql_types;
 
+pub use crate::domain::{Kind, Status};
 pub use bookings::{booking, refresh_booking, BookingUpdate, StoredBooking};
 pub use bot_records::{add_bot_record, is_bot_record, remove_bot_record};
-pub use crate::domain::{Kind, Status};
 pub use lock::InstanceLock;
 pub use outbox::*;
 pub use poll::*;

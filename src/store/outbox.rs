@@ -68,14 +68,12 @@ pub fn reset_interrupted_sends(
         let rows = notifications::table
             .filter(notifications::status.eq(Status::Sending))
             .load::<Notification>(conn)?;
-        diesel::update(
-            notifications::table.filter(notifications::status.eq(Status::Sending)),
-        )
-        .set((
-            notifications::status.eq(Status::Pending),
-            notifications::updated_at.eq(db_time(now)),
-        ))
-        .execute(conn)?;
+        diesel::update(notifications::table.filter(notifications::status.eq(Status::Sending)))
+            .set((
+                notifications::status.eq(Status::Pending),
+                notifications::updated_at.eq(db_time(now)),
+            ))
+            .execute(conn)?;
         Ok(rows)
     })
 }
@@ -143,14 +141,12 @@ pub fn mark_sent(
             ))
             .execute(conn)?;
         if tells_state {
-            diesel::update(
-                bookings::table.find((row.company_id, row.record_id)),
-            )
-            .set((
-                bookings::told_json.eq(&row.record_json),
-                bookings::told_at.eq(db_time(now)),
-            ))
-            .execute(conn)?;
+            diesel::update(bookings::table.find((row.company_id, row.record_id)))
+                .set((
+                    bookings::told_json.eq(&row.record_json),
+                    bookings::told_at.eq(db_time(now)),
+                ))
+                .execute(conn)?;
         }
         Ok(())
     })
@@ -268,9 +264,7 @@ pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreErr
 }
 
 /// How many notifications of each kind are in each status.
-pub fn count_by_kind_and_status(
-    conn: &mut Conn,
-) -> Result<Vec<(Kind, Status, i64)>, StoreError> {
+pub fn count_by_kind_and_status(conn: &mut Conn) -> Result<Vec<(Kind, Status, i64)>, StoreError> {
     Ok(notifications::table
         .group_by((notifications::kind, notifications::status))
         .select((

@@ -10,7 +10,7 @@ use booking_monitor::daemon::Daemon;
 use booking_monitor::faults::FaultPlan;
 use booking_monitor::logging;
 use booking_monitor::simulator::{Booking, ConfigParts, SentMessage, Simulator};
-use booking_monitor::store::{self, Db, Notification, Status};
+use booking_monitor::store::{self, Db, Kind, Notification, Status};
 use chrono::{Days, NaiveDateTime, NaiveTime, Utc};
 use slog::Drain;
 
@@ -212,13 +212,21 @@ impl TestApp {
     /// Waits until the record's notification reaches `status` (the database has no
     /// events to await, so this looks every 20 ms until PATIENCE runs out).
     pub async fn wait_for_status(&self, record: i64, status: Status) -> Notification {
+        self.wait_for_row(record, None, status).await
+    }
+
+    /// As `wait_for_status`, for a notification of one kind.
+    pub async fn wait_for_kind(&self, record: i64, kind: Kind, status: Status) -> Notification {
+        self.wait_for_row(record, Some(kind), status).await
+    }
+
+    async fn wait_for_row(&self, record: i64, kind: Option<Kind>, status: Status) -> Notification {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {
             let rows = self.notifications().await;
-            if let Some(row) = rows
-                .iter()
-                .find(|r| r.record_id == record && r.status == status)
-            {
+            if let Some(row) = rows.iter().find(|r| {
+                r.record_id == record && r.status == status && kind.is_none_or(|k| r.kind == k)
+            }) {
                 return row.clone();
             }
             assert!(

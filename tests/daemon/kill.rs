@@ -104,10 +104,7 @@ async fn kill_9_at_random_moments_loses_nothing() {
             w.whatsapp_faults.clear();
         });
         let rows = app.notifications().await;
-        send_windows += rows
-            .iter()
-            .filter(|r| r.status == Status::Sending)
-            .count();
+        send_windows += rows.iter().filter(|r| r.status == Status::Sending).count();
     }
 
     // One last, undisturbed run delivers whatever is still owed.

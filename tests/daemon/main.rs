@@ -6,6 +6,7 @@ mod config_errors;
 mod database;
 mod helpers;
 mod kill;
+mod lifecycle;
 mod notifications;
 mod operations;
 mod polling;

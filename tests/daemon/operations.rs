@@ -199,15 +199,24 @@ async fn metrics_parse_and_move_when_a_booking_is_sent() {
     let polls = format!("booking_monitor_polls_total{{company_id=\"{COMPANY}\",outcome=\"ok\"}}");
     assert!(sample(&after, &polls) > sample(&before, &polls));
     assert_eq!(
-        sample(&after, "booking_monitor_notifications{kind=\"created\",status=\"sent\"}"),
+        sample(
+            &after,
+            "booking_monitor_notifications{kind=\"created\",status=\"sent\"}"
+        ),
         1.0
     );
     assert_eq!(
-        sample(&after, "booking_monitor_sends_total{kind=\"created\",outcome=\"sent\"}"),
+        sample(
+            &after,
+            "booking_monitor_sends_total{kind=\"created\",outcome=\"sent\"}"
+        ),
         1.0
     );
     assert_eq!(
-        sample(&after, "booking_monitor_lateness_seconds_count{kind=\"created\"}"),
+        sample(
+            &after,
+            "booking_monitor_lateness_seconds_count{kind=\"created\"}"
+        ),
         1.0
     );
     assert!(
