@@ -21,9 +21,9 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         item: "config".into(),
         ok: true,
         detail: format!(
-            "{} companies, provider {:?}",
-            config.companies.len(),
-            config.whatsapp.provider
+            "{}, provider {}",
+            plural(config.companies.len(), "company", "companies"),
+            config.whatsapp.provider.as_str()
         ),
     }];
     let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
@@ -75,7 +75,7 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         });
     }
     let provider = Provider::new(&config.whatsapp, &tls, logger);
-    let item = format!("WhatsApp ({:?})", config.whatsapp.provider);
+    let item = format!("WhatsApp ({})", config.whatsapp.provider.as_str());
     verdicts.push(match provider.probe().await {
         Ok(detail) => Verdict {
             item,
@@ -105,7 +105,15 @@ pub fn render(verdicts: &[Verdict]) -> String {
     if failed == 0 {
         out.push_str("All checks passed.\n");
     } else {
-        out.push_str(&format!("{failed} of {} checks failed.\n", verdicts.len()));
+        out.push_str(&format!(
+            "{failed} of {} failed.\n",
+            plural(verdicts.len(), "check", "checks")
+        ));
     }
     out
+}
+
+/// `1 company`, `2 companies`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -117,6 +117,7 @@ impl Daemon {
                 metrics: daemon.shared.metrics.clone(),
                 limiter: daemon.shared.limiter.clone(),
                 supervision: daemon.shared.supervision.clone(),
+                salons: daemon.shared.salons.clone(),
             };
             let (addr, handle) = http_api::start(&listen, state)
                 .map_err(|source| StartError::Http { listen, source })?;

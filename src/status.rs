@@ -27,6 +27,8 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompanyReport {
     pub company_id: i64,
+    /// The salon's name where known: the config's `name`, or what the daemon fetched.
+    pub name: Option<String>,
     pub last_poll_at: Option<DateTime<Utc>>,
     /// `ok`, `failing` or `never` (not polled successfully yet).
     pub last_poll: &'static str,
@@ -60,6 +62,7 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
             let state = states.iter().find(|s| s.company_id == c.id);
             CompanyReport {
                 company_id: c.id,
+                name: c.name.clone(),
                 last_poll_at: state.and_then(|s| s.last_poll_at).map(|t| t.and_utc()),
                 last_poll: match state {
                     None => "never",
@@ -137,10 +140,14 @@ pub fn render_text(report: &Report) -> String {
     for (status, n) in &report.notifications {
         let _ = write!(out, " {status} {n}");
     }
-    out.push_str("\nRecent decisions:\n");
+    out.push_str("\nRecent decisions:");
+    out.push_str(if report.recent.is_empty() {
+        " none yet\n"
+    } else {
+        "\n"
+    });
     for d in &report.recent {
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  {}  {:>8}/{:<10} {:<12} {:<16} {:<12} {:<10} {}",
             when(Some(d.updated_at)),
             d.company_id,
@@ -151,6 +158,7 @@ pub fn render_text(report: &Report) -> String {
             d.status,
             d.reason.as_deref().unwrap_or("")
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
@@ -190,10 +198,13 @@ pub fn render_html(report: &Report) -> String {
             ),
             _ => ("bad", "ещё ни разу не удалось прочитать записи".to_string()),
         };
+        let salon = match &c.name {
+            Some(name) => escape(name),
+            None => format!("Салон {}", c.company_id),
+        };
         let _ = writeln!(
             out,
-            "<li>Салон {}: <span class=\"{class}\">{text}</span></li>",
-            c.company_id
+            "<li>{salon}: <span class=\"{class}\">{text}</span></li>"
         );
     }
     out.push_str("</ul>\n<h2>Последние записи</h2>\n<ul>\n");

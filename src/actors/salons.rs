@@ -27,6 +27,17 @@ impl Salons {
         }
     }
 
+    /// The salon's name, if it has been fetched (or overridden) already; for the
+    /// status page, which must not call YClients itself.
+    pub fn cached_title(&self, company: CompanyId) -> Option<String> {
+        self.cache
+            .lock()
+            .expect("salons lock")
+            .get(&company)
+            .map(|s| s.title.clone())
+            .filter(|t| !t.is_empty())
+    }
+
     pub async fn get(
         &self,
         company: CompanyId,

@@ -4,6 +4,8 @@ mod actix_panics;
 mod bad_input;
 mod config_errors;
 mod database;
+mod demo;
+mod files;
 mod helpers;
 mod kill;
 mod notifications;
