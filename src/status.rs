@@ -60,6 +60,8 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
         .iter()
         .map(|c| {
             let state = states.iter().find(|s| s.company_id == c.id);
+            // A row of failures only, before any success, has no cursor to show.
+            let monitored = state.filter(|s| s.ever_succeeded());
             CompanyReport {
                 company_id: c.id,
                 name: c.name.clone(),
@@ -70,8 +72,8 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                     Some(_) => "ok",
                 },
                 last_error: state.and_then(|s| s.last_poll_error.clone()),
-                cursor: state.map(|s| s.changed_after.and_utc()),
-                monitored_since: state.map(|s| s.monitored_since.and_utc()),
+                cursor: monitored.map(|s| s.changed_after.and_utc()),
+                monitored_since: monitored.map(|s| s.monitored_since.and_utc()),
             }
         })
         .collect())

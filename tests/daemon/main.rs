@@ -8,6 +8,7 @@ mod demo;
 mod files;
 mod helpers;
 mod kill;
+mod limits;
 mod notifications;
 mod operations;
 mod polling;

@@ -1,0 +1,113 @@
+//! Limits operators ran into: failures before the first success, long outages,
+//! a user without the right to read the company, a server that closes pooled
+//! connections.
+
+use std::time::Duration;
+
+use booking_monitor::simulator::Fault;
+use booking_monitor::store::{self, PollState, Status};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn forbidden() -> Fault {
+    Fault::Status {
+        status: 403,
+        body: json!({"success": false, "data": null, "meta": {"message": "Недостаточно прав"}})
+            .to_string(),
+        retry_after: None,
+    }
+}
+
+/// Waits until the company's poll state satisfies `done` (the database has no
+/// events to await: it looks every 20 ms until PATIENCE runs out).
+async fn wait_for_poll_state(app: &TestApp, done: impl Fn(&PollState) -> bool) -> PollState {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let states = app.db.run(store::poll_states).await.unwrap();
+        if let Some(state) = states.iter().find(|s| s.company_id == COMPANY && done(s)) {
+            return state.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn polls_failing_before_the_first_success_show_in_status() {
+    let mut app = prepare(Options::default()).await;
+    app.sim.change(|w| {
+        for _ in 0..4 {
+            w.yclients_faults_for
+                .push(("/api/v1/records/".into(), forbidden()));
+        }
+    });
+    app.start().await;
+    wait_for_poll_state(&app, |s| s.last_poll_error.is_some()).await;
+    app.stop().await;
+
+    let (code, text, stderr) = app.command(&["status"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&COMPANY.to_string()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("last poll failing"), "{text}");
+    assert!(text.contains("403"), "{text}");
+    let (_, json_text, _) = app.command(&["status", "--json"]).await;
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(report["companies"][0]["last_poll"], json!("failing"));
+    assert_eq!(report["companies"][0]["cursor"], Value::Null);
+
+    // Once YClients lets it read, monitoring starts and bookings are confirmed.
+    app.start().await;
+    wait_for_poll_state(&app, |s| s.ever_succeeded() && s.last_poll_error.is_none()).await;
+    let id = app.create(admin_booking("Право", "79167770001"));
+    app.wait_for_status(id, Status::Sent).await;
+}
+
+#[actix_rt::test]
+async fn polling_resumes_near_the_interval_after_a_long_outage() {
+    const OUTAGE: usize = 8;
+    let mut app = prepare(Options {
+        poll_ms: 100,
+        // Sends may wait ten minutes; polls must not.
+        retry_max_ms: 600_000,
+        ..Options::default()
+    })
+    .await;
+    let server_error = Fault::Status {
+        status: 500,
+        body: "{}".into(),
+        retry_after: None,
+    };
+    app.sim.change(|w| {
+        for _ in 0..OUTAGE {
+            w.yclients_faults_for
+                .push(("/api/v1/records/".into(), server_error.clone()));
+        }
+    });
+    app.start().await;
+    app.sim
+        .wait_for_polls(OUTAGE + 1, PATIENCE)
+        .await
+        .expect("polling resumed after the outage");
+    let polls: Vec<_> = app
+        .sim
+        .world()
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/records/"))
+        .cloned()
+        .collect();
+    assert!(polls[..OUTAGE].iter().all(|r| r.status == 500));
+    assert_eq!(polls[OUTAGE].status, 200);
+    // Doubling from 100 ms, the 8th failure alone would wait 12.8 s under the
+    // 10-minute cap; the poll cap is the interval plus at most the interval
+    // (200 ms here), ±20 % jitter.
+    let gap = polls[OUTAGE].at - polls[OUTAGE - 1].at;
+    assert!(gap < Duration::from_secs(1), "resumed after {gap:?}");
+}
