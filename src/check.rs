@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use slog::Logger;
 
+use crate::actors::Salons;
 use crate::config::Config;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::Provider;
-use crate::yclients::{RateLimiter, YClients};
+use crate::yclients::{RateLimiter, YClients, YClientsError};
 
 pub struct Verdict {
     pub item: String,
@@ -53,6 +54,15 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
                     info.title,
                     info.address,
                     info.timezone.as_deref().unwrap_or("not given")
+                ),
+            },
+            // The daemon polls such a company with what the config gives.
+            Err(e @ YClientsError::Unauthorized { status: 403, .. }) => Verdict {
+                item: format!("YClients company {id}"),
+                ok: true,
+                detail: format!(
+                    "not readable ({e}); polled anyway, missing: {}",
+                    or_nothing(&Salons::missing_details(config, id))
                 ),
             },
             Err(e) => Verdict {
@@ -111,6 +121,15 @@ pub fn render(verdicts: &[Verdict]) -> String {
         ));
     }
     out
+}
+
+/// The list, or "nothing (the config sets name, address and timezone)".
+fn or_nothing(missing: &[String]) -> String {
+    if missing.is_empty() {
+        "nothing (the config sets name, address and timezone)".into()
+    } else {
+        missing.join(", ")
+    }
 }
 
 /// `1 company`, `2 companies`.

@@ -165,6 +165,10 @@ pub struct MonitorConfig {
     /// Sends tried before a notification is marked `failed`.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
+    /// The salons' zone where neither `[[companies]] timezone` nor YClients (when
+    /// the user may not read the company) gives one.
+    #[serde(default = "defaults::default_timezone")]
+    pub default_timezone: String,
 }
 
 impl Default for MonitorConfig {
@@ -497,6 +501,15 @@ impl Config {
             ));
         }
         positive("monitor.max_attempts", m.max_attempts.into())?;
+        m.default_timezone.parse::<Tz>().map_err(|_| {
+            ConfigError::new(
+                "monitor.default_timezone",
+                format!(
+                    "unknown time zone {:?} (use a name like \"Europe/Moscow\")",
+                    m.default_timezone
+                ),
+            )
+        })?;
 
         let w = &self.whatsapp;
         positive("whatsapp.request_timeout_ms", w.request_timeout_ms)?;
@@ -602,6 +615,14 @@ impl Config {
         }
     }
 
+    /// `monitor.default_timezone`, validated at load.
+    pub fn default_tz(&self) -> Tz {
+        self.monitor
+            .default_timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Moscow)
+    }
+
     pub fn company(&self, id: CompanyId) -> Option<&CompanyConfig> {
         self.companies.iter().find(|c| c.company_id() == id)
     }
@@ -697,6 +718,9 @@ mod defaults {
     }
     pub fn max_attempts() -> u32 {
         20
+    }
+    pub fn default_timezone() -> String {
+        "Europe/Moscow".into()
     }
     pub fn cloud_api_base_url() -> String {
         "https://graph.facebook.com/v21.0".into()
@@ -873,6 +897,7 @@ cursor_overlap_ms = 300000
 retry_initial_ms = 5000
 retry_max_ms = 600000
 max_attempts = 20
+default_timezone = "Europe/Moscow"
 [whatsapp]
 provider = "log"
 request_timeout_ms = 10000
@@ -930,7 +955,7 @@ ca_file = "/etc/ssl/extra.pem"
             assert_eq!(err.key, format!("{table}.{key}"), "{err}");
             checked += 1;
         }
-        assert_eq!(checked, 43, "every key of the contract");
+        assert_eq!(checked, 44, "every key of the contract");
     }
 
     #[test]

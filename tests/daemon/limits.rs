@@ -111,3 +111,44 @@ async fn polling_resumes_near_the_interval_after_a_long_outage() {
     let gap = polls[OUTAGE].at - polls[OUTAGE - 1].at;
     assert!(gap < Duration::from_secs(1), "resumed after {gap:?}");
 }
+
+#[actix_rt::test]
+async fn a_user_that_may_not_read_the_company_still_gets_it_polled() {
+    let mut app = prepare(Options::default()).await;
+    app.sim.change(|w| {
+        // Every GET /company of this test; the daemon asks once and remembers.
+        for _ in 0..3 {
+            w.yclients_faults_for
+                .push(("/api/v1/company/".into(), forbidden()));
+        }
+    });
+    let (code, stdout, _) = app.command(&["check"]).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!("YClients company {COMPANY}")))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.starts_with("ok"), "{line}");
+    assert!(
+        line.contains("403") && line.contains("missing: name") && line.contains("address"),
+        "{line}"
+    );
+    assert!(line.contains("Europe/Moscow"), "{line}");
+
+    app.start().await;
+    app.wait_until_monitoring().await;
+    let id = app.create(admin_booking("Без прав", "79167770002"));
+    app.wait_for_status(id, Status::Sent).await;
+    let warned = app.logs.count("does not let this user read the company");
+    assert_eq!(warned, 1, "{:?}", app.logs.lines());
+    let line = app
+        .logs
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("does not let this user read the company"))
+        .unwrap();
+    assert!(
+        line.contains("name") && line.contains("address") && line.contains("time zone"),
+        "{line}"
+    );
+}
