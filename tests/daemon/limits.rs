@@ -152,3 +152,84 @@ async fn a_user_that_may_not_read_the_company_still_gets_it_polled() {
         "{line}"
     );
 }
+
+/// An HTTP/1.0 server that answers the first request of each connection with the
+/// company (`HTTP/1.0 200 OK`, no keep-alive) and is done with the connection: a
+/// second request on it gets no answer, only the close. That is the race a client
+/// loses when it reuses a pooled connection whose close it has not seen yet, made
+/// certain. Returns its address and how many connections it accepted.
+fn http10_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let read_request = |stream: &mut std::net::TcpStream| {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            true
+        };
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if !read_request(&mut stream) {
+                continue;
+            }
+            let body = json!({"success": true, "data": {"title": "Салон", "address": "Москва",
+                "timezone_name": "Europe/Moscow"}})
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            // Whatever comes next on this connection is not answered.
+            read_request(&mut stream);
+        }
+    });
+    (addr, accepted)
+}
+
+#[actix_rt::test]
+async fn requests_to_a_server_that_closes_each_connection_all_succeed() {
+    use booking_monitor::config::Config;
+    use booking_monitor::domain::CompanyId;
+    use booking_monitor::http_client::TlsRoots;
+    use booking_monitor::yclients::{RateLimiter, YClients};
+    let (addr, accepted) = http10_server();
+    let config = Config::parse(
+        &format!(
+            "[database]\nurl = \"sqlite://unused.db\"\n[yclients]\nbase_url = \"http://{addr}\"\n\
+             partner_token = \"p\"\nuser_token = \"u\"\nmax_requests_per_second = 1000\n\
+             max_requests_per_minute = 100000\n[[companies]]\nid = 1\n[whatsapp]\nprovider = \"log\"\n"
+        ),
+        &|_| None,
+    )
+    .unwrap();
+    let tls = TlsRoots::load(None).unwrap();
+    let limiter = std::sync::Arc::new(RateLimiter::new(1000, 100_000));
+    let yclients = YClients::new(&config.yclients, &tls, limiter);
+    let mut failures = Vec::new();
+    for _ in 0..30 {
+        if let Err(e) = yclients.company(CompanyId(1)).await {
+            failures.push(e.to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 30 failed: {failures:?}",
+        failures.len()
+    );
+    // Each request had its own connection in the end.
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 30);
+}
