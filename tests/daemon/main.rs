@@ -5,6 +5,7 @@ mod bad_input;
 mod config_errors;
 mod database;
 mod demo;
+mod deploy;
 mod files;
 mod helpers;
 mod kill;
