@@ -1,4 +1,4 @@
-//! The command line: `run`, `migrate`, `demo`, with DESIGN.md's exit codes.
+//! The command line and its exit codes (README's "Command line"; ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 

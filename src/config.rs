@@ -1,4 +1,4 @@
-//! The config contract of DESIGN.md: parsed, overridden from the environment,
+//! The config contract (README's "Configuration"): parsed, overridden from the environment,
 //! validated at start. Every error names the key it is about.
 
 use std::collections::HashSet;

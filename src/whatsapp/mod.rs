@@ -1,4 +1,4 @@
-//! The ways a salon reaches WhatsApp (`../shared/whatsapp-api.md`), each with its
+//! The ways a salon reaches WhatsApp (`docs/whatsapp-api.md`), each with its
 //! errors sorted into retryable, pausing and permanent.
 
 mod providers;

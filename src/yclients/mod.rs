@@ -1,4 +1,4 @@
-//! The YClients REST API, as `../shared/yclients-api.md` describes it.
+//! The YClients REST API, as `docs/yclients-api.md` sums up what we rely on.
 
 mod rate_limit;
 mod record;
