@@ -136,7 +136,7 @@ fn closed_before_answer(e: &SendRequestError) -> bool {
 /// been disconnected") blames the connector for what the server did.
 pub fn describe(e: &SendRequestError) -> String {
     if closed_before_answer(e) {
-        "the server closed the connection before answering (twice, on a reused and on a new connection)"
+        "the server closed the connection before answering, also when asked again on a new connection"
             .into()
     } else {
         e.to_string()
