@@ -1,4 +1,4 @@
-//! The command line: `run`, `migrate`, `demo`, with DESIGN.md's exit codes.
+//! The command line and its exit codes (README's "Command line"; ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 
@@ -39,9 +39,14 @@ pub enum Command {
     Migrate,
     /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1; no account needed.
     Demo {
-        /// Keep the demo's status page (and metrics) up this many seconds after it ends.
+        /// Keep the demo's status page (and metrics) up this many seconds after its
+        /// summary; Ctrl-C ends that early.
         #[arg(long, default_value_t = 0)]
         serve_for: u64,
+        /// Keep the demo's database (and a config for `status`) in this directory
+        /// instead of a temporary one.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
     /// Validate the config, then probe each company and the WhatsApp provider.
     Check,
@@ -66,7 +71,9 @@ pub enum BotRecordAction {
 
 pub fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Demo { serve_for } => crate::demo::run(std::time::Duration::from_secs(serve_for)),
+        Command::Demo { serve_for, keep } => {
+            crate::demo::run(std::time::Duration::from_secs(serve_for), keep)
+        }
         Command::Check => with_config(&cli.config, check),
         Command::Status { json } => with_config(&cli.config, move |config, _| status(config, json)),
         Command::BotRecord { action } => {
@@ -90,7 +97,7 @@ fn with_config(path: &Path, command: impl FnOnce(Config, Logger) -> i32) -> i32 
             command(config, logger)
         }
         Err(e) => {
-            eprintln!("booking-monitor: bad config {}: {e}", path.display());
+            eprintln!("booking-monitor: {e}");
             EXIT_BAD_CONFIG
         }
     }
@@ -161,9 +168,13 @@ fn check(config: Config, logger: Logger) -> i32 {
 }
 
 fn status(config: Config, json: bool) -> i32 {
-    let db = match open_db(&config) {
+    let DatabaseLocation::Sqlite(path) = config.database_location().expect("validated");
+    let db = match Db::open_read_only(&path) {
         Ok(db) => db,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            return EXIT_FATAL;
+        }
     };
     match db.blocking(|conn| crate::status::read(conn, &config)) {
         Ok(report) if json => {

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use slog::Logger;
 
+use crate::actors::Salons;
 use crate::config::Config;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::Provider;
-use crate::yclients::{RateLimiter, YClients};
+use crate::yclients::{RateLimiter, YClients, YClientsError};
 
 pub struct Verdict {
     pub item: String,
@@ -21,9 +22,9 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         item: "config".into(),
         ok: true,
         detail: format!(
-            "{} companies, provider {:?}",
-            config.companies.len(),
-            config.whatsapp.provider
+            "{}, provider {}",
+            plural(config.companies.len(), "company", "companies"),
+            config.whatsapp.provider.as_str()
         ),
     }];
     let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
@@ -55,6 +56,15 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
                     info.timezone.as_deref().unwrap_or("not given")
                 ),
             },
+            // The daemon polls such a company with what the config gives.
+            Err(e @ YClientsError::Unauthorized { status: 403, .. }) => Verdict {
+                item: format!("YClients company {id}"),
+                ok: true,
+                detail: format!(
+                    "not readable ({e}); polled anyway, missing: {}",
+                    or_nothing(&Salons::missing_details(config, id))
+                ),
+            },
             Err(e) => Verdict {
                 item: format!("YClients company {id}"),
                 ok: false,
@@ -75,7 +85,7 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         });
     }
     let provider = Provider::new(&config.whatsapp, &tls, logger);
-    let item = format!("WhatsApp ({:?})", config.whatsapp.provider);
+    let item = format!("WhatsApp ({})", config.whatsapp.provider.as_str());
     verdicts.push(match provider.probe().await {
         Ok(detail) => Verdict {
             item,
@@ -105,7 +115,24 @@ pub fn render(verdicts: &[Verdict]) -> String {
     if failed == 0 {
         out.push_str("All checks passed.\n");
     } else {
-        out.push_str(&format!("{failed} of {} checks failed.\n", verdicts.len()));
+        out.push_str(&format!(
+            "{failed} of {} failed.\n",
+            plural(verdicts.len(), "check", "checks")
+        ));
     }
     out
+}
+
+/// The list, or "nothing (the config sets name, address and timezone)".
+fn or_nothing(missing: &[String]) -> String {
+    if missing.is_empty() {
+        "nothing (the config sets name, address and timezone)".into()
+    } else {
+        missing.join(", ")
+    }
+}
+
+/// `1 company`, `2 companies`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -1,4 +1,4 @@
-//! The config contract of DESIGN.md: parsed, overridden from the environment,
+//! The config contract (README's "Configuration"): parsed, overridden from the environment,
 //! validated at start. Every error names the key it is about.
 
 use std::collections::HashSet;
@@ -30,6 +30,20 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
+}
+
+/// Why the config file could not be used: the message the binary prints.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no config file at {}: copy config.toml from the repository or pass --config PATH", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config {}: {error}", path.display())]
+    Invalid { path: PathBuf, error: ConfigError },
 }
 
 /// A token: never printed, not even by `Debug`.
@@ -158,6 +172,10 @@ pub struct MonitorConfig {
     /// Sends tried before a notification is marked `failed`.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
+    /// The salons' zone where neither `[[companies]] timezone` nor YClients (when
+    /// the user may not read the company) gives one.
+    #[serde(default = "defaults::default_timezone")]
+    pub default_timezone: String,
 }
 
 impl Default for MonitorConfig {
@@ -173,6 +191,18 @@ pub enum ProviderKind {
     GreenApi,
     Webhook,
     Log,
+}
+
+impl ProviderKind {
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::CloudApi => "cloud_api",
+            ProviderKind::GreenApi => "green_api",
+            ProviderKind::Webhook => "webhook",
+            ProviderKind::Log => "log",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,19 +327,31 @@ pub enum DatabaseLocation {
 
 impl Config {
     /// Reads, overrides from `env`, validates.
-    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                path.display().to_string(),
-                format!("cannot read the config file: {e}"),
-            )
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LoadError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                LoadError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
-        Config::parse(&text, env)
+        Config::parse(&text, env).map_err(|error| LoadError::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let de = toml::Deserializer::parse(text).map_err(|e| {
-            ConfigError::new("config file", format!("not valid TOML: {}", one_line(&e)))
+            ConfigError::new(
+                "config file",
+                format!("not valid TOML: {}", toml_error(text, &e)),
+            )
         })?;
         let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
@@ -318,14 +360,30 @@ impl Config {
             } else {
                 key
             };
-            ConfigError::new(key, one_line(e.inner()))
+            // The key already says where; toml's own text would add a snippet.
+            ConfigError::new(key, one_line(&e.inner().message()))
         })?;
-        config.apply_env(env)?;
-        config.validate()?;
+        let from_env = config.apply_env(env)?;
+        // A value the environment set is blamed on the variable, not on the file's key.
+        config
+            .validate()
+            .map_err(|e| match from_env.iter().find(|(key, _)| *key == e.key) {
+                Some((key, var)) => ConfigError::new(
+                    *var,
+                    format!("{} (the environment variable sets {key})", e.problem),
+                ),
+                None => e,
+            })?;
         Ok(config)
     }
 
-    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    /// Applies the environment's overrides; returns (config key, variable) of each
+    /// value the environment set.
+    fn apply_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(&'static str, &'static str)>, ConfigError> {
+        let mut from_env = Vec::new();
         let set = |name: &str, target: &mut Secret| {
             if let Some(v) = env(name).filter(|v| !v.is_empty()) {
                 *target = Secret::new(v);
@@ -365,11 +423,16 @@ impl Config {
         };
         if let Some(ms) = millis("BOOKING_MONITOR_INTERVAL")? {
             self.monitor.poll_interval_ms = ms;
+            from_env.push(("monitor.poll_interval_ms", "BOOKING_MONITOR_INTERVAL"));
         }
         if let Some(ms) = millis("BOOKING_NOTIFICATION_DELAY")? {
             self.monitor.notification_delay_ms = ms;
+            from_env.push((
+                "monitor.notification_delay_ms",
+                "BOOKING_NOTIFICATION_DELAY",
+            ));
         }
-        Ok(())
+        Ok(from_env)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -433,6 +496,15 @@ impl Config {
             ));
         }
         positive("monitor.max_attempts", m.max_attempts.into())?;
+        m.default_timezone.parse::<Tz>().map_err(|_| {
+            ConfigError::new(
+                "monitor.default_timezone",
+                format!(
+                    "unknown time zone {:?} (use a name like \"Europe/Moscow\")",
+                    m.default_timezone
+                ),
+            )
+        })?;
 
         let w = &self.whatsapp;
         positive("whatsapp.request_timeout_ms", w.request_timeout_ms)?;
@@ -535,6 +607,14 @@ impl Config {
         }
     }
 
+    /// `monitor.default_timezone`, validated at load.
+    pub fn default_tz(&self) -> Tz {
+        self.monitor
+            .default_timezone
+            .parse()
+            .unwrap_or(chrono_tz::Europe::Moscow)
+    }
+
     pub fn company(&self, id: CompanyId) -> Option<&CompanyConfig> {
         self.companies.iter().find(|c| c.company_id() == id)
     }
@@ -564,6 +644,27 @@ fn require_url(key: &str, url: &str) -> Result<(), ConfigError> {
             format!("expected an http(s):// URL, got {url:?}"),
         ))
     }
+}
+
+/// toml's own text is several lines (a snippet with a `^` marker); this keeps the
+/// facts (line, column, the line itself, the marker under it) in a shape that
+/// survives being printed after a prefix.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = one_line(&e.message());
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let gutter = line_no.to_string().len();
+    format!(
+        "{message}, at line {line_no}, column {column}:\n  {line_no} | {line}\n  {:gutter$} | {:>column$}",
+        "", "^"
+    )
 }
 
 fn one_line(e: &impl fmt::Display) -> String {
@@ -609,6 +710,9 @@ mod defaults {
     }
     pub fn max_attempts() -> u32 {
         20
+    }
+    pub fn default_timezone() -> String {
+        "Europe/Moscow".into()
     }
     pub fn cloud_api_base_url() -> String {
         "https://graph.facebook.com/v21.0".into()
@@ -782,6 +886,7 @@ cursor_overlap_ms = 300000
 retry_initial_ms = 5000
 retry_max_ms = 600000
 max_attempts = 20
+default_timezone = "Europe/Moscow"
 [whatsapp]
 provider = "log"
 request_timeout_ms = 10000
@@ -839,7 +944,25 @@ ca_file = "/etc/ssl/extra.pem"
             assert_eq!(err.key, format!("{table}.{key}"), "{err}");
             checked += 1;
         }
-        assert_eq!(checked, 43, "every key of the contract");
+        assert_eq!(checked, 44, "every key of the contract");
+    }
+
+    #[test]
+    fn a_value_from_the_environment_is_blamed_on_the_variable() {
+        let env = |k: &str| (k == "BOOKING_MONITOR_INTERVAL").then(|| "0".to_string());
+        let err = Config::parse(MINIMAL, &env).unwrap_err();
+        assert_eq!(err.key, "BOOKING_MONITOR_INTERVAL", "{err}");
+        assert!(err.problem.contains("monitor.poll_interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_error_keeps_its_line_and_marker() {
+        let err =
+            Config::parse("[database]\nurl = \"x\"\nthis is = not [toml\n", &no_env).unwrap_err();
+        let lines: Vec<&str> = err.problem.lines().collect();
+        assert!(lines[0].contains("at line 3, column 6"), "{err}");
+        assert_eq!(lines[1], "  3 | this is = not [toml", "{err}");
+        assert_eq!(lines[2], "    |      ^", "{err}");
     }
 
     #[test]

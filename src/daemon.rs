@@ -80,7 +80,7 @@ impl Daemon {
                 config.yclients.max_requests_per_minute,
             )),
             tls: TlsRoots::load(config.tls.ca_file.as_deref())?,
-            salons: Arc::new(Salons::new(config.clone())),
+            salons: Arc::new(Salons::new(config.clone(), logger.clone())),
             supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
             faults: Arc::new(faults),
             metrics: Arc::new(Metrics::default()),
@@ -117,6 +117,7 @@ impl Daemon {
                 metrics: daemon.shared.metrics.clone(),
                 limiter: daemon.shared.limiter.clone(),
                 supervision: daemon.shared.supervision.clone(),
+                salons: daemon.shared.salons.clone(),
             };
             let (addr, handle) = http_api::start(&listen, state)
                 .map_err(|source| StartError::Http { listen, source })?;

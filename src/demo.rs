@@ -1,10 +1,15 @@
 //! `booking-monitor demo`: the whole pipeline against the built-in simulator, with
 //! a temporary SQLite file and short timings. Needs no account; exits by itself.
+//!
+//! Whatever ends it (the summary, Ctrl-C, SIGTERM, a closed stdout) the temporary
+//! directory is removed; `--keep DIR` keeps the database instead.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{Days, NaiveTime, Utc};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::daemon::Daemon;
@@ -13,23 +18,150 @@ use crate::simulator::{Booking, ConfigParts, Simulator};
 use crate::store::{self, Db};
 
 const COMPANY: i64 = 4564;
+const COMPANY_NAME: &str = "Барбершоп «Борода»";
 const BOT_USER: i64 = 777;
 const WAIT: Duration = Duration::from_secs(20);
+/// The database's name inside the demo's directory.
+const DB_FILE: &str = "demo.db";
 
-/// Runs the demo; `serve_for` keeps its status page up that long after the summary.
-pub fn run(serve_for: Duration) -> i32 {
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("interrupted by {0} before the demo ended")]
+    Interrupted(&'static str),
+    #[error("{} already holds a demo database: pick an empty directory for --keep", .0.display())]
+    KeepOccupied(PathBuf),
+    #[error("cannot prepare {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<String> for DemoError {
+    fn from(e: String) -> DemoError {
+        DemoError::Failed(e)
+    }
+}
+
+/// Removes the demo's temporary directory however `run` returns.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the demo; `serve_for` keeps its status page up that long after the
+/// summary (Ctrl-C or SIGTERM ends that early, with exit 0); `keep` is a directory
+/// to keep the database and a config for `status` in.
+pub fn run(serve_for: Duration, keep: Option<PathBuf>) -> i32 {
     let logger = logging::terminal(slog::Level::Info);
     crate::panic_guard::install_hook(logger.clone());
-    let dir = std::env::temp_dir().join(format!("booking-monitor-demo-{}", std::process::id()));
-    let result = actix_rt::System::new().block_on(demo(logger, dir.clone(), serve_for));
-    let _ = std::fs::remove_dir_all(&dir);
+    let (dir, cleanup) = match keep {
+        Some(dir) => (dir, None),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("booking-monitor-demo-{}", std::process::id()));
+            (dir.clone(), Some(RemoveOnDrop(dir)))
+        }
+    };
+    let kept = cleanup.is_none();
+    let result = actix_rt::System::new().block_on(async move {
+        // One listener for the whole run: the default action of SIGTERM would skip
+        // the cleanup above.
+        let signals = listen_for_signals().map_err(|source| DemoError::Io {
+            path: "signal handlers".into(),
+            source,
+        })?;
+        let shown = tokio::select! {
+            shown = demo(logger, &dir, kept) => shown?,
+            signal = interrupted(signals.clone()) => return Err(DemoError::Interrupted(signal)),
+        };
+        if !serve_for.is_zero() {
+            say(&format!(
+                "Keeping the status page at {} up for {} s (Ctrl-C ends it).",
+                shown.page,
+                serve_for.as_secs()
+            ));
+            tokio::select! {
+                _ = tokio::time::sleep(serve_for) => {}
+                _ = interrupted(signals) => {}
+            }
+        }
+        shown.daemon.shutdown().await;
+        shown.sim.stop().await;
+        if shown.as_expected {
+            Ok(())
+        } else {
+            Err(DemoError::Failed("the demo did not end as expected".into()))
+        }
+    });
+    drop(cleanup);
     match result {
         Ok(()) => 0,
+        Err(DemoError::Interrupted(signal)) => {
+            eprintln!("demo {}", DemoError::Interrupted(signal));
+            // The shell's convention: 128 + the signal's number.
+            if signal == "SIGINT" {
+                130
+            } else {
+                143
+            }
+        }
         Err(e) => {
             eprintln!("demo failed: {e}");
             1
         }
     }
+}
+
+/// SIGINT and SIGTERM, registered before this returns (a signal that came before
+/// an asynchronous registration would kill the demo uncleaned); the receiver
+/// turns `Some(name)` at the first.
+#[cfg(unix)]
+fn listen_for_signals() -> std::io::Result<watch::Receiver<Option<&'static str>>> {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = watch::channel(None);
+    actix_rt::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let _ = tx.send(Some(name));
+    });
+    Ok(rx)
+}
+
+#[cfg(not(unix))]
+fn listen_for_signals() -> std::io::Result<watch::Receiver<Option<&'static str>>> {
+    let (tx, rx) = watch::channel(None);
+    actix_rt::spawn(async move {
+        let _ = actix_rt::signal::ctrl_c().await;
+        let _ = tx.send(Some("SIGINT"));
+    });
+    Ok(rx)
+}
+
+/// Resolves with the signal's name once one has arrived.
+async fn interrupted(mut signals: watch::Receiver<Option<&'static str>>) -> &'static str {
+    match signals.wait_for(Option::is_some).await {
+        Ok(signal) => signal.unwrap_or("a signal"),
+        // The listener is gone without a signal: never resolve.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// What is left running after the summary.
+struct Shown {
+    daemon: Daemon,
+    sim: Simulator,
+    page: String,
+    as_expected: bool,
 }
 
 /// The config a demo runs with: the simulator's URLs, short timings.
@@ -44,17 +176,26 @@ pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
     sim.daemon_config(db_path, &[COMPANY], &parts)
 }
 
-async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result<(), String> {
+async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, DemoError> {
     let started = std::time::Instant::now();
     let sim = Simulator::start().await.map_err(|e| e.to_string())?;
     sim.add_company(
         COMPANY,
-        "Барбершоп «Борода»",
+        COMPANY_NAME,
         "Москва, Большой Саввинский пер., д. 3",
         "Europe/Moscow",
     );
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let db_path = dir.join("demo.db");
+    let io = |source| DemoError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let dir = std::path::absolute(dir).map_err(io)?;
+    let db_path = dir.join(DB_FILE);
+    // A second demo's records would collide with the first's ids and cursor.
+    if kept && db_path.exists() {
+        return Err(DemoError::KeepOccupied(dir));
+    }
     let config = Config::parse(&config(&sim, &db_path), &|_| None).map_err(|e| e.to_string())?;
     let db = Db::open(&db_path).map_err(|e| e.to_string())?;
     say(&format!(
@@ -85,13 +226,13 @@ async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result
     say(
         "Борис books himself through the online widget (he already has the widget's confirmation).",
     );
-    sim.create(Booking {
+    let boris = sim.create(Booking {
         online: true,
         created_user_id: 0,
         ..Booking::by_admin(COMPANY, "Борис", "+7 916 222-33-44", at(15, 0))
     });
     say("Our booking bot books Вера (the bot confirms its own bookings).");
-    sim.create(Booking {
+    let vera = sim.create(Booking {
         created_user_id: BOT_USER,
         ..Booking::by_admin(COMPANY, "Вера", "79163334455", at(16, 0))
     });
@@ -136,44 +277,82 @@ async fn demo(logger: slog::Logger, dir: PathBuf, serve_for: Duration) -> Result
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let summary_at = started.elapsed();
-    if !serve_for.is_zero() {
-        say(&format!(
-            "Keeping the status page at {page} up for {} s.",
-            serve_for.as_secs()
-        ));
-        tokio::time::sleep(serve_for).await;
-    }
-    daemon.shutdown().await;
-    sim.stop().await;
 
-    let names = [(anna, "Анна"), (gleb, "Глеб"), (darya, "Дарья")];
-    println!("\nSummary ({:.1} s):", summary_at.as_secs_f64());
+    let names = [
+        (anna, "Анна"),
+        (boris, "Борис"),
+        (vera, "Вера"),
+        (gleb, "Глеб"),
+        (darya, "Дарья"),
+    ];
+    let mut summary = format!("\nSummary ({:.1} s):\n", summary_at.as_secs_f64());
     for row in &rows {
         let who = names
             .iter()
             .find(|(id, _)| *id == row.record_id)
             .map(|(_, n)| *n)
             .unwrap_or("");
-        println!(
+        let line = format!(
             "  record {:>5} {:<6} {:<10} {}",
             row.record_id,
             who,
             row.status,
             row.last_error.as_deref().unwrap_or("")
         );
+        summary.push_str(line.trim_end());
+        summary.push('\n');
     }
-    println!("  WhatsApp messages sent: {}", sim.world().messages.len());
+    summary.push_str(&format!(
+        "  WhatsApp messages sent: {}\n",
+        sim.world().messages.len()
+    ));
+    out(&summary);
+    if kept {
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, kept_config(&db_path)).map_err(|source| DemoError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        out(&format!(
+            "\nThe database is kept; to look at it again:\n  booking-monitor status --config {}\n",
+            config_path.display()
+        ));
+    }
     let sent = rows
         .iter()
         .filter(|r| r.status == store::Status::Sent)
         .count();
-    if sent == 2 && messages.len() == 2 && messages.iter().any(|m| m.text.contains("16:30")) {
-        Ok(())
-    } else {
-        Err("the demo did not end as expected".into())
-    }
+    let as_expected =
+        sent == 2 && messages.len() == 2 && messages.iter().any(|m| m.text.contains("16:30"));
+    Ok(Shown {
+        daemon,
+        sim,
+        page,
+        as_expected,
+    })
+}
+
+/// A config for reading a kept demo database with `status` (and nothing else:
+/// the simulator it pointed at is gone).
+fn kept_config(db_path: &Path) -> String {
+    format!(
+        "# Written by `booking-monitor demo --keep`, for `status` on the demo's database.\n\
+         [database]\nurl = \"sqlite://{}\"\n\n\
+         [yclients]\npartner_token = \"demo\"\nuser_token = \"demo\"\n\n\
+         [[companies]]\nid = {COMPANY}\nname = \"{COMPANY_NAME}\"\n\n\
+         [whatsapp]\nprovider = \"log\"\n",
+        db_path.display()
+    )
+}
+
+/// Prints to stdout; a closed stdout (`demo | head`) is not an error worth a
+/// panic: the demo goes on and cleans up.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 fn say(text: &str) {
-    println!("\n>>> {text}");
+    out(&format!("\n>>> {text}\n"));
 }

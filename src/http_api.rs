@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::actors::Supervision;
+use crate::actors::{Salons, Supervision};
 use crate::config::Config;
 use crate::domain::{CompanyId, RecordId};
 use crate::metrics::{Metrics, Snapshot};
@@ -26,6 +26,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
     pub supervision: Arc<Supervision>,
+    /// Names of salons the config does not name, once the poller has fetched them.
+    pub salons: Arc<Salons>,
 }
 
 /// Binds and starts the server on the current actix system.
@@ -127,11 +129,17 @@ async fn metrics(state: State) -> HttpResponse {
 
 async fn report(state: &State) -> Result<status::Report, HttpResponse> {
     let config = state.config.clone();
-    state
+    let mut report = state
         .db
         .run(move |conn| status::read(conn, &config))
         .await
-        .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))
+        .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))?;
+    for company in &mut report.companies {
+        if company.name.is_none() {
+            company.name = state.salons.cached_title(CompanyId(company.company_id));
+        }
+    }
+    Ok(report)
 }
 
 async fn status_json(state: State) -> HttpResponse {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use awc::error::{ConnectError, SendRequestError};
 use rustls::pki_types::CertificateDer;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,4 +79,66 @@ fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
         return Err(TlsSetupError::NoCertificate { path: shown });
     }
     Ok(certs)
+}
+
+/// Sends a GET; when the connection it went out on turns out closed by the server
+/// before any answer came back (a pooled keep-alive connection whose close we had
+/// not seen yet: an HTTP/1.0 server, or a proxy dropping idle connections), sends
+/// it once more on a new connection from `fresh`. Only for GETs: the server did
+/// not answer, and a GET changes nothing if it did act on it.
+///
+/// The retry does not take another rate-limiter slot: the first attempt was never
+/// answered, so it cost the server nothing it counts.
+pub async fn send_get(
+    request: awc::ClientRequest,
+    fresh: impl FnOnce() -> awc::Client,
+) -> Result<awc::ClientResponse, SendRequestError> {
+    let method = request.get_method().clone();
+    let uri = request.get_uri().clone();
+    let headers = request.headers().clone();
+    match request.send().await {
+        Err(e) if closed_before_answer(&e) => {
+            let mut again = fresh().request(method, uri);
+            for (name, value) in headers.iter() {
+                again = again.append_header((name.clone(), value.clone()));
+            }
+            again.send().await
+        }
+        other => other,
+    }
+}
+
+/// The connection ended before a byte of the answer: awc calls an end of stream
+/// there "connector has been disconnected"; a reset shows as an I/O error.
+fn closed_before_answer(e: &SendRequestError) -> bool {
+    use std::io::ErrorKind;
+    let reset = |kind: ErrorKind| {
+        matches!(
+            kind,
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+        )
+    };
+    match e {
+        SendRequestError::Connect(ConnectError::Disconnected) => true,
+        SendRequestError::Connect(ConnectError::Io(io)) | SendRequestError::Send(io) => {
+            reset(io.kind())
+        }
+        SendRequestError::Response(actix_web::error::ParseError::Io(io)) => reset(io.kind()),
+        _ => false,
+    }
+}
+
+/// What a failed send was, in words: awc's own text for a connection closed
+/// before the answer ("Failed to connect to host: Internal error: connector has
+/// been disconnected") blames the connector for what the server did.
+pub fn describe(e: &SendRequestError) -> String {
+    if closed_before_answer(e) {
+        "the server closed the connection before answering, also when asked again on a new connection"
+            .into()
+    } else {
+        e.to_string()
+    }
 }

@@ -31,6 +31,8 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompanyReport {
     pub company_id: i64,
+    /// The salon's name where known: the config's `name`, or what the daemon fetched.
+    pub name: Option<String>,
     pub last_poll_at: Option<DateTime<Utc>>,
     /// `ok`, `failing` or `never` (not polled successfully yet).
     pub last_poll: &'static str,
@@ -66,8 +68,11 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
         .iter()
         .map(|c| {
             let state = states.iter().find(|s| s.company_id == c.id);
+            // A row of failures only, before any success, has no cursor to show.
+            let monitored = state.filter(|s| s.ever_succeeded());
             CompanyReport {
                 company_id: c.id,
+                name: c.name.clone(),
                 last_poll_at: state.and_then(|s| s.last_poll_at).map(|t| t.and_utc()),
                 last_poll: match state {
                     None => "never",
@@ -75,8 +80,8 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                     Some(_) => "ok",
                 },
                 last_error: state.and_then(|s| s.last_poll_error.clone()),
-                cursor: state.map(|s| s.changed_after.and_utc()),
-                monitored_since: state.map(|s| s.monitored_since.and_utc()),
+                cursor: monitored.map(|s| s.changed_after.and_utc()),
+                monitored_since: monitored.map(|s| s.monitored_since.and_utc()),
             }
         })
         .collect())
@@ -168,6 +173,9 @@ pub fn render_text(report: &Report) -> String {
         ("Recent decisions", &report.recent, "at"),
     ] {
         if rows.is_empty() {
+            if time == "at" {
+                let _ = writeln!(out, "{title}: none yet");
+            }
             continue;
         }
         let _ = writeln!(out, "{title}:");
@@ -177,8 +185,7 @@ pub fn render_text(report: &Report) -> String {
             } else {
                 d.updated_at
             };
-            let _ = writeln!(
-                out,
+            let line = format!(
                 "  {}  {:>8}/{:<10} {:<21} {:<12} {:<16} {:<12} {:<9} {}",
                 when(Some(at)),
                 d.company_id,
@@ -190,6 +197,7 @@ pub fn render_text(report: &Report) -> String {
                 d.status,
                 d.reason.as_deref().unwrap_or("")
             );
+            let _ = writeln!(out, "{}", line.trim_end());
         }
     }
     out
@@ -230,10 +238,13 @@ pub fn render_html(report: &Report) -> String {
             ),
             _ => ("bad", "ещё ни разу не удалось прочитать записи".to_string()),
         };
+        let salon = match &c.name {
+            Some(name) => escape(name),
+            None => format!("Салон {}", c.company_id),
+        };
         let _ = writeln!(
             out,
-            "<li>Салон {}: <span class=\"{class}\">{text}</span></li>",
-            c.company_id
+            "<li>{salon}: <span class=\"{class}\">{text}</span></li>"
         );
     }
     out.push_str("</ul>\n<h2>Уведомления</h2>\n<ul>\n");

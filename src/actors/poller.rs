@@ -96,7 +96,8 @@ impl PollerActor {
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
             let result = result.unwrap_or_else(|panic| PollResult::Fatal(format!("panicked: {panic}")));
             let interval = act.interval();
-            let max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
+            let long_max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
+            let max = poll_backoff_cap(interval, long_max);
             let log = act.shared.logger.new(slog::o!("company_id" => company.0));
             let state = &mut act.companies[index];
             match result {
@@ -115,6 +116,9 @@ impl PollerActor {
                     state.failures += 1;
                     let wait = match &error {
                         YClientsError::RateLimited { retry_after: Some(after) } => (*after).max(interval),
+                        // Missing rights or tokens are fixed by a person, not by the
+                        // next minute: these keep the long cap.
+                        YClientsError::Unauthorized { .. } => backoff(interval, long_max, state.failures),
                         _ => backoff(interval, max, state.failures),
                     };
                     let described = format!("{}: {error}", error.kind());
@@ -142,6 +146,15 @@ impl PollerActor {
     }
 }
 
+/// The most a company waits between failed polls: near the interval (at most a
+/// minute more, and at most the interval again), so that polling resumes soon
+/// after an outage ends; `retry_max_ms` is for sends and missing rights.
+const POLL_SLACK: Duration = Duration::from_secs(60);
+
+fn poll_backoff_cap(interval: Duration, long_max: Duration) -> Duration {
+    long_max.min(interval + POLL_SLACK.min(interval))
+}
+
 async fn poll_company(
     shared: Shared,
     yclients: Rc<YClients>,
@@ -154,7 +167,7 @@ async fn poll_company(
     let polled_at = Utc::now();
     let salon = match shared.salons.get(company, &yclients).await {
         Ok(salon) => salon,
-        Err(e) => return PollResult::YClients(e),
+        Err(e) => return record_failure(&shared, company, e).await,
     };
     let cursor = match shared.db.run(move |c| store::cursor(c, company)).await {
         Ok(cursor) => cursor,
@@ -171,17 +184,7 @@ async fn poll_company(
     };
     let changed = match changed {
         Ok(changed) => changed,
-        Err(e) => {
-            let error = e.to_string();
-            if let Err(e) = shared
-                .db
-                .run(move |c| store::record_poll_failure(c, company, &error, Utc::now()))
-                .await
-            {
-                return e.into();
-            }
-            return PollResult::YClients(e);
-        }
+        Err(e) => return record_failure(&shared, company, e).await,
     };
     let requests = changed.requests;
     // YClients' clock, not ours: then skew between the two cannot open a gap.
@@ -235,6 +238,20 @@ async fn first_poll(
     changed.records = records;
     changed.requests += baseline.requests;
     Ok(changed)
+}
+
+/// Stores a failed poll for `status`, whether YClients failed on the records or on
+/// the company's details (which a first poll needs).
+async fn record_failure(shared: &Shared, company: CompanyId, e: YClientsError) -> PollResult {
+    let error = e.to_string();
+    match shared
+        .db
+        .run(move |c| store::record_poll_failure(c, company, &error, Utc::now()))
+        .await
+    {
+        Ok(()) => PollResult::YClients(e),
+        Err(e) => e.into(),
+    }
 }
 
 impl Actor for PollerActor {

@@ -1,30 +1,60 @@
 //! The salons' names, addresses and time zones: from `GET /api/v1/company/{id}`,
-//! fetched once and cached, under the config's overrides.
+//! fetched once and cached, under the config's overrides. A user that may read
+//! records but not the company (403) does not stop polling: the salon is then
+//! what the config knows, and the log says once what is missing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-use chrono_tz::Tz;
 
 use crate::config::Config;
 use crate::domain::CompanyId;
 use crate::message::Salon;
 use crate::yclients::{YClients, YClientsError};
 
-/// YClients' home zone, for a company that names none.
-const FALLBACK_TZ: Tz = chrono_tz::Europe::Moscow;
-
 pub struct Salons {
     config: Arc<Config>,
+    logger: slog::Logger,
     cache: Mutex<HashMap<CompanyId, Salon>>,
 }
 
 impl Salons {
-    pub fn new(config: Arc<Config>) -> Salons {
+    pub fn new(config: Arc<Config>, logger: slog::Logger) -> Salons {
         Salons {
             config,
+            logger,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What the config does not give of a company, in words for `check` and the
+    /// log: what the messages lack when YClients will not tell.
+    pub fn missing_details(config: &Config, company: CompanyId) -> Vec<String> {
+        let overrides = config.company(company);
+        let mut missing = Vec::new();
+        if overrides.and_then(|o| o.name.as_ref()).is_none() {
+            missing.push("name ({company} is empty)".to_string());
+        }
+        if overrides.and_then(|o| o.address.as_ref()).is_none() {
+            missing.push("address ({address} is empty)".to_string());
+        }
+        if overrides.and_then(|o| o.tz()).is_none() {
+            missing.push(format!(
+                "time zone ({} from monitor.default_timezone is used)",
+                config.monitor.default_timezone
+            ));
+        }
+        missing
+    }
+
+    /// The salon's name, if it has been fetched (or overridden) already; for the
+    /// status page, which must not call YClients itself.
+    pub fn cached_title(&self, company: CompanyId) -> Option<String> {
+        self.cache
+            .lock()
+            .expect("salons lock")
+            .get(&company)
+            .map(|s| s.title.clone())
+            .filter(|t| !t.is_empty())
     }
 
     pub async fn get(
@@ -41,7 +71,19 @@ impl Salons {
         let fetched = if complete {
             None
         } else {
-            Some(yclients.company(company).await?)
+            match yclients.company(company).await {
+                Ok(info) => Some(info),
+                Err(e @ YClientsError::Unauthorized { status: 403, .. }) => {
+                    // Logged once: the result is cached below.
+                    slog::warn!(self.logger,
+                        "salons: YClients does not let this user read the company; polling with what the config gives";
+                        "company_id" => company.0, "error" => %e,
+                        "missing" => Salons::missing_details(&self.config, company).join(", "),
+                        "what_to_do" => "set [[companies]] name, address and timezone, or give the user the right to see the company and restart");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
         let pick = |over: Option<&String>, fetched: Option<&String>| {
             over.or(fetched).cloned().unwrap_or_default()
@@ -62,7 +104,7 @@ impl Salons {
                         .as_ref()
                         .and_then(|f| f.timezone.as_deref()?.parse().ok())
                 })
-                .unwrap_or(FALLBACK_TZ),
+                .unwrap_or_else(|| self.config.default_tz()),
         };
         self.cache
             .lock()

@@ -60,7 +60,7 @@ pub struct DueNotice<'a> {
 /// What the notifier does with a due notice.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recheck {
-    Send(Outgoing),
+    Send(Box<Outgoing>),
     /// A final status without a message.
     Close(Status, Reason),
     /// Not yet (quiet hours).
@@ -353,11 +353,11 @@ impl Policy {
             Err((status, reason)) => return Recheck::Close(status, reason),
         };
         let Some(quiet) = self.notifications.quiet_hours else {
-            return Recheck::Send(outgoing);
+            return Recheck::Send(Box::new(outgoing));
         };
         let release = quiet.release(due.now, due.tz);
         if release <= due.now {
-            return Recheck::Send(outgoing);
+            return Recheck::Send(Box::new(outgoing));
         }
         let visit = visit_at(&outgoing.record, due.tz).unwrap_or(release);
         if due.kind.is_reminder() && release > self.useful_until(due.kind, visit, due.tz) {

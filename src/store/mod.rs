@@ -52,6 +52,8 @@ pub enum StoreError {
     Injected(String),
     #[error("another booking-monitor ({holder}) is running on the database {path}; stop it first")]
     Locked { path: PathBuf, holder: String },
+    #[error("no database at {} yet: run `run` or `migrate` first", path.display())]
+    NoDatabase { path: PathBuf },
 }
 
 pub(crate) fn db_time(t: DateTime<Utc>) -> NaiveDateTime {
@@ -67,6 +69,20 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// For commands that only read: no journal-mode change, and `query_only` as a
+/// second guard besides the read-only open.
+#[derive(Debug)]
+struct ReadOnlyPragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnlyPragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;"
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -103,6 +119,24 @@ impl Db {
         Ok(db)
     }
 
+    /// Opens an existing database read-only, for commands that only read (`status`):
+    /// they must not leave an empty database behind where there was none.
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        let manager = ConnectionManager::<SqliteConnection>::new(read_only_uri(path));
+        let pool = Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(ReadOnlyPragmas))
+            .build_unchecked(manager);
+        Ok(Db { pool })
+    }
+
     /// Runs `f` with a connection on this thread (for the command line).
     pub fn blocking<T>(
         &self,
@@ -129,6 +163,20 @@ impl Db {
         .map_err(|e| StoreError::Panicked(e.to_string()))?
         .map_err(StoreError::Panicked)?
     }
+}
+
+/// `file:PATH?mode=ro`: SQLite's URI form (diesel opens with `SQLITE_OPEN_URI`),
+/// with the characters a URI gives a meaning escaped.
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
 }
 
 /// Says which directory is missing or closed, not only the OS's words.

@@ -59,9 +59,14 @@ pub struct Known {
     pub created: HashMap<RecordId, (Status, String)>,
 }
 
+/// The cursor of a company whose polls have failed before any succeeded: its row
+/// exists only to carry the failure (`status` shows it), and it has no cursor.
+pub const NEVER_POLLED: NaiveDateTime = DateTime::UNIX_EPOCH.naive_utc();
+
 pub fn cursor(conn: &mut Conn, company: CompanyId) -> Result<Option<Cursor>, StoreError> {
     Ok(poll_cursors::table
         .find(company.0)
+        .filter(poll_cursors::monitored_since.ne(NEVER_POLLED))
         .select((poll_cursors::changed_after, poll_cursors::monitored_since))
         .first::<(NaiveDateTime, NaiveDateTime)>(conn)
         .optional()?
@@ -89,7 +94,18 @@ pub fn record_poll_failure(
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(poll_cursors::table.find(company.0))
+    // Before the first success there is no row: one without a cursor is made.
+    diesel::insert_into(poll_cursors::table)
+        .values((
+            poll_cursors::company_id.eq(company.0),
+            poll_cursors::changed_after.eq(NEVER_POLLED),
+            poll_cursors::monitored_since.eq(NEVER_POLLED),
+            poll_cursors::updated_at.eq(db_time(now)),
+            poll_cursors::last_poll_at.eq(db_time(now)),
+            poll_cursors::last_poll_error.eq(error),
+        ))
+        .on_conflict(poll_cursors::company_id)
+        .do_update()
         .set((
             poll_cursors::last_poll_at.eq(db_time(now)),
             poll_cursors::last_poll_error.eq(error),
@@ -149,6 +165,9 @@ pub fn commit_poll(
             .do_update()
             .set((
                 poll_cursors::changed_after.eq(db_time(poll.new_cursor)),
+                // Unchanged for a monitored company; the first success of one whose
+                // row only carried failures (NEVER_POLLED) starts its monitoring.
+                poll_cursors::monitored_since.eq(db_time(poll.monitored_since)),
                 poll_cursors::updated_at.eq(db_time(now)),
                 poll_cursors::last_poll_at.eq(db_time(now)),
                 poll_cursors::last_poll_error.eq(None::<String>),
@@ -277,6 +296,13 @@ pub struct PollState {
     pub last_poll_at: Option<NaiveDateTime>,
     pub last_poll_error: Option<String>,
     pub proven_at: Option<NaiveDateTime>,
+}
+
+impl PollState {
+    /// False while every poll of the company has failed.
+    pub fn ever_succeeded(&self) -> bool {
+        self.monitored_since != NEVER_POLLED
+    }
 }
 
 pub fn poll_states(conn: &mut Conn) -> Result<Vec<PollState>, StoreError> {

@@ -1,4 +1,4 @@
-//! The ways a salon reaches WhatsApp (`../shared/whatsapp-api.md`), each with its
+//! The ways a salon reaches WhatsApp (`docs/whatsapp-api.md`), each with its
 //! errors sorted into retryable, pausing and permanent.
 
 mod providers;
@@ -45,6 +45,7 @@ pub enum SendError {
     Permanent { reason: String },
 }
 
+#[allow(clippy::large_enum_variant)] // one per notifier, built once
 pub enum Provider {
     CloudApi(CloudApi),
     GreenApi(GreenApi),

@@ -1,4 +1,4 @@
-//! The YClients REST API, as `../shared/yclients-api.md` describes it.
+//! The YClients REST API, as `docs/yclients-api.md` sums up what we rely on.
 
 mod rate_limit;
 mod record;
@@ -15,7 +15,7 @@ pub use record::{parse_timestamp, Attendance, Client, Record, RecordError, Servi
 
 use crate::config::YClientsConfig;
 use crate::domain::{CompanyId, RecordId};
-use crate::http_client::TlsRoots;
+use crate::http_client::{describe, send_get, TlsRoots};
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// A runaway pagination guard: 1000 pages of 200 is far beyond one salon's changes.
@@ -98,6 +98,8 @@ pub struct CompanyInfo {
 
 pub struct YClients {
     http: awc::Client,
+    /// For a new connection when a pooled one turns out closed.
+    tls: TlsRoots,
     base_url: String,
     authorization: String,
     partner_id: Option<i64>,
@@ -111,6 +113,7 @@ impl YClients {
         let timeout = Duration::from_millis(config.request_timeout_ms);
         YClients {
             http: tls.client(timeout),
+            tls: tls.clone(),
             base_url: config.base_url.trim_end_matches('/').to_string(),
             authorization: format!(
                 "Bearer {}, User {}",
@@ -275,9 +278,10 @@ impl YClients {
                 .query(&query)
                 .map_err(|e| YClientsError::Transport(e.to_string()))?;
         }
-        let mut response = request.send().await.map_err(|e| match e {
+        let fresh = || self.tls.client(self.timeout);
+        let mut response = send_get(request, fresh).await.map_err(|e| match e {
             awc::error::SendRequestError::Timeout => YClientsError::Timeout(self.timeout),
-            other => YClientsError::Transport(other.to_string()),
+            other => YClientsError::Transport(describe(&other)),
         })?;
         let status = response.status();
         let date = response

@@ -17,6 +17,10 @@ provider = "log"
 "#;
 
 fn run_with(config: &str) -> (Option<i32>, String) {
+    run_with_env(config, &[])
+}
+
+fn run_with_env(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
@@ -26,6 +30,8 @@ fn run_with(config: &str) -> (Option<i32>, String) {
         .current_dir(dir.path())
         .env_remove("YCLIENTS_USER_TOKEN")
         .env_remove("YCLIENTS_PARTNER_TOKEN")
+        .env_remove("BOOKING_MONITOR_INTERVAL")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -57,11 +63,37 @@ fn each_bad_config_exits_2_naming_the_key() {
 }
 
 #[test]
-fn a_missing_config_file_exits_2() {
+fn a_missing_config_file_exits_2_and_says_what_to_do() {
     let out = Command::new(BIN)
         .args(["run", "--config", "/nonexistent/config.toml"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.toml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "booking-monitor: no config file at /nonexistent/config.toml: \
+         copy config.toml from the repository or pass --config PATH"
+    );
+}
+
+#[test]
+fn a_toml_error_shows_the_offending_line_with_its_marker() {
+    let (code, stderr) = run_with("[database]\nurl = \"sqlite://x.db\"\nthis is = not [toml\n");
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].contains("at line 3, column 6"), "{stderr}");
+    assert_eq!(lines[1], "  3 | this is = not [toml", "{stderr}");
+    // The marker sits under the column it names.
+    assert_eq!(lines[2], "    |      ^", "{stderr}");
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let (code, stderr) = run_with_env(GOOD, &[("BOOKING_MONITOR_INTERVAL", "0")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("BOOKING_MONITOR_INTERVAL: must be greater than 0"),
+        "{stderr}"
+    );
 }

@@ -30,6 +30,8 @@ pub struct Options {
     /// Extra keys for `[yclients]`.
     pub yclients_extra: String,
     pub yclients_timeout_ms: u64,
+    /// `monitor.retry_max_ms`: the long backoff cap.
+    pub retry_max_ms: u64,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             extra: String::new(),
             yclients_extra: String::new(),
             yclients_timeout_ms: 2_000,
+            retry_max_ms: 1_000,
         }
     }
 }
@@ -96,8 +99,8 @@ impl TestApp {
             ),
             monitor: format!(
                 "poll_interval_ms = {}\nnotification_delay_ms = {}\nbot_user_ids = [{BOT_USER}]\n\
-                 retry_initial_ms = 100\nretry_max_ms = 1000",
-                o.poll_ms, o.delay_ms
+                 retry_initial_ms = 100\nretry_max_ms = {}",
+                o.poll_ms, o.delay_ms, o.retry_max_ms
             ),
             whatsapp: "request_timeout_ms = 2000".into(),
             tables: o.extra.clone(),
@@ -173,11 +176,12 @@ impl TestApp {
     }
 
     /// Waits until the first poll of every company is committed: from then on, a
-    /// new booking is news.
+    /// new booking is news. A first poll asks twice (the baseline, the changes);
+    /// the request after them means it was committed.
     pub async fn wait_until_monitoring(&self) {
         let n = self.options.companies.len();
         self.sim
-            .wait_for_polls(2 * n, PATIENCE)
+            .wait_for_polls(3 * n, PATIENCE)
             .await
             .expect("the first polls");
     }

@@ -1,6 +1,6 @@
 //! kill -9 at random moments, 30 times over, while bookings keep arriving: no
 //! booking is lost, and a client gets a duplicate only when the kill landed inside
-//! a send (DESIGN.md's at-least-once window).
+//! a send (ARCHITECTURE.md's at-least-once window: `sending` is committed before the call).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
