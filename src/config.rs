@@ -217,6 +217,20 @@ pub struct WhatsAppConfig {
     pub webhook: WebhookConfig,
     #[serde(default = "defaults::request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Sends in flight at once (each a different notification); unset: 4, or 1 for
+    /// Green API, whose gateway paces a normal WhatsApp account itself.
+    #[serde(default)]
+    pub max_concurrent_sends: Option<u32>,
+}
+
+impl WhatsAppConfig {
+    pub fn concurrent_sends(&self) -> usize {
+        let default = match self.provider {
+            ProviderKind::GreenApi => 1,
+            _ => 4,
+        };
+        self.max_concurrent_sends.unwrap_or(default).max(1) as usize
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

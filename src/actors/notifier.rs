@@ -1,11 +1,13 @@
-//! NotifierActor: re-reads the booking, renders the text, and sends it through the
-//! outbox's states `pending → sending → sent | failed`, one send at a time.
+//! NotifierActor: rechecks a due notice against the booking as it stands, renders
+//! the text, and sends it through the outbox's states `pending → sending → sent |
+//! failed`; up to `whatsapp.max_concurrent_sends` at once, each a different row.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use tokio::sync::{oneshot, Semaphore};
 
 use super::messages::{ActorFailure, Drain, Due, DueOutcome};
 use super::{backoff, Shared};
@@ -31,14 +33,32 @@ pub struct NotifierActor {
     clients: Option<Rc<Clients>>,
     /// Set when the provider refused the account (expired token…): every send waits.
     paused_until: Option<DateTime<Utc>>,
+    /// One permit per send in flight.
+    slots: Rc<Semaphore>,
+    in_flight: usize,
+    /// `Drain`s waiting for the sends in flight to finish.
+    drained: Vec<oneshot::Sender<()>>,
 }
 
 impl NotifierActor {
     pub fn new(shared: Shared) -> NotifierActor {
+        let slots = Rc::new(Semaphore::new(shared.config.whatsapp.concurrent_sends()));
         NotifierActor {
             shared,
             clients: None,
             paused_until: None,
+            slots,
+            in_flight: 0,
+            drained: Vec::new(),
+        }
+    }
+
+    fn finished_one(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight == 0 {
+            for waiter in self.drained.drain(..) {
+                let _ = waiter.send(());
+            }
         }
     }
 }
@@ -86,12 +106,17 @@ impl Supervised for NotifierActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.clients = None;
         self.paused_until = None;
+        // The sends in flight were cancelled with the old context.
+        self.in_flight = 0;
+        for waiter in self.drained.drain(..) {
+            let _ = waiter.send(());
+        }
         self.shared.supervision.restarted(NAME);
     }
 }
 
 impl Handler<Due> for NotifierActor {
-    type Result = AtomicResponse<Self, Result<DueOutcome, ActorFailure>>;
+    type Result = ResponseActFuture<Self, Result<DueOutcome, ActorFailure>>;
 
     fn handle(&mut self, msg: Due, _ctx: &mut Context<Self>) -> Self::Result {
         let shared = self.shared.clone();
@@ -100,8 +125,14 @@ impl Handler<Due> for NotifierActor {
             .clone()
             .expect("clients are built in started()");
         let paused_until = self.paused_until;
-        let work = Guarded::new(deliver(shared, clients, msg.id, paused_until));
-        AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, act, ctx| {
+        let slots = self.slots.clone();
+        self.in_flight += 1;
+        let work = Guarded::new(async move {
+            let _slot = slots.acquire().await.expect("the semaphore is never closed");
+            deliver(shared, clients, msg.id, paused_until).await
+        });
+        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
+            act.finished_one();
             let failure = |reason: String| {
                 slog::error!(act.shared.logger, "notifier: failed; restarting"; "notification_id" => msg.id.0, "error" => &reason);
                 ActorFailure { actor: NAME, reason }
@@ -126,15 +157,24 @@ impl Handler<Due> for NotifierActor {
                     Err(failure)
                 }
             }
-        })))
+        }))
     }
 }
 
 impl Handler<Drain> for NotifierActor {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    /// Runs after the send in flight: `Due` handlers hold the mailbox until done.
-    fn handle(&mut self, _msg: Drain, _ctx: &mut Context<Self>) {}
+    /// Answers once no send is in flight.
+    fn handle(&mut self, _msg: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.in_flight == 0 {
+            return Box::pin(async {});
+        }
+        let (done, wait) = oneshot::channel();
+        self.drained.push(done);
+        Box::pin(async move {
+            let _ = wait.await;
+        })
+    }
 }
 
 struct Delivery {
