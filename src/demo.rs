@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{Days, NaiveTime, Utc};
+use chrono::{Days, NaiveTime, Timelike, Utc};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -164,13 +164,23 @@ struct Shown {
     as_expected: bool,
 }
 
-/// The config a demo runs with: the simulator's URLs, short timings.
+/// How soon the demo's hours-before reminder falls due after the demo starts.
+const REMINDER_IN: i64 = 8;
+/// The reminder's lead: short, so that a visit ten minutes away has its reminder soon.
+const REMINDER_LEAD: i64 = 600 - REMINDER_IN;
+
+/// The config a demo runs with: the simulator's URLs, short timings, and an
+/// hours-before reminder with a lead of a few minutes.
 pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
     let parts = ConfigParts {
         monitor: format!(
             "poll_interval_ms = 500\nnotification_delay_ms = 3000\nbot_user_ids = [{BOT_USER}]"
         ),
-        tables: "[http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"".into(),
+        tables: format!(
+            "[notifications]\nreminder_hours_before = {}\n\n\
+             [http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"",
+            REMINDER_LEAD as f64 / 3600.0
+        ),
         ..ConfigParts::default()
     };
     sim.daemon_config(db_path, &[COMPANY], &parts)
@@ -196,6 +206,12 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
     if kept && db_path.exists() {
         return Err(DemoError::KeepOccupied(dir));
     }
+    // A visit ten minutes from now (salon-local), whose reminder falls due shortly.
+    let soon = (Utc::now() + chrono::Duration::seconds(REMINDER_IN + REMINDER_LEAD))
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .naive_local()
+        .with_nanosecond(0)
+        .expect("a whole second");
     let config = Config::parse(&config(&sim, &db_path), &|_| None).map_err(|e| e.to_string())?;
     let db = Db::open(&db_path).map_err(|e| e.to_string())?;
     say(&format!(
@@ -213,7 +229,7 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         "The status page is at {page} (metrics at {page}metrics)."
     ));
 
-    sim.wait_for_polls(2, WAIT).await?;
+    sim.wait_for_polls(3, WAIT).await?;
     let tomorrow = Utc::now().date_naive() + Days::new(1);
     let at = |h, m| tomorrow.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("a time"));
     say("An administrator books Анна for 14:00 tomorrow, by phone.");
@@ -244,6 +260,16 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         "+7 (916) 555-66-77",
         at(17, 0),
     ));
+    say(&format!(
+        "Егор books himself online for {} today; reminders go out {} min before a visit.",
+        soon.format("%H:%M"),
+        REMINDER_LEAD / 60
+    ));
+    let egor = sim.create(Booking {
+        online: true,
+        created_user_id: 0,
+        ..Booking::by_admin(COMPANY, "Егор", "+7 916 666-77-88", soon)
+    });
 
     let polls = sim.world().record_list_requests();
     sim.wait_for_polls(polls + 2, WAIT).await?;
@@ -251,26 +277,23 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
     sim.move_to(COMPANY, gleb, at(16, 30));
     sim.delete(COMPANY, darya);
 
-    let messages = sim.wait_for_messages(2, WAIT).await?;
-    for m in &messages {
-        say(&format!(
-            "WhatsApp received for {}:\n    {}",
-            crate::domain::mask_phone(&m.phone),
-            m.text.replace('\n', "\n    ")
-        ));
-    }
-    // The cancellation of the deleted booking is decided at its due time too.
+    let confirmations = sim.wait_for_messages(2, WAIT).await?;
+    show(&confirmations);
+    say("After the confirmations: Анна's visit moves to 15:30, and the salon cancels Глеб's.");
+    sim.move_to(COMPANY, anna, at(15, 30));
+    sim.delete(COMPANY, gleb);
+    let messages = sim.wait_for_messages(5, WAIT).await?;
+    show(&messages[2..]);
+    // Every decision due by now is made; tomorrow's reminders stay pending.
     let rows = loop {
         let rows = db
             .run(store::all_notifications)
             .await
             .map_err(|e| e.to_string())?;
-        let settled = rows.iter().all(|r| {
-            !matches!(
-                Some(r.status),
-                Some(store::Status::Pending | store::Status::Sending)
-            )
-        });
+        let horizon = Utc::now() + chrono::Duration::minutes(1);
+        let settled = rows
+            .iter()
+            .all(|r| !r.status.is_open() || r.due_at.and_utc() > horizon);
         if settled || started.elapsed() > Duration::from_secs(50) {
             break rows;
         }
@@ -284,6 +307,7 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         (vera, "Вера"),
         (gleb, "Глеб"),
         (darya, "Дарья"),
+        (egor, "Егор"),
     ];
     let mut summary = format!("\nSummary ({:.1} s):\n", summary_at.as_secs_f64());
     for row in &rows {
@@ -293,9 +317,10 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
             .map(|(_, n)| *n)
             .unwrap_or("");
         let line = format!(
-            "  record {:>5} {:<6} {:<10} {}",
+            "  record {:>5} {:<6} {:<21} {:<10} {}",
             row.record_id,
             who,
+            row.kind,
             row.status,
             row.last_error.as_deref().unwrap_or("")
         );
@@ -322,8 +347,13 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         .iter()
         .filter(|r| r.status == store::Status::Sent)
         .count();
-    let as_expected =
-        sent == 2 && messages.len() == 2 && messages.iter().any(|m| m.text.contains("16:30"));
+    let said = |needle: &str| messages.iter().any(|m| m.text.contains(needle));
+    let as_expected = sent == 5
+        && messages.len() == 5
+        && said("16:30")
+        && said("→")
+        && said("отменена")
+        && said("Ждём вас");
     Ok(Shown {
         daemon,
         sim,
@@ -351,6 +381,16 @@ fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+fn show(messages: &[crate::simulator::SentMessage]) {
+    for m in messages {
+        say(&format!(
+            "WhatsApp received for {}:\n    {}",
+            crate::domain::mask_phone(&m.phone),
+            m.text.replace('\n', "\n    ")
+        ));
+    }
 }
 
 fn say(text: &str) {

@@ -128,7 +128,10 @@ impl Handler<Due> for NotifierActor {
         let slots = self.slots.clone();
         self.in_flight += 1;
         let work = Guarded::new(async move {
-            let _slot = slots.acquire().await.expect("the semaphore is never closed");
+            let _slot = slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             deliver(shared, clients, msg.id, paused_until).await
         });
         Box::pin(work.into_actor(self).map(move |result, act, ctx| {

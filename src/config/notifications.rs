@@ -124,3 +124,22 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use crate::config::Config;
+
+    /// The example config turns the lifecycle on, as DESIGN promises.
+    #[test]
+    fn the_shipped_config_turns_reminders_and_quiet_hours_on() {
+        let text = include_str!("../../config.toml");
+        let config = Config::parse(text, &|_| None).expect("config.toml parses");
+        let n = &config.notifications;
+        assert_eq!(
+            n.reminder_day_before.map(|t| t.to_string()).as_deref(),
+            Some("18:00:00")
+        );
+        assert_eq!(n.reminder_hours_before, Some(chrono::Duration::hours(2)));
+        assert!(n.quiet_hours.is_some());
+    }
+}
