@@ -85,6 +85,30 @@ impl<F: Future> Future for Guarded<F> {
     }
 }
 
+/// How guarded actor work ended: its value, or — after an error or a caught panic —
+/// a logged line and `ctx.stop()`, so that the supervisor restarts the actor with
+/// its state from the database. The one place that turns failures into restarts.
+pub fn or_restart<A, T, E>(
+    ctx: &mut A::Context,
+    logger: &Logger,
+    what: &str,
+    outcome: Result<Result<T, E>, String>,
+) -> Result<T, String>
+where
+    A: actix::Actor,
+    A::Context: actix::ActorContext,
+    E: std::fmt::Display,
+{
+    let reason = match outcome {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!("panicked: {panic}"),
+    };
+    slog::error!(logger, "{what} failed; restarting"; "error" => &reason);
+    actix::ActorContext::stop(ctx);
+    Err(reason)
+}
+
 /// Logs every panic; exits with 70 on one that no guard will catch.
 pub fn install_hook(logger: Logger) {
     std::panic::set_hook(Box::new(move |info| {

@@ -64,10 +64,12 @@ impl DelayActor {
         let wait = (*due_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         self.timer = Some(ctx.run_later(wait, |act, ctx| {
             act.timer = None;
-            if let Err(panic) = panic_guard::catch(|| act.fire(ctx)) {
-                slog::error!(act.shared.logger, "delay: timer panicked; restarting"; "panic" => panic);
-                ctx.stop();
-            }
+            let logger = act.shared.logger.clone();
+            let fired = panic_guard::catch(|| {
+                act.fire(ctx);
+                Ok::<_, String>(())
+            });
+            let _ = panic_guard::or_restart::<Self, _, _>(ctx, &logger, "delay: timer", fired);
         }));
     }
 
@@ -121,20 +123,14 @@ impl DelayActor {
             db.run(move |conn| store::open_due_before(conn, until))
                 .await
         });
-        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
-            Ok(Ok(rows)) => {
-                slog::debug!(act.shared.logger, "delay: timers loaded from the outbox"; "due_soon" => rows.len());
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| {
+            let logger = act.shared.logger.clone();
+            let what = "delay: loading pending notifications";
+            if let Ok(rows) = panic_guard::or_restart::<Self, _, _>(ctx, &logger, what, loaded) {
+                slog::debug!(logger, "delay: timers loaded from the outbox"; "due_soon" => rows.len());
                 for (id, due_at) in rows {
                     act.schedule(id, due_at, ctx);
                 }
-            }
-            Ok(Err(e)) => {
-                slog::error!(act.shared.logger, "delay: cannot load pending notifications; restarting"; "error" => %e);
-                ctx.stop();
-            }
-            Err(panic) => {
-                slog::error!(act.shared.logger, "delay: loading panicked; restarting"; "panic" => panic);
-                ctx.stop();
             }
         }));
     }
@@ -159,17 +155,11 @@ impl Handler<Schedule> for DelayActor {
 
     fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
         let faults = self.shared.faults.clone();
-        match panic_guard::catch(|| faults.strike(NAME)) {
-            Ok(Ok(())) => self.schedule(msg.id, msg.due_at, ctx),
-            // The row is in the table: `started()` finds it again after the restart.
-            Ok(Err(e)) => {
-                slog::error!(self.shared.logger, "delay: failed; restarting"; "error" => %e);
-                ctx.stop();
-            }
-            Err(panic) => {
-                slog::error!(self.shared.logger, "delay: panicked; restarting"; "panic" => panic);
-                ctx.stop();
-            }
+        let struck = panic_guard::catch(|| faults.strike(NAME));
+        // On a failure the row is still in the table: `started()` finds it again.
+        if panic_guard::or_restart::<Self, _, _>(ctx, &self.shared.logger, "delay", struck).is_ok()
+        {
+            self.schedule(msg.id, msg.due_at, ctx);
         }
     }
 }

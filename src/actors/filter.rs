@@ -6,7 +6,7 @@ use super::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
 use super::Shared;
 use crate::domain::{NotificationId, RecordId, Status};
 use crate::lifecycle::{Policy, Sighting};
-use crate::panic_guard::Guarded;
+use crate::panic_guard::{self, Guarded};
 use crate::store::{self, Planned, PollCommit, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -120,35 +120,21 @@ impl Handler<RecordsSeen> for FilterActor {
             db.run(move |conn| commit(&shared, conn, msg)).await
         });
         AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, act, ctx| {
-            let failure = |reason: String| ActorFailure { actor: NAME, reason };
-            let result = match result {
-                Ok(done) => done,
-                Err(panic) => {
-                    ctx.stop();
-                    return Err(failure(format!("panicked: {panic}")));
-                }
-            };
-            match result {
-                Ok(Committed { scheduled, decisions, outcome }) => {
-                    let log = &act.shared.logger;
-                    for (record, plan) in decisions {
-                        if plan == "nothing new" {
-                            slog::debug!(log, "filter: not news"; "company_id" => company.0, "record_id" => record.0);
-                        } else {
-                            slog::info!(log, "filter: planned"; "company_id" => company.0, "record_id" => record.0, "plan" => plan);
-                        }
-                    }
-                    for (id, due_at) in scheduled {
-                        act.delay.do_send(Schedule { id, due_at });
-                    }
-                    Ok(outcome)
-                }
-                Err(e) => {
-                    slog::error!(act.shared.logger, "filter: cannot commit; restarting"; "company_id" => company.0, "error" => %e);
-                    ctx.stop();
-                    Err(failure(e.to_string()))
+            let log = act.shared.logger.new(slog::o!("company_id" => company.0));
+            let Committed { scheduled, decisions, outcome } =
+                panic_guard::or_restart::<Self, _, _>(ctx, &log, "filter: committing a poll", result)
+                    .map_err(|reason| ActorFailure { actor: NAME, reason })?;
+            for (record, plan) in decisions {
+                if plan == "nothing new" {
+                    slog::debug!(log, "filter: not news"; "record_id" => record.0);
+                } else {
+                    slog::info!(log, "filter: planned"; "record_id" => record.0, "plan" => plan);
                 }
             }
+            for (id, due_at) in scheduled {
+                act.delay.do_send(Schedule { id, due_at });
+            }
+            Ok(outcome)
         })))
     }
 }

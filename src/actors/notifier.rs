@@ -15,7 +15,7 @@ use crate::domain::Status;
 use crate::domain::{mask_phone, NotificationId};
 use crate::lifecycle::{DueNotice, Recheck, Source};
 use crate::message::MessageFields;
-use crate::panic_guard::Guarded;
+use crate::panic_guard::{self, Guarded};
 use crate::store::{self, Outbound, StoreError};
 use crate::whatsapp::{Outgoing, Provider, SendError};
 use crate::yclients::{Record, YClients};
@@ -82,21 +82,15 @@ impl Actor for NotifierActor {
             db.run(|conn| store::reset_interrupted_sends(conn, Utc::now()))
                 .await
         });
-        ctx.wait(reset.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Ok(rows)) => {
-                for row in rows {
-                    slog::warn!(act.shared.logger,
-                        "notifier: a send was interrupted; sending again (the client may get this message twice)";
-                        "company_id" => row.company_id, "record_id" => row.record_id, "notification_id" => row.id);
-                }
-            }
-            Ok(Err(e)) => {
-                slog::error!(act.shared.logger, "notifier: cannot recover interrupted sends; restarting"; "error" => %e);
-                ctx.stop();
-            }
-            Err(panic) => {
-                slog::error!(act.shared.logger, "notifier: start-up panicked; restarting"; "panic" => panic);
-                ctx.stop();
+        ctx.wait(reset.into_actor(self).map(|result, act, ctx| {
+            let logger = act.shared.logger.clone();
+            let what = "notifier: recovering interrupted sends";
+            for row in panic_guard::or_restart::<Self, _, _>(ctx, &logger, what, result)
+                .unwrap_or_default()
+            {
+                slog::warn!(logger,
+                    "notifier: a send was interrupted; sending again (the client may get this message twice)";
+                    "company_id" => row.company_id, "record_id" => row.record_id, "notification_id" => row.id);
             }
         }));
     }
@@ -136,30 +130,23 @@ impl Handler<Due> for NotifierActor {
         });
         Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             act.finished_one();
-            let failure = |reason: String| {
-                slog::error!(act.shared.logger, "notifier: failed; restarting"; "notification_id" => msg.id.0, "error" => &reason);
-                ActorFailure { actor: NAME, reason }
-            };
-            match result {
-                Ok(Ok(Delivery { outcome, pause })) => {
-                    if let Some(until) = pause {
-                        act.paused_until = Some(until);
-                    } else if matches!(outcome, DueOutcome::Done) {
-                        act.paused_until = None;
-                    }
-                    Ok(outcome)
-                }
-                Ok(Err(e)) => {
-                    let failure = failure(e.to_string());
-                    ctx.stop();
-                    Err(failure)
-                }
-                Err(panic) => {
-                    let failure = failure(format!("panicked: {panic}"));
-                    ctx.stop();
-                    Err(failure)
-                }
+            let logger = act
+                .shared
+                .logger
+                .new(slog::o!("notification_id" => msg.id.0));
+            let Delivery { outcome, pause } = panic_guard::or_restart::<Self, _, _>(
+                ctx, &logger, "notifier", result,
+            )
+            .map_err(|reason| ActorFailure {
+                actor: NAME,
+                reason,
+            })?;
+            if let Some(until) = pause {
+                act.paused_until = Some(until);
+            } else if matches!(outcome, DueOutcome::Done) {
+                act.paused_until = None;
             }
+            Ok(outcome)
         }))
     }
 }
