@@ -538,12 +538,12 @@ impl Config {
                     ));
                 }
                 for (i, name) in w.cloud_api.template_parameters.iter().enumerate() {
-                    if !crate::message::PLACEHOLDERS.contains(&name.as_str()) {
+                    if !crate::template::PLACEHOLDERS.contains(&name.as_str()) {
                         return Err(ConfigError::new(
                             format!("whatsapp.cloud_api.template_parameters[{i}]"),
                             format!(
                                 "unknown placeholder {name:?}; known: {}",
-                                crate::message::PLACEHOLDERS.join(", ")
+                                crate::template::PLACEHOLDERS.join(", ")
                             ),
                         ));
                     }

@@ -314,7 +314,7 @@ fn russian_visit(visit: &str) -> String {
             format!(
                 "{} {} {:02}:{:02}",
                 v.day(),
-                crate::message::month_genitive(v.month()),
+                crate::text::month_genitive(v.month()),
                 v.hour(),
                 v.minute()
             )

@@ -14,9 +14,9 @@ use super::{backoff, Shared};
 use crate::domain::Status;
 use crate::domain::{mask_phone, NotificationId};
 use crate::lifecycle::{DueNotice, Recheck, Source};
-use crate::message::MessageFields;
 use crate::panic_guard::{self, Guarded};
 use crate::store::{self, Outbound, StoreError};
+use crate::text::MessageFields;
 use crate::whatsapp::{Outgoing, Provider, SendError};
 use crate::yclients::{Record, YClients};
 

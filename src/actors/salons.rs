@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::domain::CompanyId;
-use crate::message::Salon;
+use crate::text::Salon;
 use crate::yclients::{YClients, YClientsError};
 
 pub struct Salons {

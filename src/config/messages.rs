@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::Kind;
-use crate::message::{self, Template};
+use crate::template::{self, Template};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,19 +47,19 @@ fn builtin(text: &str) -> Template {
 }
 
 fn created() -> Template {
-    builtin(message::DEFAULT_BOOKING_CREATED)
+    builtin(template::DEFAULT_BOOKING_CREATED)
 }
 fn changed() -> Template {
-    builtin(message::DEFAULT_BOOKING_CHANGED)
+    builtin(template::DEFAULT_BOOKING_CHANGED)
 }
 fn cancelled() -> Template {
-    builtin(message::DEFAULT_BOOKING_CANCELLED)
+    builtin(template::DEFAULT_BOOKING_CANCELLED)
 }
 fn day_before() -> Template {
-    builtin(message::DEFAULT_REMINDER_DAY_BEFORE)
+    builtin(template::DEFAULT_REMINDER_DAY_BEFORE)
 }
 fn hours_before() -> Template {
-    builtin(message::DEFAULT_REMINDER_HOURS_BEFORE)
+    builtin(template::DEFAULT_REMINDER_HOURS_BEFORE)
 }
 
 /// `[whatsapp.cloud_api] templates`: Meta-approved template names per kind; empty: text.

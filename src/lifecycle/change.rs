@@ -70,8 +70,8 @@ impl Changes {
         if self.time {
             parts.push(format!(
                 "время: {} → {}",
-                crate::message::visit_text(told, tz),
-                crate::message::visit_text(now, tz)
+                crate::text::visit_text(told, tz),
+                crate::text::visit_text(now, tz)
             ));
         }
         if self.staff {
@@ -81,7 +81,7 @@ impl Changes {
             ));
         }
         if self.services {
-            parts.push(format!("услуги: {}", crate::message::services_text(now)));
+            parts.push(format!("услуги: {}", crate::text::services_text(now)));
         }
         parts.join("; ")
     }

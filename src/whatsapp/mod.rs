@@ -12,7 +12,7 @@ use slog::Logger;
 use crate::config::{ProviderKind, WhatsAppConfig};
 use crate::domain::{CompanyId, Kind, Phone, RecordId};
 use crate::http_client::TlsRoots;
-use crate::message::MessageFields;
+use crate::text::MessageFields;
 use providers::{CloudApi, GreenApi, Webhook};
 
 /// One message to send.
