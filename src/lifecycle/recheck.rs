@@ -1,0 +1,187 @@
+//! `Policy::recheck` (does a due notice still apply, may it go out now?) and
+//! `Policy::source` (must the notifier ask YClients first?), just before sending.
+
+use chrono::{DateTime, Utc};
+
+use super::change::{BookingState, Changes};
+use super::{
+    parse_record, phone_of, reminder_key, visit_at, DueNotice, Outgoing, Policy, Recheck, Source,
+};
+use crate::domain::{Kind, Reason, Status};
+use crate::store::StoredBooking;
+use crate::yclients::{Attendance, Record};
+
+impl Policy {
+    /// Just before sending: does the notice still apply to the booking as it
+    /// stands, and may it go out now?
+    pub fn recheck(&self, due: &DueNotice) -> Recheck {
+        let decided = if !self.enabled(due.kind) {
+            Err((Status::Skipped, Reason::TurnedOff))
+        } else {
+            match due.kind {
+                Kind::Created => self.recheck_created(due),
+                Kind::Changed => self.recheck_changed(due),
+                Kind::Cancelled => self.recheck_cancelled(due),
+                Kind::ReminderDayBefore | Kind::ReminderHoursBefore => self.recheck_reminder(due),
+            }
+        };
+        let outgoing = match decided {
+            Ok(outgoing) => outgoing,
+            Err((status, reason)) => return Recheck::Close(status, reason),
+        };
+        let Some(quiet) = self.notifications.quiet_hours else {
+            return Recheck::Send(Box::new(outgoing));
+        };
+        let release = quiet.release(due.now, due.tz);
+        if release <= due.now {
+            return Recheck::Send(Box::new(outgoing));
+        }
+        let visit = visit_at(&outgoing.record, due.tz).unwrap_or(release);
+        if due.kind.is_reminder() && release > self.useful_until(due.kind, visit, due.tz) {
+            return Recheck::Close(Status::Skipped, Reason::TooLate);
+        }
+        Recheck::WaitUntil(release)
+    }
+
+    fn recheck_created(&self, due: &DueNotice) -> Result<Outgoing, (Status, Reason)> {
+        let record = due.fresh.ok_or((Status::Cancelled, Reason::Deleted))?;
+        if record.deleted {
+            return Err((Status::Cancelled, Reason::Deleted));
+        }
+        if record.attendance == Attendance::Cancelled {
+            return Err((Status::Cancelled, Reason::Cancelled));
+        }
+        if self.makers().is_bot(record, due.registered_by_bot) {
+            return Err((Status::Skipped, Reason::BotBooking));
+        }
+        if self.skip_online && record.online {
+            return Err((Status::Skipped, Reason::OnlineBooking));
+        }
+        let phone = self
+            .confirmable(record, due.now, due.tz)
+            .map_err(|r| (Status::Skipped, r))?;
+        Ok(Outgoing {
+            phone,
+            record: record.clone(),
+            told: None,
+        })
+    }
+
+    fn told(&self, due: &DueNotice) -> Option<Record> {
+        due.booking?.told_json.as_deref().and_then(parse_record)
+    }
+
+    fn recheck_changed(&self, due: &DueNotice) -> Result<Outgoing, (Status, Reason)> {
+        let skip = |reason| (Status::Skipped, reason);
+        let record = due
+            .fresh
+            .filter(|r| !r.is_gone())
+            .ok_or(skip(Reason::Cancelled))?;
+        let told = self.told(due).ok_or(skip(Reason::NoChange))?;
+        let changes = Changes::between(
+            &BookingState::of(&told, due.tz),
+            &BookingState::of(record, due.tz),
+        );
+        if !changes.any() {
+            return Err(skip(Reason::NoChange));
+        }
+        if visit_at(record, due.tz).is_none_or(|v| v <= due.now) {
+            return Err(skip(Reason::PastVisit));
+        }
+        let phone = phone_of(record).map_err(skip)?;
+        let described = changes.describe(&told, record, due.tz);
+        Ok(Outgoing {
+            phone,
+            record: record.clone(),
+            told: Some((told, described)),
+        })
+    }
+
+    fn recheck_cancelled(&self, due: &DueNotice) -> Result<Outgoing, (Status, Reason)> {
+        let skip = |reason| (Status::Skipped, reason);
+        if due.fresh.is_some_and(|r| !r.is_gone()) {
+            return Err(skip(Reason::NotCancelled));
+        }
+        let told = self.told(due).ok_or(skip(Reason::NoChange))?;
+        if told.is_gone() {
+            return Err(skip(Reason::NoChange));
+        }
+        if visit_at(&told, due.tz).is_none_or(|v| v <= due.now) {
+            return Err(skip(Reason::PastVisit));
+        }
+        // The visit as the client knows it: a deleted record may come back bare, or
+        // not at all (404), and what is kept as told must say it is off.
+        let mut record = due.fresh.cloned().unwrap_or_else(|| {
+            let mut gone = told.clone();
+            gone.deleted = true;
+            gone.raw["deleted"] = serde_json::Value::Bool(true);
+            gone
+        });
+        if record.visit.is_none() {
+            record.visit = told.visit;
+        }
+        let phone = phone_of(&record)
+            .or_else(|_| phone_of(&told))
+            .map_err(skip)?;
+        Ok(Outgoing {
+            phone,
+            record,
+            told: None,
+        })
+    }
+
+    fn recheck_reminder(&self, due: &DueNotice) -> Result<Outgoing, (Status, Reason)> {
+        let skip = |reason| (Status::Skipped, reason);
+        let record = due
+            .fresh
+            .filter(|r| !r.is_gone())
+            .ok_or((Status::Cancelled, Reason::Cancelled))?;
+        if record.attendance == Attendance::Came {
+            return Err(skip(Reason::Attended));
+        }
+        let visit = visit_at(record, due.tz)
+            .filter(|v| reminder_key(*v) == due.key)
+            .ok_or(skip(Reason::Moved))?;
+        if due.now > self.useful_until(due.kind, visit, due.tz) {
+            return Err(skip(Reason::TooLate));
+        }
+        let at = self.reminder_at(due.kind, visit, due.tz).unwrap_or(due.now);
+        let told_at = due.booking.and_then(StoredBooking::told_at);
+        if told_at.is_some_and(|t| t > at - self.notifications.reminder_min_gap_hours) {
+            return Err(skip(Reason::RecentlyTold));
+        }
+        let phone = phone_of(record).map_err(skip)?;
+        Ok(Outgoing {
+            phone,
+            record: record.clone(),
+            told: None,
+        })
+    }
+
+    /// Whether a due notice needs a re-read. A poll asked after `due_at` proves the
+    /// stored booking current (it would have brought any change since); short of
+    /// that, waiting for the next poll costs no request; only when polls are off or
+    /// late does the notifier ask YClients.
+    pub fn source(
+        &self,
+        due_at: DateTime<Utc>,
+        proven_at: Option<DateTime<Utc>>,
+        stored: bool,
+        now: DateTime<Utc>,
+    ) -> Source {
+        let Some(proven_at) = proven_at.filter(|_| stored && self.polling) else {
+            return Source::Reread;
+        };
+        if proven_at >= due_at {
+            return Source::Stored;
+        }
+        let give_up = due_at + self.poll_interval * 2;
+        if now >= give_up {
+            return Source::Reread;
+        }
+        let margin = (self.poll_interval / 4).min(chrono::Duration::seconds(5));
+        let next_poll = proven_at + self.poll_interval + margin;
+        let soonest = now + chrono::Duration::milliseconds(20);
+        Source::WaitForPoll(next_poll.max(soonest).min(give_up.max(soonest)))
+    }
+}
