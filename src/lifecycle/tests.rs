@@ -1,6 +1,6 @@
 use super::*;
-use crate::domain::NotificationId;
-use crate::store::Known;
+use crate::domain::{Audience, NotificationId};
+use crate::store::{Known, OpenNotice};
 use serde_json::json;
 
 const NOW: &str = "2026-11-25T07:00:30Z";
