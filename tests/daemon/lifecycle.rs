@@ -391,3 +391,61 @@ async fn quiet_hours_hold_a_message_until_they_end() {
 }
 
 use chrono::Timelike;
+
+#[actix_rt::test]
+async fn kill_9_with_a_pending_change_and_a_due_reminder_loses_neither_and_sends_neither_twice() {
+    // A lead of 115 s before a visit in 120 s: the reminder falls due while the
+    // daemon is dead, and is still useful (half its lead) when it comes back.
+    let lead = 115.0 / 3600.0;
+    let app = prepare(Options {
+        delay_ms: 1_000,
+        ..options(&format!(
+            "reminder_hours_before = {lead}\nreminder_min_gap_hours = 0"
+        ))
+    })
+    .await;
+    let mut daemon = app.spawn_binary();
+    app.wait_until_monitoring().await;
+    let moved = app.create(admin_booking("Пётр", "79161230001"));
+    app.wait_for_kind(moved, Kind::Created, Status::Sent).await;
+    let reminded = app.create(Booking {
+        online: true,
+        ..Booking::by_admin(
+            COMPANY,
+            "Нина",
+            "79161230002",
+            local_in("Europe/Moscow", 120),
+        )
+    });
+    let reminder = app
+        .wait_for_kind(reminded, Kind::ReminderHoursBefore, Status::Pending)
+        .await;
+    app.sim.move_to(COMPANY, moved, visit(1, 18, 0));
+    app.wait_for_kind(moved, Kind::Changed, Status::Pending)
+        .await;
+    daemon.signal("KILL");
+    // Killed by a signal: no exit code to check, only that it is gone.
+    daemon.wait_exit(PATIENCE).await;
+    let sent_before = app.sim.world().messages.len();
+    assert_eq!(
+        sent_before, 1,
+        "only the confirmation went out before the kill"
+    );
+
+    // Dead past the reminder's time: waiting on the clock is the point here.
+    let due = reminder.due_at.and_utc();
+    let wait = (due - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(500)).await;
+
+    let _restarted = app.spawn_binary();
+    app.wait_for_kind(moved, Kind::Changed, Status::Sent).await;
+    app.wait_for_kind(reminded, Kind::ReminderHoursBefore, Status::Sent)
+        .await;
+    settle(&app).await;
+    let messages = app.sim.world().messages.clone();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert_eq!(
+        messages.iter().filter(|m| m.phone == "79161230002").count(),
+        1
+    );
+}
