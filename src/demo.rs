@@ -310,6 +310,8 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         (egor, "Егор"),
     ];
     let mut summary = format!("\nSummary ({:.1} s):\n", summary_at.as_secs_f64());
+    let mut rows = rows;
+    rows.sort_by_key(|r| (r.record_id, r.id));
     for row in &rows {
         let who = names
             .iter()
