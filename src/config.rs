@@ -124,6 +124,10 @@ pub struct YClientsConfig {
     pub max_requests_per_second: u32,
     #[serde(default = "defaults::per_minute")]
     pub max_requests_per_minute: u32,
+    /// The secret part of our webhook URL (`/webhooks/yclients/{token}`); empty: the
+    /// YClients webhook endpoint is off.
+    #[serde(default)]
+    pub webhook_token: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +256,13 @@ pub struct CloudApiConfig {
     /// An approved template per kind (`template` still serves `created`).
     #[serde(default)]
     pub templates: CloudTemplates,
+    /// Checks the delivery-status webhook's `X-Hub-Signature-256`; empty: that
+    /// endpoint is off.
+    #[serde(default)]
+    pub app_secret: Secret,
+    /// Answers Meta's verification handshake of that webhook.
+    #[serde(default)]
+    pub verify_token: Secret,
 }
 
 impl Default for CloudApiConfig {
@@ -410,6 +421,12 @@ impl Config {
             &mut self.whatsapp.cloud_api.access_token,
         );
         set("GREEN_API_TOKEN", &mut self.whatsapp.green_api.api_token);
+        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
+        set("WHATSAPP_APP_SECRET", &mut self.whatsapp.cloud_api.app_secret);
+        set(
+            "WHATSAPP_VERIFY_TOKEN",
+            &mut self.whatsapp.cloud_api.verify_token,
+        );
         if let Some(http) = self.http.as_mut() {
             set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
         }
