@@ -125,7 +125,11 @@ async fn metrics(state: State) -> HttpResponse {
         Ok(n) => n,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };
-    let deliveries = state.db.run(store::count_deliveries).await.unwrap_or_default();
+    let deliveries = state
+        .db
+        .run(store::count_deliveries)
+        .await
+        .unwrap_or_default();
     let snapshot = Snapshot {
         notifications,
         deliveries,

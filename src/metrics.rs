@@ -163,7 +163,10 @@ impl Metrics {
             "YClients webhook events, by event status and outcome.",
         );
         for ((status, outcome), n) in &m.webhooks {
-            let _ = writeln!(out, "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         let name = header(
             &mut out,
@@ -172,7 +175,10 @@ impl Metrics {
             "WhatsApp delivery statuses received, by status and outcome.",
         );
         for ((status, outcome), n) in &m.deliveries {
-            let _ = writeln!(out, "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         let name = header(
             &mut out,

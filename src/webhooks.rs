@@ -71,7 +71,13 @@ fn read_event(body: &[u8]) -> Result<Event, String> {
         .and_then(lenient_i64)
         .map(CompanyId)
         .ok_or("no company_id")?;
-    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     Ok(Event {
         company,
         resource: text("resource"),
@@ -82,11 +88,7 @@ fn read_event(body: &[u8]) -> Result<Event, String> {
 
 /// `POST /webhooks/yclients/{token}`: 200 only once the filter has committed what
 /// the event means, so an acknowledged event is never lost; 404 for a wrong token.
-async fn yclients(
-    state: State,
-    token: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
+async fn yclients(state: State, token: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let expected = state.config.yclients.webhook_token.expose();
     if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         state.metrics.webhook("unknown", "wrong_token");
@@ -221,7 +223,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())
@@ -257,17 +259,15 @@ fn read_statuses(body: &[u8]) -> Result<Vec<Status>, String> {
             let (Some(id), Some(delivery)) = (id, delivery) else {
                 continue;
             };
-            let error = status
-                .pointer("/errors/0")
-                .map(|e| {
-                    let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
-                    let title = e
-                        .get("title")
-                        .or_else(|| e.get("message"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    format!("{code}: {title}")
-                });
+            let error = status.pointer("/errors/0").map(|e| {
+                let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
+                let title = e
+                    .get("title")
+                    .or_else(|| e.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                format!("{code}: {title}")
+            });
             out.push(Status {
                 id: id.to_string(),
                 delivery,
@@ -291,9 +291,11 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         .and_then(|v| v.to_str().ok());
     if !signature_is_valid(secret, &body, header) {
         state.metrics.delivery("unknown", "bad_signature");
-        state
-            .rejects
-            .note(&state.logger, "whatsapp", "missing or wrong X-Hub-Signature-256");
+        state.rejects.note(
+            &state.logger,
+            "whatsapp",
+            "missing or wrong X-Hub-Signature-256",
+        );
         return HttpResponse::Unauthorized().finish();
     }
     let statuses = match read_statuses(&body) {
@@ -340,7 +342,11 @@ mod tests {
         let header = sign("app-secret", body);
         assert!(signature_is_valid("app-secret", body, Some(&header)));
         assert!(!signature_is_valid("other", body, Some(&header)));
-        assert!(!signature_is_valid("app-secret", b"{\"entry\": []}", Some(&header)));
+        assert!(!signature_is_valid(
+            "app-secret",
+            b"{\"entry\": []}",
+            Some(&header)
+        ));
         assert!(!signature_is_valid("app-secret", body, None));
         assert!(!signature_is_valid("app-secret", body, Some("sha256=zz")));
     }
@@ -348,11 +354,11 @@ mod tests {
     #[test]
     fn reads_metas_statuses() {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-            "field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [
-                {"id": "wamid.A", "status": "delivered", "timestamp": "1", "recipient_id": "7916"},
-                {"id": "wamid.B", "status": "failed", "errors": [{"code": 131026, "title": "Message undeliverable"}]},
-                {"id": "wamid.C", "status": "deleted"}
-            ]}}]}]});
+        "field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [
+            {"id": "wamid.A", "status": "delivered", "timestamp": "1", "recipient_id": "7916"},
+            {"id": "wamid.B", "status": "failed", "errors": [{"code": 131026, "title": "Message undeliverable"}]},
+            {"id": "wamid.C", "status": "deleted"}
+        ]}}]}]});
         let statuses = read_statuses(body.to_string().as_bytes()).unwrap();
         assert_eq!(statuses.len(), 2);
         assert_eq!(statuses[0].delivery, Delivery::Delivered);

@@ -67,7 +67,9 @@ impl Salons {
         let overrides = self.config.company(company);
         Salon {
             title: overrides.and_then(|o| o.name.clone()).unwrap_or_default(),
-            address: overrides.and_then(|o| o.address.clone()).unwrap_or_default(),
+            address: overrides
+                .and_then(|o| o.address.clone())
+                .unwrap_or_default(),
             timezone: overrides
                 .and_then(|o| o.tz())
                 .unwrap_or_else(|| self.config.default_tz()),
