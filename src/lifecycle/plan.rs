@@ -112,7 +112,17 @@ impl Policy {
 
     /// A change or cancellation against what the client was told.
     fn plan_change(&self, s: &Sighting, open: &[OpenNotice], planned: &mut Planned) {
-        let Some(told) = planned.booking.told_json.as_deref().and_then(parse_record) else {
+        // What the client was told, or is being told right now: a confirmation on its
+        // way out carries the state it was rendered from, and a change seen meanwhile
+        // is news after it.
+        let in_flight = s
+            .known
+            .created
+            .get(&s.record.id)
+            .filter(|(status, _)| *status == Status::Sending)
+            .map(|(_, json)| json.as_str());
+        let told = planned.booking.told_json.as_deref().or(in_flight);
+        let Some(told) = told.and_then(parse_record) else {
             // Nothing told yet: a pending confirmation carries the final state.
             return;
         };

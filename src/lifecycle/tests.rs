@@ -127,6 +127,33 @@ fn a_time_change_opens_one_change_notice_a_confirmation_none() {
 }
 
 #[test]
+fn a_change_seen_while_the_confirmation_is_being_sent_is_news_after_it() {
+    let p = policy("");
+    let before = record(json!({}));
+    let mut known = Known::default();
+    known.bookings.insert(
+        before.id,
+        StoredBooking {
+            told_json: None,
+            ..told(Audience::Ours, &before, vec![]).bookings[&before.id].clone()
+        },
+    );
+    known
+        .created
+        .insert(before.id, (Status::Sending, before.raw.to_string()));
+    let moved = record(json!({"datetime": "2026-12-01T16:00:00+03:00"}));
+    assert_eq!(
+        kinds(&plan(&p, &moved, &known)),
+        [(Kind::Changed, Status::Pending)]
+    );
+    // Still pending instead: the confirmation will carry the new time itself.
+    known
+        .created
+        .insert(before.id, (Status::Pending, before.raw.to_string()));
+    assert!(plan(&p, &moved, &known).open.is_empty());
+}
+
+#[test]
 fn a_pending_change_folds_further_edits() {
     let p = policy("");
     let open = vec![OpenNotice {
