@@ -98,45 +98,41 @@ impl Metrics {
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let m = self.inner.lock().expect("metrics lock");
         let mut out = String::new();
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_polls_total",
-            "counter",
+            ("booking_monitor_polls_total", "counter"),
             "Polls of YClients, by company and outcome.",
+            m.polls.iter().map(|((company, outcome), n)| {
+                (
+                    format!("company_id=\"{company}\",outcome=\"{outcome}\""),
+                    *n as f64,
+                )
+            }),
         );
-        for ((company, outcome), n) in &m.polls {
-            let _ = writeln!(
-                out,
-                "{name}{{company_id=\"{company}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_records_seen_total",
-            "counter",
+            ("booking_monitor_records_seen_total", "counter"),
             "Records returned by YClients polls, by company.",
+            m.records_seen
+                .iter()
+                .map(|(company, n)| (format!("company_id=\"{company}\""), *n as f64)),
         );
-        for (company, n) in &m.records_seen {
-            let _ = writeln!(out, "{name}{{company_id=\"{company}\"}} {n}");
-        }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_notifications",
-            "gauge",
+            ("booking_monitor_notifications", "gauge"),
             "Notifications in the outbox, by kind and status.",
+            snapshot.notifications.iter().map(|(kind, status, n)| {
+                (format!("kind=\"{kind}\",status=\"{status}\""), *n as f64)
+            }),
         );
-        for (kind, status, n) in &snapshot.notifications {
-            let _ = writeln!(out, "{name}{{kind=\"{kind}\",status=\"{status}\"}} {n}");
-        }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_sends_total",
-            "counter",
+            ("booking_monitor_sends_total", "counter"),
             "WhatsApp send attempts, by kind and outcome.",
+            m.sends.iter().map(|((kind, outcome), n)| {
+                (format!("kind=\"{kind}\",outcome=\"{outcome}\""), *n as f64)
+            }),
         );
-        for ((kind, outcome), n) in &m.sends {
-            let _ = writeln!(out, "{name}{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
-        }
         let name = header(
             &mut out,
             "booking_monitor_lateness_seconds",
@@ -156,39 +152,37 @@ impl Metrics {
             let _ = writeln!(out, "{name}_sum{{kind=\"{kind}\"}} {}", h.sum);
             let _ = writeln!(out, "{name}_count{{kind=\"{kind}\"}} {}", h.count);
         }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_webhook_events_total",
-            "counter",
+            ("booking_monitor_webhook_events_total", "counter"),
             "YClients webhook events, by event status and outcome.",
+            m.webhooks.iter().map(|((status, outcome), n)| {
+                (
+                    format!("status=\"{status}\",outcome=\"{outcome}\""),
+                    *n as f64,
+                )
+            }),
         );
-        for ((status, outcome), n) in &m.webhooks {
-            let _ = writeln!(
-                out,
-                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_delivery_statuses_total",
-            "counter",
+            ("booking_monitor_delivery_statuses_total", "counter"),
             "WhatsApp delivery statuses received, by status and outcome.",
+            m.deliveries.iter().map(|((status, outcome), n)| {
+                (
+                    format!("status=\"{status}\",outcome=\"{outcome}\""),
+                    *n as f64,
+                )
+            }),
         );
-        for ((status, outcome), n) in &m.deliveries {
-            let _ = writeln!(
-                out,
-                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        let name = header(
+        family(
             &mut out,
-            "booking_monitor_deliveries",
-            "gauge",
+            ("booking_monitor_deliveries", "gauge"),
             "Sent notifications by what WhatsApp last reported of them.",
+            snapshot
+                .deliveries
+                .iter()
+                .map(|(status, n)| (format!("delivery=\"{status}\""), *n as f64)),
         );
-        for (status, n) in &snapshot.deliveries {
-            let _ = writeln!(out, "{name}{{delivery=\"{status}\"}} {n}");
-        }
         for (name, help, value) in [
             (
                 "booking_monitor_rereads_total",
@@ -215,6 +209,19 @@ impl Metrics {
             let _ = writeln!(out, "{name} {value}");
         }
         out
+    }
+}
+
+/// One metric with its samples, each `(labels, value)`.
+fn family(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    samples: impl Iterator<Item = (String, f64)>,
+) {
+    let name = header(out, name, kind, help);
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
 }
 

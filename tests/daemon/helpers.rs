@@ -246,6 +246,16 @@ impl TestApp {
     }
 }
 
+/// A GET to the daemon's HTTP endpoints: (status, body).
+pub async fn get(url: &str) -> (u16, String) {
+    let mut response = awc::Client::new().get(url).send().await.unwrap();
+    let body = response.body().await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
 /// A wall-clock time `days` from today in the salon's zone (tests only need "in the future").
 pub fn visit(days: u64, hour: u32, minute: u32) -> NaiveDateTime {
     (Utc::now().date_naive() + Days::new(days))

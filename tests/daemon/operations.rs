@@ -13,15 +13,6 @@ fn with_http() -> Options {
     }
 }
 
-async fn get(url: &str) -> (u16, String) {
-    let mut response = awc::Client::new().get(url).send().await.unwrap();
-    let body = response.body().await.unwrap();
-    (
-        response.status().as_u16(),
-        String::from_utf8_lossy(&body).into_owned(),
-    )
-}
-
 #[actix_rt::test]
 async fn check_passes_against_healthy_apis() {
     let app = prepare(Options::default()).await;

@@ -205,15 +205,6 @@ async fn the_documented_webhook_is_accepted() {
     assert_eq!(row.last_error.as_deref(), Some("online_booking"));
 }
 
-async fn get(url: &str) -> (u16, String) {
-    let mut response = awc::Client::new().get(url).send().await.unwrap();
-    let body = response.body().await.unwrap();
-    (
-        response.status().as_u16(),
-        String::from_utf8_lossy(&body).into_owned(),
-    )
-}
-
 #[actix_rt::test]
 async fn the_daemon_killed_right_after_a_200_still_sends_after_restart() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
