@@ -9,8 +9,8 @@ use super::{missing, ConfigError, Secret};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// An IP address and port: a host name was never accepted (it would be
-    /// resolved at bind time, and may resolve to several addresses).
+    /// An IP address and port (`127.0.0.1:9187`, `[::1]:9187`): what was accepted
+    /// before it had a type; a host name never was.
     #[serde(default, deserialize_with = "socket_addr")]
     pub listen: Option<SocketAddr>,
     #[serde(default)]
@@ -21,7 +21,7 @@ fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D:
     let text = String::deserialize(d)?;
     text.parse().map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
-            "expected host:port like \"127.0.0.1:9187\", got {text:?}"
+            "expected an IP address and port like \"127.0.0.1:9187\" (not a host name), got {text:?}"
         ))
     })
 }

@@ -233,7 +233,6 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.database.validate()?;
         self.yclients.validate()?;
         self.validate_companies()?;
         self.monitor.validate()?;
@@ -266,9 +265,9 @@ impl Config {
         Ok(())
     }
 
-    /// `sqlite://relative/path.db` (from the working directory) or `sqlite:///absolute/path.db`.
-    pub fn database_location(&self) -> Result<DatabaseLocation, ConfigError> {
-        self.database.location()
+    /// `database.url`, parsed at load.
+    pub fn database_location(&self) -> &DatabaseLocation {
+        &self.database.location
     }
 
     pub fn company(&self, id: CompanyId) -> Option<&CompanyConfig> {

@@ -26,7 +26,7 @@ fn a_minimal_config_takes_the_defaults() {
     assert!(c.monitor.skip_online);
     assert_eq!(c.supervisor.max_restarts, 5);
     assert_eq!(
-        c.database_location().unwrap(),
+        *c.database_location(),
         DatabaseLocation::Sqlite("test.db".into())
     );
 }
@@ -36,7 +36,7 @@ fn absolute_sqlite_paths_keep_their_slash() {
     let text = MINIMAL.replace("sqlite://test.db", "sqlite:///var/lib/bm/db.sqlite");
     let c = Config::parse(&text, &no_env).unwrap();
     assert_eq!(
-        c.database_location().unwrap(),
+        *c.database_location(),
         DatabaseLocation::Sqlite("/var/lib/bm/db.sqlite".into())
     );
 }
@@ -194,6 +194,91 @@ fn each_key_wrong_in_turn_is_named() {
         checked += 1;
     }
     assert_eq!(checked, 44, "every key of the contract");
+}
+
+/// The keys parsed into types at load: a value of the right TOML type that means
+/// nothing is named too, with what would do.
+#[test]
+fn each_typed_key_with_a_meaningless_value_is_named() {
+    let cases = [
+        (
+            "timezone = \"Europe/Moscow\"",
+            "timezone = \"Mars/Olympus\"",
+            "companies[0].timezone",
+            "unknown time zone \"Mars/Olympus\"",
+        ),
+        (
+            "default_timezone = \"Europe/Moscow\"",
+            "default_timezone = \"Moscow\"",
+            "monitor.default_timezone",
+            "unknown time zone \"Moscow\"",
+        ),
+        (
+            "level = \"info\"",
+            "level = \"critical\"",
+            "log.level",
+            "expected trace, debug, info, warn or error",
+        ),
+        (
+            "format = \"term\"",
+            "format = \"xml\"",
+            "log.format",
+            "json",
+        ),
+        (
+            "listen = \"127.0.0.1:9187\"",
+            "listen = \"localhost:9187\"",
+            "http.listen",
+            "expected an IP address and port like \"127.0.0.1:9187\"",
+        ),
+        (
+            "listen = \"127.0.0.1:9187\"",
+            "listen = \"127.0.0.1\"",
+            "http.listen",
+            "got \"127.0.0.1\"",
+        ),
+    ];
+    for (line, wrong, key, says) in cases {
+        // Whole lines: `timezone = …` is also the tail of `default_timezone = …`.
+        let text: Vec<&str> = FULL
+            .lines()
+            .map(|l| if l == line { wrong } else { l })
+            .collect();
+        let err = Config::parse(&text.join("\n"), &no_env).unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+        assert!(err.problem.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn typed_keys_parse_into_their_types() {
+    let c = Config::parse(FULL, &no_env).unwrap();
+    assert_eq!(c.companies[0].timezone, Some(chrono_tz::Europe::Moscow));
+    assert_eq!(c.monitor.default_timezone, chrono_tz::Europe::Moscow);
+    assert_eq!(c.log.level, slog::Level::Info);
+    assert_eq!(c.log.format, LogFormat::Term);
+    let listen = c.http.and_then(|h| h.listen);
+    assert_eq!(listen, Some("127.0.0.1:9187".parse().unwrap()));
+
+    let c = Config::parse(MINIMAL, &no_env).unwrap();
+    assert_eq!(c.companies[0].timezone, None);
+    assert_eq!(c.monitor.default_timezone, chrono_tz::Europe::Moscow);
+    assert_eq!(c.log.level, slog::Level::Info);
+    assert_eq!(c.log.format, LogFormat::Term);
+
+    for (name, level) in [
+        ("trace", slog::Level::Trace),
+        ("debug", slog::Level::Debug),
+        ("warn", slog::Level::Warning),
+        ("error", slog::Level::Error),
+    ] {
+        let text = format!("{MINIMAL}\n[log]\nlevel = \"{name}\"\nformat = \"json\"");
+        let c = Config::parse(&text, &no_env).unwrap();
+        assert_eq!((c.log.level, c.log.format), (level, LogFormat::Json));
+    }
+    let text = format!("{MINIMAL}\n[http]\nlisten = \"[::1]:9187\"\ntoken = \"h\"");
+    let c = Config::parse(&text, &no_env).unwrap();
+    assert_eq!(c.http.unwrap().listen, Some("[::1]:9187".parse().unwrap()));
 }
 
 #[test]
