@@ -7,11 +7,11 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use std::time::Duration;
 
-use actix::{Addr, Supervisor};
+use actix::{Addr, Recipient, Supervisor};
 use actix_rt::Arbiter;
 use slog::Logger;
 
-use crate::actors::messages::Drain;
+use crate::actors::messages::{Drain, RecordsSeen};
 use crate::actors::{
     DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
 };
@@ -104,6 +104,15 @@ impl Daemon {
             poller: None,
             http: None,
         };
+        let filter = if daemon.shared.config.monitor.enabled {
+            Some(daemon.start_actors())
+        } else {
+            slog::warn!(
+                daemon.shared.logger,
+                "monitoring is disabled (monitor.enabled = false): nothing is polled or sent"
+            );
+            None
+        };
         if let Some(listen) = daemon.shared.config.http.as_ref().and_then(|h| h.listen) {
             let state = ApiState {
                 config: daemon.shared.config.clone(),
@@ -112,37 +121,40 @@ impl Daemon {
                 limiter: daemon.shared.limiter.clone(),
                 supervision: daemon.shared.supervision.clone(),
                 salons: daemon.shared.salons.clone(),
+                filter,
+                logger: daemon.shared.logger.clone(),
+                rejects: Default::default(),
             };
             let (addr, handle) = http_api::start(listen, state)
                 .map_err(|source| StartError::Http { listen, source })?;
             slog::info!(daemon.shared.logger, "HTTP endpoints listening"; "address" => %addr);
             daemon.http = Some((addr, handle));
         }
-        if !daemon.shared.config.monitor.enabled {
-            slog::warn!(
-                daemon.shared.logger,
-                "monitoring is disabled (monitor.enabled = false): nothing is polled or sent"
-            );
-            return Ok(daemon);
-        }
-        let handle = daemon.arbiter.handle();
-        let s = daemon.shared.clone();
+        Ok(daemon)
+    }
+
+    /// Notifier, then Delay, Filter, Poller, each given its downstream's address;
+    /// returns the filter's, which YClients' webhooks feed too.
+    fn start_actors(&mut self) -> Recipient<RecordsSeen> {
+        let handle = self.arbiter.handle();
+        let s = self.shared.clone();
         let notifier = Supervisor::start_in_arbiter(&handle, move |_| NotifierActor::new(s));
-        let (s, to_notifier) = (daemon.shared.clone(), notifier.clone().recipient());
+        let (s, to_notifier) = (self.shared.clone(), notifier.clone().recipient());
         let delay = Supervisor::start_in_arbiter(&handle, move |_| DelayActor::new(s, to_notifier));
-        let (s, to_delay) = (daemon.shared.clone(), delay.recipient());
+        let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
-        let (s, to_filter) = (daemon.shared.clone(), filter.recipient());
+        let (s, to_filter) = (self.shared.clone(), filter.recipient::<RecordsSeen>());
+        let for_webhooks = to_filter.clone();
         let poller: Addr<PollerActor> =
             Supervisor::start_in_arbiter(&handle, move |_| PollerActor::new(s, to_filter));
-        slog::info!(daemon.shared.logger, "booking-monitor started";
-            "companies" => daemon.shared.config.companies.len(),
-            "poll_interval_ms" => daemon.shared.config.monitor.poll_interval_ms,
-            "notification_delay_ms" => daemon.shared.config.monitor.notification_delay_ms);
-        warn_if_polls_fill_the_budget(&daemon.shared.config, &daemon.shared.logger);
-        daemon.notifier = Some(notifier);
-        daemon.poller = Some(poller);
-        Ok(daemon)
+        slog::info!(self.shared.logger, "booking-monitor started";
+            "companies" => self.shared.config.companies.len(),
+            "poll_interval_ms" => self.shared.config.monitor.poll_interval_ms,
+            "notification_delay_ms" => self.shared.config.monitor.notification_delay_ms);
+        warn_if_polls_fill_the_budget(&self.shared.config, &self.shared.logger);
+        self.notifier = Some(notifier);
+        self.poller = Some(poller);
+        for_webhooks
     }
 
     /// Where the HTTP endpoints listen, when `http.listen` is set.

@@ -10,6 +10,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
+use actix::Recipient;
+
+use crate::actors::messages::RecordsSeen;
 use crate::actors::{Salons, Supervision};
 use crate::config::Config;
 use crate::domain::{CompanyId, RecordId};
@@ -28,6 +31,11 @@ pub struct ApiState {
     pub supervision: Arc<Supervision>,
     /// Names of salons the config does not name, once the poller has fetched them.
     pub salons: Arc<Salons>,
+    /// Where a YClients webhook's record goes; `None` while monitoring is off.
+    pub filter: Option<Recipient<RecordsSeen>>,
+    pub logger: slog::Logger,
+    /// Refused webhook requests, logged sparingly.
+    pub rejects: Arc<crate::webhooks::RejectLog>,
 }
 
 /// Binds and starts the server on the current actix system.
@@ -55,10 +63,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/status", web::get().to(status_json))
         .route("/", web::get().to(page))
         .route("/bot-records", web::post().to(bot_records))
-        .route("/bot-records", web::delete().to(bot_records));
+        .route("/bot-records", web::delete().to(bot_records))
+        .configure(crate::webhooks::routes);
 }
 
-type State = web::Data<ApiState>;
+pub(crate) type State = web::Data<ApiState>;
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().body("ok\n")
@@ -116,8 +125,14 @@ async fn metrics(state: State) -> HttpResponse {
         Ok(n) => n,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };
+    let deliveries = state
+        .db
+        .run(store::count_deliveries)
+        .await
+        .unwrap_or_default();
     let snapshot = Snapshot {
         notifications,
+        deliveries,
         yclients_requests: state.limiter.requests(),
         rate_limit_waits: state.limiter.waits(),
         actor_restarts: state.supervision.restarts(),
@@ -179,7 +194,7 @@ fn authorized(state: &State, req: &HttpRequest) -> bool {
         && given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -20,5 +20,6 @@ pub mod status;
 pub mod store;
 pub mod template;
 pub mod text;
+pub mod webhooks;
 pub mod whatsapp;
 pub mod yclients;

@@ -25,6 +25,8 @@ struct Inner {
     sends: BTreeMap<(Kind, &'static str), u64>,
     lateness: BTreeMap<Kind, Histogram>,
     rereads: u64,
+    webhooks: BTreeMap<(&'static str, &'static str), u64>,
+    deliveries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 #[derive(Default)]
@@ -37,6 +39,7 @@ struct Histogram {
 /// What the rest of the process knows, read at scrape time.
 pub struct Snapshot {
     pub notifications: Vec<(Kind, Status, i64)>,
+    pub deliveries: Vec<(String, i64)>,
     pub yclients_requests: u64,
     pub rate_limit_waits: u64,
     pub actor_restarts: u64,
@@ -59,6 +62,18 @@ impl Metrics {
             .sends
             .entry((kind, outcome))
             .or_default() += 1;
+    }
+
+    /// A YClients webhook event (`create`, `update`, `delete`, `other`) and what became of it.
+    pub fn webhook(&self, status: &'static str, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.webhooks.entry((status, outcome)).or_default() += 1;
+    }
+
+    /// A WhatsApp delivery status and what it did (`applied`, `stale`, `unknown_id`…).
+    pub fn delivery(&self, status: &'static str, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.deliveries.entry((status, outcome)).or_default() += 1;
     }
 
     /// A booking re-read from YClients before a send (nothing proved it current).
@@ -140,6 +155,39 @@ impl Metrics {
             );
             let _ = writeln!(out, "{name}_sum{{kind=\"{kind}\"}} {}", h.sum);
             let _ = writeln!(out, "{name}_count{{kind=\"{kind}\"}} {}", h.count);
+        }
+        let name = header(
+            &mut out,
+            "booking_monitor_webhook_events_total",
+            "counter",
+            "YClients webhook events, by event status and outcome.",
+        );
+        for ((status, outcome), n) in &m.webhooks {
+            let _ = writeln!(
+                out,
+                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let name = header(
+            &mut out,
+            "booking_monitor_delivery_statuses_total",
+            "counter",
+            "WhatsApp delivery statuses received, by status and outcome.",
+        );
+        for ((status, outcome), n) in &m.deliveries {
+            let _ = writeln!(
+                out,
+                "{name}{{status=\"{status}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let name = header(
+            &mut out,
+            "booking_monitor_deliveries",
+            "gauge",
+            "Sent notifications by what WhatsApp last reported of them.",
+        );
+        for (status, n) in &snapshot.deliveries {
+            let _ = writeln!(out, "{name}{{delivery=\"{status}\"}} {n}");
         }
         for (name, help, value) in [
             (

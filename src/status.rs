@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::{mask_phone, Kind, Reason, Status};
+use crate::domain::{mask_phone, Delivery, Kind, Reason, Status};
 use crate::store::{self, Conn, StoreError};
 use crate::yclients::{Record, VisitTime};
 
@@ -22,6 +22,8 @@ pub struct Report {
     pub notifications: BTreeMap<Status, i64>,
     /// Notifications by kind, then status.
     pub kinds: BTreeMap<Kind, BTreeMap<Status, i64>>,
+    /// Sent notifications by what WhatsApp last reported (delivered, read, failed…).
+    pub deliveries: BTreeMap<String, i64>,
     /// What is due next, earliest first.
     pub upcoming: Vec<DecisionReport>,
     /// The latest decisions, newest first.
@@ -39,6 +41,9 @@ pub struct CompanyReport {
     pub last_error: Option<String>,
     pub cursor: Option<DateTime<Utc>>,
     pub monitored_since: Option<DateTime<Utc>>,
+    /// When its last YClients webhook came, and how many came.
+    pub last_webhook_at: Option<DateTime<Utc>>,
+    pub webhook_events: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,12 +62,17 @@ pub struct DecisionReport {
     pub attempts: i32,
     /// When it is (or was last) due.
     pub due_at: DateTime<Utc>,
+    /// What WhatsApp last reported after accepting it: sent, delivered, read, failed.
+    pub delivery: Option<String>,
+    /// Meta's error code and title for a failed delivery.
+    pub delivery_error: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// Each configured company's polling, from its cursor row.
 pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>, StoreError> {
     let states = store::poll_states(conn)?;
+    let receipts = store::webhook_receipts(conn)?;
     Ok(config
         .companies
         .iter()
@@ -70,6 +80,7 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
             let state = states.iter().find(|s| s.company_id == c.id);
             // A row of failures only, before any success, has no cursor to show.
             let monitored = state.filter(|s| s.ever_succeeded());
+            let receipt = receipts.iter().find(|r| r.0 == c.id);
             CompanyReport {
                 company_id: c.id,
                 name: c.name.clone(),
@@ -82,6 +93,8 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                 last_error: state.and_then(|s| s.last_poll_error.clone()),
                 cursor: monitored.map(|s| s.changed_after.and_utc()),
                 monitored_since: monitored.map(|s| s.monitored_since.and_utc()),
+                last_webhook_at: receipt.map(|r| r.1.and_utc()),
+                webhook_events: receipt.map(|r| r.2).unwrap_or(0),
             }
         })
         .collect())
@@ -120,6 +133,8 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
             reason: n.last_error.clone(),
             attempts: n.attempts,
             due_at: n.due_at.and_utc(),
+            delivery: None,
+            delivery_error: None,
             updated_at: n.updated_at.and_utc(),
         }
     };
@@ -127,14 +142,27 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         .into_iter()
         .map(decision)
         .collect();
-    let recent = store::recent(conn, RECENT)?
+    let recent_rows = store::recent(conn, RECENT)?;
+    let ids: Vec<i64> = recent_rows.iter().map(|n| n.id).collect();
+    let reported = store::deliveries(conn, &ids)?;
+    let recent = recent_rows
         .into_iter()
-        .map(decision)
+        .map(|n| {
+            let id = n.id;
+            let mut d = decision(n);
+            if let Some((_, status, error)) = reported.iter().find(|(n, _, _)| *n == id) {
+                d.delivery = Some(status.clone());
+                d.delivery_error = error.clone();
+            }
+            d
+        })
         .collect();
+    let deliveries = store::count_deliveries(conn)?.into_iter().collect();
     Ok(Report {
         companies,
         notifications,
         kinds,
+        deliveries,
         upcoming,
         recent,
     })
@@ -146,11 +174,19 @@ pub fn render_text(report: &Report) -> String {
     for c in &report.companies {
         let _ = writeln!(
             out,
-            "  {:<10} last poll {:<8} at {:<20} cursor {}{}",
+            "  {:<10} last poll {:<8} at {:<20} cursor {}{}{}",
             c.company_id,
             c.last_poll,
             when(c.last_poll_at),
             when(c.cursor),
+            match c.last_webhook_at {
+                Some(at) => format!(
+                    "  last webhook {} ({} in all)",
+                    when(Some(at)),
+                    c.webhook_events
+                ),
+                None => String::new(),
+            },
             c.last_error
                 .as_deref()
                 .map(|e| format!("\n             error: {e}"))
@@ -195,7 +231,11 @@ pub fn render_text(report: &Report) -> String {
                 d.visit.as_deref().unwrap_or("-"),
                 d.phone.as_deref().unwrap_or("-"),
                 d.status,
-                d.reason.as_deref().unwrap_or("")
+                match (&d.delivery, &d.delivery_error) {
+                    (Some(delivery), Some(error)) => format!("{delivery} ({error})"),
+                    (Some(delivery), None) => delivery.clone(),
+                    (None, _) => d.reason.clone().unwrap_or_default(),
+                }
             );
             let _ = writeln!(out, "{}", line.trim_end());
         }
@@ -279,9 +319,9 @@ pub fn render_html(report: &Report) -> String {
             } else {
                 format!(", {visit}")
             },
-            match d.status {
-                Status::Failed => "bad",
-                Status::Sent => "ok",
+            match (d.status, d.delivery.as_deref()) {
+                (Status::Failed, _) | (_, Some("failed")) => "bad",
+                (Status::Sent, _) => "ok",
                 _ => "muted",
             },
             escape(&russian_status(d))
@@ -341,7 +381,14 @@ fn russian_status(d: &DecisionReport) -> String {
         .map(|r| Reason::parse(r).map_or_else(|| r.to_string(), |r| r.label().to_string()))
         .unwrap_or_default();
     match d.status {
-        Status::Sent => "отправлено".into(),
+        Status::Sent => match d.delivery.as_deref().and_then(Delivery::parse) {
+            Some(Delivery::Failed) => format!(
+                "не доставлено: {}",
+                d.delivery_error.as_deref().unwrap_or("")
+            ),
+            Some(delivery) => delivery.label().to_string(),
+            None => "отправлено".into(),
+        },
         Status::Pending => format!("ждёт отправки, {}", d.due_at.format("%Y-%m-%d %H:%M UTC")),
         Status::Sending => "отправляется".into(),
         Status::Skipped => format!("пропущено: {why}"),

@@ -63,9 +63,10 @@ fn commit(
         }
     }
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+    let pushed = msg.next_cursor.is_none();
     let monitored_since = store::cursor(conn, company)?
         .map(|c| c.monitored_since)
-        .unwrap_or(msg.next_cursor);
+        .unwrap_or(msg.next_cursor.unwrap_or(msg.asked_at));
     let poll = PollCommit {
         company,
         new_cursor: msg.next_cursor,
@@ -88,6 +89,7 @@ fn commit(
                     seen_at: msg.asked_at,
                     yclients_ahead_by: msg.yclients_ahead_by,
                     tz: msg.timezone,
+                    pushed,
                 })
             })
             .collect();

@@ -7,9 +7,10 @@ use chrono_tz::Tz;
 use crate::domain::{CompanyId, NotificationId};
 use crate::yclients::{Record, RecordError};
 
-/// Poller → Filter: what one poll of a company found. The filter commits its
-/// decisions and `next_cursor` together, then replies; only then does the poller
-/// move on.
+/// Poller (or a YClients webhook) → Filter: what one poll of a company found, or
+/// the one record a webhook brought. The filter commits its decisions and
+/// `next_cursor` together, then replies; only then does the poller move on, or the
+/// webhook endpoint answer 200.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<FilterOutcome, ActorFailure>")]
 pub struct RecordsSeen {
@@ -19,7 +20,8 @@ pub struct RecordsSeen {
     pub asked_at: DateTime<Utc>,
     /// When its answer came.
     pub polled_at: DateTime<Utc>,
-    pub next_cursor: DateTime<Utc>,
+    /// The poll's new cursor; `None` for a webhook, which leaves the cursor alone.
+    pub next_cursor: Option<DateTime<Utc>>,
     /// YClients' clock minus ours.
     pub yclients_ahead_by: chrono::Duration,
     /// The salon's zone, to tell a past visit from a future one.

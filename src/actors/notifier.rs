@@ -13,7 +13,7 @@ use super::messages::{ActorFailure, Drain, Due, DueOutcome};
 use super::{backoff, Shared};
 use crate::domain::Status;
 use crate::domain::{mask_phone, NotificationId};
-use crate::lifecycle::{DueNotice, Recheck, Source};
+use crate::lifecycle::{DueNotice, Proof, Recheck, Source};
 use crate::panic_guard::{self, Guarded};
 use crate::store::{self, Outbound, StoreError};
 use crate::text::MessageFields;
@@ -236,10 +236,15 @@ async fn deliver(
             .ok()
             .and_then(|v| Record::from_json(v).ok())
     });
-    let fresh = match shared
-        .policy
-        .source(row.due_at(), proven_at, stored.is_some(), now)
-    {
+    let proof = Proof {
+        stored: stored.is_some(),
+        polled_at: proven_at,
+        pushed_at: booking
+            .as_ref()
+            .and_then(|b| b.pushed_at)
+            .map(|t| t.and_utc()),
+    };
+    let fresh = match shared.policy.source(row.due_at(), proof, now) {
         Source::Stored => stored,
         // Not written to the row: its `due_at` is what the proof is measured against.
         Source::WaitForPoll(at) => {

@@ -199,7 +199,7 @@ async fn poll_company(
         records: changed.records,
         asked_at,
         polled_at: Utc::now(),
-        next_cursor,
+        next_cursor: Some(next_cursor),
         yclients_ahead_by: changed.clock_offset,
         timezone: salon.timezone,
     };

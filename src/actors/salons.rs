@@ -57,6 +57,25 @@ impl Salons {
             .filter(|t| !t.is_empty())
     }
 
+    /// The salon as far as it is known without asking YClients: fetched before,
+    /// else the config's overrides and `monitor.default_timezone`. For a webhook,
+    /// which must answer fast; the poller fetched the salon at its first poll.
+    pub fn known(&self, company: CompanyId) -> Salon {
+        if let Some(salon) = self.cache.lock().expect("salons lock").get(&company) {
+            return salon.clone();
+        }
+        let overrides = self.config.company(company);
+        Salon {
+            title: overrides.and_then(|o| o.name.clone()).unwrap_or_default(),
+            address: overrides
+                .and_then(|o| o.address.clone())
+                .unwrap_or_default(),
+            timezone: overrides
+                .and_then(|o| o.timezone)
+                .unwrap_or(self.config.monitor.default_timezone),
+        }
+    }
+
     pub async fn get(
         &self,
         company: CompanyId,

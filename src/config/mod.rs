@@ -193,6 +193,15 @@ impl Config {
             &mut self.whatsapp.cloud_api.access_token,
         );
         set("GREEN_API_TOKEN", &mut self.whatsapp.green_api.api_token);
+        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
+        set(
+            "WHATSAPP_APP_SECRET",
+            &mut self.whatsapp.cloud_api.app_secret,
+        );
+        set(
+            "WHATSAPP_VERIFY_TOKEN",
+            &mut self.whatsapp.cloud_api.verify_token,
+        );
         if let Some(http) = self.http.as_mut() {
             set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
         }

@@ -120,6 +120,7 @@ partner_id = 7
 page_size = 200
 max_requests_per_second = 5
 max_requests_per_minute = 200
+webhook_token = "y"
 [[companies]]
 id = 1
 name = "Салон"
@@ -146,6 +147,8 @@ access_token = "a"
 template = ""
 language = "ru"
 template_parameters = ["client_name"]
+app_secret = "s"
+verify_token = "v"
 [whatsapp.green_api]
 base_url = "https://api.green-api.com"
 id_instance = "1"
@@ -193,7 +196,7 @@ fn each_key_wrong_in_turn_is_named() {
         assert_eq!(err.key, format!("{table}.{key}"), "{err}");
         checked += 1;
     }
-    assert_eq!(checked, 44, "every key of the contract");
+    assert_eq!(checked, 47, "every key of the contract");
 }
 
 /// The keys parsed into types at load: a value of the right TOML type that means

@@ -87,6 +87,13 @@ pub struct CloudApiConfig {
     /// An approved template per kind (`template` still serves `created`).
     #[serde(default)]
     pub templates: CloudTemplates,
+    /// Checks the delivery-status webhook's `X-Hub-Signature-256`; empty: that
+    /// endpoint is off.
+    #[serde(default)]
+    pub app_secret: Secret,
+    /// Answers Meta's verification handshake of that webhook.
+    #[serde(default)]
+    pub verify_token: Secret,
 }
 
 impl Default for CloudApiConfig {

@@ -27,6 +27,10 @@ pub struct YClientsConfig {
     pub max_requests_per_second: u32,
     #[serde(default = "per_minute")]
     pub max_requests_per_minute: u32,
+    /// The secret part of our webhook URL (`/webhooks/yclients/{token}`); empty: the
+    /// YClients webhook endpoint is off.
+    #[serde(default)]
+    pub webhook_token: Secret,
 }
 
 fn base_url() -> String {

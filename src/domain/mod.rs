@@ -5,5 +5,5 @@ mod notice;
 mod phone;
 
 pub use ids::{CompanyId, NotificationId, RecordId};
-pub use notice::{Audience, Kind, Reason, Status};
+pub use notice::{Audience, Delivery, Kind, Reason, Status};
 pub use phone::{mask_phone, Phone, PhoneError};

@@ -86,6 +86,46 @@ impl Status {
 }
 
 text_enum!(
+    /// What WhatsApp (Meta's Cloud API) reported after it accepted a message.
+    Delivery {
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+        Failed = "failed",
+    }
+);
+
+impl Delivery {
+    /// Whether `new` moves a message on from `current`: only forward (read beats
+    /// delivered beats sent); `failed` only before delivery, and nothing after it.
+    /// Meta repeats and reorders its callbacks, so a stale one must change nothing.
+    pub fn advances(current: Option<Delivery>, new: Delivery) -> bool {
+        let rank = |d: Delivery| match d {
+            Delivery::Sent => 1,
+            Delivery::Delivered => 2,
+            Delivery::Read => 3,
+            Delivery::Failed => 0,
+        };
+        match (current, new) {
+            (None, _) => true,
+            (Some(Delivery::Failed), _) => false,
+            (Some(current), Delivery::Failed) => current == Delivery::Sent,
+            (Some(current), new) => rank(new) > rank(current),
+        }
+    }
+
+    /// What the status page says.
+    pub fn label(self) -> &'static str {
+        match self {
+            Delivery::Sent => "отправлено",
+            Delivery::Delivered => "доставлено",
+            Delivery::Read => "прочитано",
+            Delivery::Failed => "не доставлено",
+        }
+    }
+}
+
+text_enum!(
     /// Whose news a booking is, decided when it is first seen.
     Audience {
         /// An administrator made it after monitoring began: we confirm it, and
@@ -159,6 +199,22 @@ impl Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_only_moves_forward() {
+        use Delivery::*;
+        assert!(Delivery::advances(None, Sent));
+        assert!(Delivery::advances(Some(Sent), Delivered));
+        assert!(Delivery::advances(Some(Delivered), Read));
+        assert!(
+            !Delivery::advances(Some(Read), Delivered),
+            "a stale delivered after read"
+        );
+        assert!(!Delivery::advances(Some(Read), Read), "a repeat");
+        assert!(Delivery::advances(Some(Sent), Failed));
+        assert!(!Delivery::advances(Some(Delivered), Failed));
+        assert!(!Delivery::advances(Some(Failed), Read));
+    }
 
     #[test]
     fn text_round_trips() {

@@ -44,6 +44,8 @@ pub struct Sighting<'a> {
     /// YClients' clock minus ours.
     pub yclients_ahead_by: chrono::Duration,
     pub tz: Tz,
+    /// It came by webhook rather than a poll.
+    pub pushed: bool,
 }
 
 /// A notice whose time has come, with the booking as it stands.
@@ -75,6 +77,17 @@ pub struct Outgoing {
     pub phone: Phone,
     pub record: Record,
     pub told: Option<(Record, String)>,
+}
+
+/// What vouches for the stored booking when a notice falls due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Proof {
+    /// A stored booking exists.
+    pub stored: bool,
+    /// When the company's last committed poll was asked.
+    pub polled_at: Option<DateTime<Utc>>,
+    /// When a webhook last brought the booking.
+    pub pushed_at: Option<DateTime<Utc>>,
 }
 
 /// Where the notifier takes the booking from before sending.

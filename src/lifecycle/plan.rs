@@ -25,6 +25,7 @@ impl Policy {
                 record_json: record.raw.to_string(),
                 told_json: None,
                 revision: 0,
+                pushed_at: s.pushed.then_some(s.seen_at),
             },
             open: Vec::new(),
             close: Vec::new(),

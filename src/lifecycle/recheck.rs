@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::change::{BookingState, Changes};
 use super::{
-    parse_record, phone_of, reminder_key, visit_at, DueNotice, Outgoing, Policy, Recheck, Source,
+    parse_record, phone_of, reminder_key, visit_at, DueNotice, Outgoing, Policy, Proof, Recheck,
+    Source,
 };
 use crate::domain::{Kind, Reason, Status};
 use crate::store::StoredBooking;
@@ -162,25 +163,27 @@ impl Policy {
     /// stored booking current (it would have brought any change since); short of
     /// that, waiting for the next poll costs no request; only when polls are off or
     /// late does the notifier ask YClients.
-    pub fn source(
-        &self,
-        due_at: DateTime<Utc>,
-        proven_at: Option<DateTime<Utc>>,
-        stored: bool,
-        now: DateTime<Utc>,
-    ) -> Source {
-        let Some(proven_at) = proven_at.filter(|_| stored && self.polling) else {
+    pub fn source(&self, due_at: DateTime<Utc>, proof: Proof, now: DateTime<Utc>) -> Source {
+        if !proof.stored {
             return Source::Reread;
-        };
-        if proven_at >= due_at {
+        }
+        // A webhook about the booking after its due time proves it as well as a poll.
+        if proof.polled_at.max(proof.pushed_at) >= Some(due_at) {
             return Source::Stored;
         }
+        // A booking that webhooks bring is not worth a poll's wait: ask now.
+        if proof.pushed_at.is_some() || !self.polling {
+            return Source::Reread;
+        }
+        let Some(polled_at) = proof.polled_at else {
+            return Source::Reread;
+        };
         let give_up = due_at + self.poll_interval * 2;
         if now >= give_up {
             return Source::Reread;
         }
         let margin = (self.poll_interval / 4).min(chrono::Duration::seconds(5));
-        let next_poll = proven_at + self.poll_interval + margin;
+        let next_poll = polled_at + self.poll_interval + margin;
         let soonest = now + chrono::Duration::milliseconds(20);
         Source::WaitForPoll(next_poll.max(soonest).min(give_up.max(soonest)))
     }

@@ -40,6 +40,7 @@ fn plan(policy: &Policy, record: &Record, known: &Known) -> Planned {
         seen_at: now(),
         yclients_ahead_by: chrono::Duration::zero(),
         tz: chrono_tz::Europe::Moscow,
+        pushed: false,
     })
 }
 
@@ -58,6 +59,7 @@ fn told(audience: Audience, told: &Record, open: Vec<OpenNotice>) -> Known {
             revision: 0,
             first_seen_at: now().naive_utc(),
             updated_at: now().naive_utc(),
+            pushed_at: None,
         },
     );
     known.open.insert(told.id, open);
@@ -343,16 +345,44 @@ fn no_reminder_right_after_a_change_notice() {
 fn a_poll_after_the_due_time_spares_the_reread() {
     let p = policy(""); // polls every 60 s
     let due: DateTime<Utc> = now();
+    let polled = |at: Option<DateTime<Utc>>| Proof {
+        stored: true,
+        polled_at: at,
+        pushed_at: None,
+    };
     let after = Some(due + chrono::Duration::seconds(1));
     let before = Some(due - chrono::Duration::seconds(10));
-    assert_eq!(p.source(due, after, true, due), Source::Stored);
-    assert_eq!(p.source(due, after, false, due), Source::Reread);
+    assert_eq!(p.source(due, polled(after), due), Source::Stored);
+    let nothing_stored = Proof {
+        stored: false,
+        ..polled(after)
+    };
+    assert_eq!(p.source(due, nothing_stored, due), Source::Reread);
     assert_eq!(
-        p.source(due, before, true, due),
+        p.source(due, polled(before), due),
         Source::WaitForPoll(due + chrono::Duration::seconds(55))
     );
     assert_eq!(
-        p.source(due, before, true, due + chrono::Duration::minutes(3)),
+        p.source(due, polled(before), due + chrono::Duration::minutes(3)),
+        Source::Reread
+    );
+}
+
+#[test]
+fn a_webhook_after_the_due_time_proves_it_too_and_a_pushed_booking_waits_for_no_poll() {
+    let p = policy("");
+    let due: DateTime<Utc> = now();
+    let pushed = |at: DateTime<Utc>| Proof {
+        stored: true,
+        polled_at: Some(due - chrono::Duration::seconds(10)),
+        pushed_at: Some(at),
+    };
+    assert_eq!(
+        p.source(due, pushed(due + chrono::Duration::seconds(1)), due),
+        Source::Stored
+    );
+    assert_eq!(
+        p.source(due, pushed(due - chrono::Duration::seconds(20)), due),
         Source::Reread
     );
 }

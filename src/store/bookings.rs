@@ -21,6 +21,8 @@ pub struct StoredBooking {
     pub revision: i32,
     pub first_seen_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When a webhook last told us of it.
+    pub pushed_at: Option<NaiveDateTime>,
 }
 
 impl StoredBooking {
@@ -38,6 +40,8 @@ pub struct BookingUpdate {
     /// Written only when the booking is first stored (later, only a send tells).
     pub told_json: Option<String>,
     pub revision: i32,
+    /// Set when a webhook brought it (then: when).
+    pub pushed_at: Option<DateTime<Utc>>,
 }
 
 pub fn booking(
@@ -78,6 +82,7 @@ pub(super) fn upsert(
             bookings::revision.eq(update.revision),
             bookings::first_seen_at.eq(db_time(now)),
             bookings::updated_at.eq(db_time(now)),
+            bookings::pushed_at.eq(update.pushed_at.map(db_time)),
         ))
         .on_conflict((bookings::company_id, bookings::record_id))
         .do_update()
@@ -88,6 +93,11 @@ pub(super) fn upsert(
             bookings::updated_at.eq(db_time(now)),
         ))
         .execute(conn)?;
+    if let Some(at) = update.pushed_at {
+        diesel::update(bookings::table.find((company.0, update.record.0)))
+            .set(bookings::pushed_at.eq(db_time(at)))
+            .execute(conn)?;
+    }
     Ok(())
 }
 

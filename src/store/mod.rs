@@ -8,6 +8,7 @@ mod bot_records;
 mod lock;
 mod outbox;
 mod poll;
+mod push;
 mod schema;
 mod sql_types;
 
@@ -17,6 +18,9 @@ pub use bot_records::{add_bot_record, is_bot_record, remove_bot_record};
 pub use lock::InstanceLock;
 pub use outbox::*;
 pub use poll::*;
+pub use push::{
+    count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -114,11 +114,11 @@ pub fn record_poll_failure(
     Ok(())
 }
 
-/// One committed poll's new cursor.
+/// One committed poll's new cursor (none for a webhook's record).
 #[derive(Debug, Clone, Copy)]
 pub struct PollCommit {
     pub company: CompanyId,
-    pub new_cursor: DateTime<Utc>,
+    pub new_cursor: Option<DateTime<Utc>>,
     pub monitored_since: DateTime<Utc>,
     /// When the poll was asked (our clock).
     pub asked_at: DateTime<Utc>,
@@ -152,10 +152,15 @@ pub fn commit_poll(
                 }
             }
         }
+        let Some(new_cursor) = poll.new_cursor else {
+            // A webhook: the cursor stays where the polls left it.
+            super::note_webhook(conn, company, now)?;
+            return Ok(scheduled);
+        };
         diesel::insert_into(poll_cursors::table)
             .values((
                 poll_cursors::company_id.eq(company.0),
-                poll_cursors::changed_after.eq(db_time(poll.new_cursor)),
+                poll_cursors::changed_after.eq(db_time(new_cursor)),
                 poll_cursors::monitored_since.eq(db_time(poll.monitored_since)),
                 poll_cursors::updated_at.eq(db_time(now)),
                 poll_cursors::last_poll_at.eq(db_time(now)),
@@ -164,7 +169,7 @@ pub fn commit_poll(
             .on_conflict(poll_cursors::company_id)
             .do_update()
             .set((
-                poll_cursors::changed_after.eq(db_time(poll.new_cursor)),
+                poll_cursors::changed_after.eq(db_time(new_cursor)),
                 // Unchanged for a monitored company; the first success of one whose
                 // row only carried failures (NEVER_POLLED) starts its monitoring.
                 poll_cursors::monitored_since.eq(db_time(poll.monitored_since)),

@@ -19,6 +19,7 @@ diesel::table! {
         revision -> Integer,
         first_seen_at -> Timestamp,
         updated_at -> Timestamp,
+        pushed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -44,6 +45,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    deliveries (notification_id) {
+        notification_id -> BigInt,
+        status -> Text,
+        error -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(deliveries -> notifications (notification_id));
+
+diesel::table! {
     poll_cursors (company_id) {
         company_id -> BigInt,
         changed_after -> Timestamp,
@@ -55,4 +67,19 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(bookings, bot_records, notifications, poll_cursors);
+diesel::table! {
+    webhook_receipts (company_id) {
+        company_id -> BigInt,
+        last_at -> Timestamp,
+        events -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    bookings,
+    bot_records,
+    deliveries,
+    notifications,
+    poll_cursors,
+    webhook_receipts
+);

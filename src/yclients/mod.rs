@@ -11,7 +11,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use rate_limit::RateLimiter;
-pub use record::{parse_timestamp, Attendance, Client, Record, RecordError, Service, VisitTime};
+pub use record::{
+    lenient_i64, parse_timestamp, Attendance, Client, Record, RecordError, Service, VisitTime,
+};
 
 use crate::config::YClientsConfig;
 use crate::domain::{CompanyId, RecordId};

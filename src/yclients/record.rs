@@ -257,7 +257,7 @@ struct RawClient {
     phone: Option<String>,
 }
 
-pub(crate) fn lenient_i64(v: &Value) -> Option<i64> {
+pub fn lenient_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),

@@ -1,0 +1,130 @@
+//! What push brings: WhatsApp's delivery statuses on the outbox's rows, and when
+//! each company's YClients webhooks last came.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{deliveries, notifications, webhook_receipts};
+use super::{db_time, Conn, StoreError};
+use crate::domain::{CompanyId, Delivery};
+
+/// What one delivery status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryUpdate {
+    /// The notification moved on.
+    Applied,
+    /// A repeat, or older than what is known: nothing changed.
+    Stale,
+    /// No notification has that provider message id.
+    Unknown,
+}
+
+impl DeliveryUpdate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryUpdate::Applied => "applied",
+            DeliveryUpdate::Stale => "stale",
+            DeliveryUpdate::Unknown => "unknown_id",
+        }
+    }
+}
+
+/// Moves the notification sent as `provider_message_id` to `delivery`, only forward,
+/// in one immediate transaction (two callbacks at once cannot both win).
+pub fn record_delivery(
+    conn: &mut Conn,
+    provider_message_id: &str,
+    delivery: Delivery,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DeliveryUpdate, StoreError> {
+    conn.immediate_transaction(|conn| {
+        let id = notifications::table
+            .filter(notifications::provider_message_id.eq(provider_message_id))
+            .select(notifications::id)
+            .order(notifications::id.desc())
+            .first::<i64>(conn)
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(DeliveryUpdate::Unknown);
+        };
+        let known = deliveries::table
+            .find(id)
+            .select(deliveries::status)
+            .first::<String>(conn)
+            .optional()?
+            .as_deref()
+            .and_then(Delivery::parse);
+        if !Delivery::advances(known, delivery) {
+            return Ok(DeliveryUpdate::Stale);
+        }
+        diesel::insert_into(deliveries::table)
+            .values((
+                deliveries::notification_id.eq(id),
+                deliveries::status.eq(delivery.as_str()),
+                deliveries::error.eq(error),
+                deliveries::updated_at.eq(db_time(now)),
+            ))
+            .on_conflict(deliveries::notification_id)
+            .do_update()
+            .set((
+                deliveries::status.eq(delivery.as_str()),
+                deliveries::error.eq(error),
+                deliveries::updated_at.eq(db_time(now)),
+            ))
+            .execute(conn)?;
+        Ok(DeliveryUpdate::Applied)
+    })
+}
+
+/// What Meta reported of each notification that has a report: (id, status, error).
+pub fn deliveries(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::notification_id.eq_any(ids))
+        .select((
+            deliveries::notification_id,
+            deliveries::status,
+            deliveries::error,
+        ))
+        .load(conn)?)
+}
+
+/// How many notifications are in each delivery status.
+pub fn count_deliveries(conn: &mut Conn) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(deliveries::table
+        .group_by(deliveries::status)
+        .select((deliveries::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// A company's webhook came now.
+pub fn note_webhook(
+    conn: &mut Conn,
+    company: CompanyId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(webhook_receipts::table)
+        .values((
+            webhook_receipts::company_id.eq(company.0),
+            webhook_receipts::last_at.eq(db_time(now)),
+            webhook_receipts::events.eq(1),
+        ))
+        .on_conflict(webhook_receipts::company_id)
+        .do_update()
+        .set((
+            webhook_receipts::last_at.eq(db_time(now)),
+            webhook_receipts::events.eq(webhook_receipts::events + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Each company's last webhook and how many came: (company, last, count).
+pub fn webhook_receipts(conn: &mut Conn) -> Result<Vec<(i64, NaiveDateTime, i64)>, StoreError> {
+    Ok(webhook_receipts::table
+        .order(webhook_receipts::company_id.asc())
+        .load(conn)?)
+}
