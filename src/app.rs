@@ -61,6 +61,23 @@ pub enum Command {
         #[command(subcommand)]
         action: BotRecordAction,
     },
+    /// The salons' YClients webhooks.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Register our webhook URL (with yclients.webhook_token) for every configured
+    /// company, keeping the salon's other URLs.
+    Install {
+        /// Where YClients reaches this daemon's `http.listen`, e.g.
+        /// https://bm.example.com (the path and the token are added).
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +96,9 @@ pub fn main(cli: Cli) -> i32 {
         Command::BotRecord { action } => {
             with_config(&cli.config, move |config, _| bot_record(config, action))
         }
+        Command::Webhooks {
+            action: WebhooksAction::Install { url },
+        } => with_config(&cli.config, move |config, _| webhooks_install(config, &url)),
         Command::Run => with_config(&cli.config, run),
         Command::Migrate => with_config(&cli.config, |config, logger| match open_db(&config) {
             Ok(_) => {
@@ -156,6 +176,26 @@ fn run(config: Config, logger: Logger) -> i32 {
 fn check(config: Config, logger: Logger) -> i32 {
     let verdicts =
         actix_rt::System::new().block_on(async { crate::check::run(&config, &logger).await });
+    print!("{}", crate::check::render(&verdicts));
+    if verdicts.iter().all(|v| v.ok) {
+        EXIT_OK
+    } else {
+        EXIT_FATAL
+    }
+}
+
+/// One verdict line per company; exit 1 if any failed, 2 without a webhook token.
+fn webhooks_install(config: Config, base: &str) -> i32 {
+    let token = config.yclients.webhook_token.expose().to_string();
+    if token.is_empty() {
+        eprintln!(
+            "booking-monitor: bad config: yclients.webhook_token: missing (or env YCLIENTS_WEBHOOK_TOKEN): \
+             it is the secret part of the webhook URL"
+        );
+        return EXIT_BAD_CONFIG;
+    }
+    let url = crate::hooks::our_url(base, &token);
+    let verdicts = actix_rt::System::new().block_on(crate::check::install_webhooks(&config, &url));
     print!("{}", crate::check::render(&verdicts));
     if verdicts.iter().all(|v| v.ok) {
         EXIT_OK

@@ -7,6 +7,7 @@ use slog::Logger;
 
 use crate::actors::Salons;
 use crate::config::Config;
+use crate::domain::CompanyId;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::Provider;
 use crate::yclients::{RateLimiter, YClients, YClientsError};
@@ -71,6 +72,10 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
                 detail: format!("{e}: {}", e.advice()),
             },
         });
+        let token = config.yclients.webhook_token.expose();
+        if !token.is_empty() {
+            verdicts.push(webhooks_verdict(&yclients, id, token).await);
+        }
         verdicts.push(match yclients.probe_records(id).await {
             Ok(()) => Verdict {
                 item: format!("YClients records of {id}"),
@@ -98,6 +103,82 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
             detail,
         },
     });
+    verdicts
+}
+
+async fn webhooks_verdict(yclients: &YClients, id: CompanyId, token: &str) -> Verdict {
+    let item = format!("YClients webhooks of {id}");
+    match crate::hooks::points_at_us(yclients, id, token).await {
+        Ok(Ok(())) => Verdict {
+            item,
+            ok: true,
+            detail: "booking events come to us".into(),
+        },
+        Ok(Err(detail)) => Verdict {
+            item,
+            ok: false,
+            detail,
+        },
+        Err(e) => Verdict {
+            item,
+            ok: false,
+            detail: format!("{e}: {}", webhook_advice(&e)),
+        },
+    }
+}
+
+fn webhook_advice(e: &YClientsError) -> &'static str {
+    match e {
+        YClientsError::Unauthorized { status: 403, .. } => {
+            "give the YClients user the right to change the salon's settings (webhooks), or register the URL in YClients by hand"
+        }
+        other => other.advice(),
+    }
+}
+
+/// `webhooks install`: registers `url` with every configured company.
+pub async fn install_webhooks(config: &Config, url: &str) -> Vec<Verdict> {
+    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => {
+            return vec![Verdict {
+                item: "tls.ca_file".into(),
+                ok: false,
+                detail: e.to_string(),
+            }]
+        }
+    };
+    let limiter = Arc::new(RateLimiter::new(
+        config.yclients.max_requests_per_second,
+        config.yclients.max_requests_per_minute,
+    ));
+    let yclients = YClients::new(&config.yclients, &tls, limiter);
+    let shown = crate::hooks::masked(url);
+    let mut verdicts = Vec::new();
+    for company in &config.companies {
+        let id = company.company_id();
+        let item = format!("YClients webhooks of {id}");
+        verdicts.push(match crate::hooks::install(&yclients, id, url).await {
+            Ok(crate::hooks::Installed::Added { kept }) => Verdict {
+                item,
+                ok: true,
+                detail: format!(
+                    "{shown} registered ({} kept)",
+                    plural(kept, "other URL", "other URLs")
+                ),
+            },
+            Ok(crate::hooks::Installed::AlreadyThere) => Verdict {
+                item,
+                ok: true,
+                detail: format!("{shown} was registered already"),
+            },
+            Err(e) => Verdict {
+                item,
+                ok: false,
+                detail: format!("{e}: {}", webhook_advice(&e)),
+            },
+        });
+    }
     verdicts
 }
 

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod faults;
+pub mod hooks;
 pub mod http_api;
 pub mod http_client;
 pub mod lifecycle;

@@ -15,6 +15,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/record/{company}/{record}", web::get().to(record))
         .route("/api/v1/company/{company}", web::get().to(company))
         .route(
+            "/api/v1/hooks_settings/{company}",
+            web::get().to(super::push::get_hooks),
+        )
+        .route(
+            "/api/v1/hooks_settings/{company}",
+            web::post().to(super::push::set_hooks),
+        )
+        .route(
             "/whatsapp/{phone_number_id}/messages",
             web::post().to(cloud_api),
         )
@@ -87,6 +95,14 @@ fn fault(
 
 /// Answers a YClients request: a queued fault, a refusal, or `answer()`'s status
 /// and body, stamped with YClients' clock when it is sent.
+pub(super) async fn yclients_call(
+    state: &State,
+    req: &HttpRequest,
+    answer: impl FnOnce(&World) -> (u16, Value),
+) -> HttpResponse {
+    yclients(state, req, answer).await
+}
+
 async fn yclients(
     state: &State,
     req: &HttpRequest,
@@ -115,6 +131,10 @@ async fn whatsapp(
     req: &HttpRequest,
     answer: impl FnOnce() -> HttpResponse,
 ) -> HttpResponse {
+    let latency = state.world.lock().expect("simulator lock").whatsapp_latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match fault(state, req, whatsapp_fault) {
         Some(Injected::Answer(response)) => response,
         Some(Injected::Stall(duration)) => {
@@ -199,7 +219,7 @@ fn refuse(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
     None
 }
 
-fn not_found(what: &str) -> (u16, Value) {
+pub(super) fn not_found(what: &str) -> (u16, Value) {
     (
         404,
         json!({"success": false, "data": null, "meta": {"message": format!("{what} не найдена")}}),
@@ -352,8 +372,10 @@ async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
             }
         };
         let n = sent(&state, &req, "cloud_api", to.clone(), text, body.clone());
+        let wamid = format!("wamid.SIM{n}");
+        super::push::message_accepted(&state.clone().into_inner(), wamid.clone(), to.clone());
         HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.SIM{n}")}]}))
+            "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]}))
     })
     .await
 }

@@ -6,6 +6,9 @@
 //! [`Simulator::wait_until`] awaits a change rather than sleeping.
 
 mod handlers;
+mod push;
+
+pub use push::{Pushed, StatusCallbacks, WebhookSender};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -64,6 +67,8 @@ pub struct ConfigParts {
     pub yclients: String,
     pub monitor: String,
     pub whatsapp: String,
+    /// Extra keys for `[whatsapp.cloud_api]`.
+    pub cloud_api: String,
     /// Whole tables appended at the end (`[http]`, `[log]`…).
     pub tables: String,
 }
@@ -122,6 +127,18 @@ pub struct World {
     pub yclients_auth: Option<String>,
     /// Requests being held by a [`Fault::Stall`] right now.
     pub stalled: usize,
+    /// Set: every booking created, edited or deleted is also POSTed there.
+    pub webhooks: Option<WebhookSender>,
+    /// Each salon's webhook settings (`hooks_settings`).
+    pub hooks: BTreeMap<i64, Value>,
+    /// Set: Meta reports delivery statuses of each accepted message there.
+    pub status_callbacks: Option<StatusCallbacks>,
+    /// What the pushed events and callbacks got back, in order.
+    pub pushed: Vec<Pushed>,
+    /// How long every WhatsApp provider endpoint takes to answer (a real provider's
+    /// round trip; the benches use it). Zero by default. A message is logged when its
+    /// answer is ready, after this wait.
+    pub whatsapp_latency: Duration,
 }
 
 impl World {
@@ -254,13 +271,14 @@ impl Simulator {
              [monitor]\n{monitor}\n\n\
              [whatsapp]\nprovider = \"cloud_api\"\n{whatsapp}\n\n\
              [whatsapp.cloud_api]\nbase_url = \"{cloud}\"\nphone_number_id = \"100200300\"\n\
-             access_token = \"test-access-token\"\n\n{tables}\n",
+             access_token = \"test-access-token\"\n{cloud_api}\n\n{tables}\n",
             db = db_path.display(),
             yclients = self.base_url(),
             yclients_extra = parts.yclients,
             monitor = parts.monitor,
             whatsapp = parts.whatsapp,
             cloud = self.cloud_api_url(),
+            cloud_api = parts.cloud_api,
             tables = parts.tables,
         )
     }
@@ -290,7 +308,7 @@ impl Simulator {
 
     /// Creates a booking now (YClients' clock) and returns its id.
     pub fn create(&self, booking: Booking) -> i64 {
-        self.change(|w| {
+        let (id, record) = self.change(|w| {
             w.next_record_id += 1;
             let id = w.next_record_id;
             let tz = w
@@ -326,19 +344,29 @@ impl Simulator {
             json["record_from"] = json!(if booking.online { "Online widget" } else { "" });
             json["attendance"] = json!(0);
             json["deleted"] = json!(false);
-            w.records.insert((booking.company, id), json);
-            id
-        })
+            w.records.insert((booking.company, id), json.clone());
+            (id, json)
+        });
+        // Outside the lock: the sender reads the world.
+        push::booking_event(&self.state, "create", &record);
+        id
     }
 
     /// Edits a booking as an administrator would; its change time moves to now.
     pub fn edit(&self, company: i64, id: i64, f: impl FnOnce(&mut Value)) {
-        self.change(|w| {
+        self.edit_as(company, id, "update", f)
+    }
+
+    /// An edit, sent to the webhook (if any) as a `status` event.
+    fn edit_as(&self, company: i64, id: i64, status: &'static str, f: impl FnOnce(&mut Value)) {
+        let record = self.change(|w| {
             let stamp = w.stamp(company);
             let record = w.records.get_mut(&(company, id)).expect("a known record");
             f(record);
             record["last_change_date"] = json!(stamp);
-        })
+            record.clone()
+        });
+        push::booking_event(&self.state, status, &record);
     }
 
     /// Moves a booking to another time (salon wall clock).
@@ -353,7 +381,7 @@ impl Simulator {
     }
 
     pub fn delete(&self, company: i64, id: i64) {
-        self.edit(company, id, |json| json["deleted"] = json!(true));
+        self.edit_as(company, id, "delete", |json| json["deleted"] = json!(true));
     }
 
     /// Awaits a state of the world, at most `timeout`; returns what `check` found.

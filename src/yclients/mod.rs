@@ -241,6 +241,25 @@ impl YClients {
         }
     }
 
+    /// The salon's webhook settings (`data`: `urls`, `active`, `record`…).
+    pub async fn hooks_settings(&self, company: CompanyId) -> Result<Value, YClientsError> {
+        let (body, _) = self
+            .get(&format!("/api/v1/hooks_settings/{company}"), &[])
+            .await?;
+        Ok(body.get("data").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Writes the salon's webhook settings.
+    pub async fn set_hooks_settings(
+        &self,
+        company: CompanyId,
+        settings: &Value,
+    ) -> Result<(), YClientsError> {
+        self.post(&format!("/api/v1/hooks_settings/{company}"), settings)
+            .await
+            .map(drop)
+    }
+
     pub async fn company(&self, company: CompanyId) -> Result<CompanyInfo, YClientsError> {
         let (body, _) = self.get(&format!("/api/v1/company/{company}"), &[]).await?;
         let data = body
@@ -266,25 +285,58 @@ impl YClients {
         query: &[(&str, &str)],
     ) -> Result<(Value, Option<DateTime<Utc>>), YClientsError> {
         self.limiter.acquire().await;
-        let mut request = self
-            .http
-            .get(format!("{}{}", self.base_url, path))
-            .insert_header((header::ACCEPT, "application/vnd.yclients.v2+json"))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .insert_header((header::AUTHORIZATION, self.authorization.as_str()));
-        if let Some(partner_id) = self.partner_id {
-            request = request.insert_header(("X-Partner-Id", partner_id.to_string()));
-        }
+        let mut request = self.request(self.http.get(format!("{}{}", self.base_url, path)));
         if !query.is_empty() {
             request = request
                 .query(&query)
                 .map_err(|e| YClientsError::Transport(e.to_string()))?;
         }
         let fresh = || self.tls.client(self.timeout);
-        let mut response = send_get(request, fresh).await.map_err(|e| match e {
+        let response = send_get(request, fresh)
+            .await
+            .map_err(|e| self.send_error(e))?;
+        self.answer(response).await
+    }
+
+    /// A POST: never sent twice by us (YClients may have acted on the first).
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, YClientsError> {
+        self.limiter.acquire().await;
+        let request = self.request(self.http.post(format!("{}{}", self.base_url, path)));
+        let response = request
+            .send_json(body)
+            .await
+            .map_err(|e| self.send_error(e))?;
+        self.answer(response).await.map(|(json, _)| json)
+    }
+
+    /// YClients' headers on a request.
+    fn request(&self, request: awc::ClientRequest) -> awc::ClientRequest {
+        let request = request
+            .insert_header((header::ACCEPT, "application/vnd.yclients.v2+json"))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::AUTHORIZATION, self.authorization.as_str()));
+        match self.partner_id {
+            Some(partner_id) => request.insert_header(("X-Partner-Id", partner_id.to_string())),
+            None => request,
+        }
+    }
+
+    fn send_error(&self, e: awc::error::SendRequestError) -> YClientsError {
+        match e {
             awc::error::SendRequestError::Timeout => YClientsError::Timeout(self.timeout),
             other => YClientsError::Transport(describe(&other)),
-        })?;
+        }
+    }
+
+    /// YClients' answer: its JSON and its clock (`Date`), or a typed error.
+    async fn answer<S>(
+        &self,
+        mut response: awc::ClientResponse<S>,
+    ) -> Result<(Value, Option<DateTime<Utc>>), YClientsError>
+    where
+        S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+            + Unpin,
+    {
         let status = response.status();
         let date = response
             .headers()

@@ -32,6 +32,8 @@ pub struct Options {
     pub yclients_timeout_ms: u64,
     /// `monitor.retry_max_ms`: the long backoff cap.
     pub retry_max_ms: u64,
+    /// Extra keys for `[whatsapp.cloud_api]`.
+    pub cloud_api_extra: String,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             extra: String::new(),
             yclients_extra: String::new(),
             yclients_timeout_ms: 2_000,
+            cloud_api_extra: String::new(),
             retry_max_ms: 1_000,
         }
     }
@@ -103,6 +106,7 @@ impl TestApp {
                 o.poll_ms, o.delay_ms, o.retry_max_ms
             ),
             whatsapp: "request_timeout_ms = 2000".into(),
+            cloud_api: o.cloud_api_extra.clone(),
             tables: o.extra.clone(),
         };
         let companies: Vec<i64> = o.companies.iter().map(|(id, _)| *id).collect();

@@ -14,6 +14,7 @@ mod limits;
 mod notifications;
 mod operations;
 mod polling;
+mod push;
 mod security;
 mod shutdown;
 mod supervision;
