@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::logging;
-use crate::simulator::{Booking, ConfigParts, Simulator};
+use crate::simulator::{Booking, ConfigParts, Simulator, StatusCallbacks, WebhookSender};
 use crate::store::{self, Db};
 
 const COMPANY: i64 = 4564;
@@ -169,13 +169,20 @@ const REMINDER_IN: i64 = 8;
 /// The reminder's lead: short, so that a visit ten minutes away has its reminder soon.
 const REMINDER_LEAD: i64 = 600 - REMINDER_IN;
 
-/// The config a demo runs with: the simulator's URLs, short timings, and an
-/// hours-before reminder with a lead of a few minutes.
+/// The secrets of the demo's webhooks (YClients' URL token, Meta's app secret).
+const WEBHOOK_TOKEN: &str = "demo-webhook-token";
+const APP_SECRET: &str = "demo-app-secret";
+
+/// The config a demo runs with: the simulator's URLs, webhooks on and polls a
+/// minute apart (everything after the first poll comes by push), a 3 s delay, and
+/// an hours-before reminder with a lead of a few minutes.
 pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
     let parts = ConfigParts {
+        yclients: format!("webhook_token = \"{WEBHOOK_TOKEN}\""),
         monitor: format!(
-            "poll_interval_ms = 500\nnotification_delay_ms = 3000\nbot_user_ids = [{BOT_USER}]"
+            "poll_interval_ms = 60000\nnotification_delay_ms = 3000\nbot_user_ids = [{BOT_USER}]"
         ),
+        cloud_api: format!("app_secret = \"{APP_SECRET}\""),
         tables: format!(
             "[notifications]\nreminder_hours_before = {}\n\n\
              [http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"",
@@ -216,7 +223,8 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
     let db = Db::open(&db_path).map_err(|e| e.to_string())?;
     say(&format!(
         "A simulated YClients and WhatsApp run at {}; the database is {}.\n\
-         Polls every 0.5 s, confirmations 3 s after a booking is made.",
+         YClients polled once a minute; its webhooks bring every booking event at once.\n\
+         Confirmations 3 s after a booking is made; WhatsApp reports delivered, then read.",
         sim.base_url(),
         db_path.display()
     ));
@@ -228,8 +236,25 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
     say(&format!(
         "The status page is at {page} (metrics at {page}metrics)."
     ));
-
-    sim.wait_for_polls(3, WAIT).await?;
+    sim.change(|w| {
+        w.webhooks = Some(WebhookSender {
+            url: format!("{page}webhooks/yclients/{WEBHOOK_TOKEN}"),
+            // YClients repeats an update; the daemon answers each, sends once.
+            update_repeats: 4,
+        });
+        w.status_callbacks = Some(StatusCallbacks {
+            url: format!("{page}webhooks/whatsapp"),
+            app_secret: APP_SECRET.into(),
+            statuses: vec!["delivered", "read"],
+        });
+    });
+    // Monitoring begins with the first poll; webhooks are taken from then on.
+    wait_for(
+        &db,
+        |found| found == Some(true),
+        |c| store::cursor(c, crate::domain::CompanyId(COMPANY)).map(|c| c.is_some()),
+    )
+    .await?;
     let tomorrow = Utc::now().date_naive() + Days::new(1);
     let at = |h, m| tomorrow.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("a time"));
     say("An administrator books Анна for 14:00 tomorrow, by phone.");
@@ -271,8 +296,19 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         ..Booking::by_admin(COMPANY, "Егор", "+7 916 666-77-88", soon)
     });
 
-    let polls = sim.world().record_list_requests();
-    sim.wait_for_polls(polls + 2, WAIT).await?;
+    // The webhooks have brought all six: every confirmation is decided or waiting.
+    wait_for(
+        &db,
+        |rows| rows >= Some(6),
+        |c| {
+            store::all_notifications(c).map(|rows| {
+                rows.iter()
+                    .filter(|r| r.kind == store::Kind::Created)
+                    .count()
+            })
+        },
+    )
+    .await?;
     say("Within the grace delay, Глеб's visit moves to 16:30 and Дарья's booking is deleted.");
     sim.move_to(COMPANY, gleb, at(16, 30));
     sim.delete(COMPANY, darya);
@@ -284,6 +320,20 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
     sim.delete(COMPANY, gleb);
     let messages = sim.wait_for_messages(5, WAIT).await?;
     show(&messages[2..]);
+    // Meta's callbacks: each message delivered, then read.
+    wait_for(
+        &db,
+        |read| read == Some(5),
+        |c| {
+            store::count_deliveries(c).map(|counts| {
+                counts
+                    .iter()
+                    .find(|(status, _)| status == "read")
+                    .map_or(0, |(_, n)| *n)
+            })
+        },
+    )
+    .await?;
     // Every decision due by now is made; tomorrow's reminders stay pending.
     let rows = loop {
         let rows = db
@@ -329,10 +379,28 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         summary.push_str(line.trim_end());
         summary.push('\n');
     }
+    let world = sim.world();
+    let taken = |kinds: &[&str]| {
+        world
+            .pushed
+            .iter()
+            .filter(|p| p.status == 200 && kinds.iter().any(|k| p.what.starts_with(k)))
+            .count()
+    };
+    let yclients_requests = world
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .count();
     summary.push_str(&format!(
-        "  WhatsApp messages sent: {}\n",
-        sim.world().messages.len()
+        "  WhatsApp messages sent: {}, all reported read\n  \
+         YClients webhook events taken: {}; WhatsApp statuses taken: {}\n  \
+         YClients requests: {yclients_requests} (one poll, its baseline, re-reads before sending)\n",
+        world.messages.len(),
+        taken(&["create", "update", "delete"]),
+        taken(&["delivered", "read"]),
     ));
+    drop(world);
     out(&summary);
     if kept {
         let config_path = dir.join("config.toml");
@@ -383,6 +451,29 @@ fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Waits (at most `WAIT`) until what `read` finds in the database satisfies `done`.
+async fn wait_for<T: Send + 'static>(
+    db: &Db,
+    done: impl Fn(Option<T>) -> bool,
+    read: impl Fn(&mut store::Conn) -> Result<T, store::StoreError> + Send + Clone + 'static,
+) -> Result<(), DemoError> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let read = read.clone();
+        let found = db.run(move |c| read(c)).await.ok();
+        if done(found) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(DemoError::Failed(
+                "the daemon did not get there in time".into(),
+            ));
+        }
+        // The database has no events to await.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn show(messages: &[crate::simulator::SentMessage]) {

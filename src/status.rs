@@ -143,14 +143,19 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         .map(decision)
         .collect();
     let recent_rows = store::recent(conn, RECENT)?;
-    let ids: Vec<i64> = recent_rows.iter().map(|n| n.id).collect();
+    let ids: Vec<String> = recent_rows
+        .iter()
+        .filter_map(|n| n.provider_message_id.clone())
+        .collect();
     let reported = store::deliveries(conn, &ids)?;
     let recent = recent_rows
         .into_iter()
         .map(|n| {
-            let id = n.id;
+            let id = n.provider_message_id.clone();
             let mut d = decision(n);
-            if let Some((_, status, error)) = reported.iter().find(|(n, _, _)| *n == id) {
+            if let Some((_, status, error)) =
+                reported.iter().find(|(p, _, _)| Some(p) == id.as_ref())
+            {
                 d.delivery = Some(status.clone());
                 d.delivery_error = error.clone();
             }

@@ -1,9 +1,10 @@
 -- Push: WhatsApp's delivery statuses, and YClients' salon webhooks.
 
 -- What Meta reported after accepting a message: sent → delivered → read, or failed
--- (with Meta's error code and title). Only ever moves forward.
+-- (with Meta's error code and title). Only ever moves forward. Keyed by Meta's
+-- message id, not by our row: a status may arrive before `sent` is committed.
 CREATE TABLE deliveries (
-    notification_id BIGINT PRIMARY KEY NOT NULL REFERENCES notifications (id),
+    provider_message_id TEXT PRIMARY KEY NOT NULL,
     status TEXT NOT NULL,
     error TEXT,
     updated_at TIMESTAMP NOT NULL

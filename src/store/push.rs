@@ -15,7 +15,7 @@ pub enum DeliveryUpdate {
     Applied,
     /// A repeat, or older than what is known: nothing changed.
     Stale,
-    /// No notification has that provider message id.
+    /// No notification has that provider message id (yet: it is kept).
     Unknown,
 }
 
@@ -29,8 +29,9 @@ impl DeliveryUpdate {
     }
 }
 
-/// Moves the notification sent as `provider_message_id` to `delivery`, only forward,
-/// in one immediate transaction (two callbacks at once cannot both win).
+/// Records what Meta reported of `provider_message_id`, only forward, in one
+/// immediate transaction (two callbacks at once cannot both win). Kept even when
+/// no notification has that id yet: Meta may report before `sent` is committed.
 pub fn record_delivery(
     conn: &mut Conn,
     provider_message_id: &str,
@@ -39,17 +40,8 @@ pub fn record_delivery(
     now: DateTime<Utc>,
 ) -> Result<DeliveryUpdate, StoreError> {
     conn.immediate_transaction(|conn| {
-        let id = notifications::table
-            .filter(notifications::provider_message_id.eq(provider_message_id))
-            .select(notifications::id)
-            .order(notifications::id.desc())
-            .first::<i64>(conn)
-            .optional()?;
-        let Some(id) = id else {
-            return Ok(DeliveryUpdate::Unknown);
-        };
         let known = deliveries::table
-            .find(id)
+            .find(provider_message_id)
             .select(deliveries::status)
             .first::<String>(conn)
             .optional()?
@@ -60,12 +52,12 @@ pub fn record_delivery(
         }
         diesel::insert_into(deliveries::table)
             .values((
-                deliveries::notification_id.eq(id),
+                deliveries::provider_message_id.eq(provider_message_id),
                 deliveries::status.eq(delivery.as_str()),
                 deliveries::error.eq(error),
                 deliveries::updated_at.eq(db_time(now)),
             ))
-            .on_conflict(deliveries::notification_id)
+            .on_conflict(deliveries::provider_message_id)
             .do_update()
             .set((
                 deliveries::status.eq(delivery.as_str()),
@@ -73,28 +65,40 @@ pub fn record_delivery(
                 deliveries::updated_at.eq(db_time(now)),
             ))
             .execute(conn)?;
-        Ok(DeliveryUpdate::Applied)
+        let ours = notifications::table
+            .filter(notifications::provider_message_id.eq(provider_message_id))
+            .count()
+            .get_result::<i64>(conn)?;
+        Ok(if ours > 0 {
+            DeliveryUpdate::Applied
+        } else {
+            DeliveryUpdate::Unknown
+        })
     })
 }
 
-/// What Meta reported of each notification that has a report: (id, status, error).
+/// What Meta reported of these messages: (provider message id, status, error).
 pub fn deliveries(
     conn: &mut Conn,
-    ids: &[i64],
-) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+    provider_ids: &[String],
+) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
     Ok(deliveries::table
-        .filter(deliveries::notification_id.eq_any(ids))
+        .filter(deliveries::provider_message_id.eq_any(provider_ids))
         .select((
-            deliveries::notification_id,
+            deliveries::provider_message_id,
             deliveries::status,
             deliveries::error,
         ))
         .load(conn)?)
 }
 
-/// How many notifications are in each delivery status.
+/// How many sent notifications are in each delivery status.
 pub fn count_deliveries(conn: &mut Conn) -> Result<Vec<(String, i64)>, StoreError> {
+    let ours = notifications::table
+        .filter(notifications::provider_message_id.is_not_null())
+        .select(notifications::provider_message_id.assume_not_null());
     Ok(deliveries::table
+        .filter(deliveries::provider_message_id.eq_any(ours))
         .group_by(deliveries::status)
         .select((deliveries::status, diesel::dsl::count_star()))
         .load(conn)?)

@@ -45,15 +45,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    deliveries (notification_id) {
-        notification_id -> BigInt,
+    deliveries (provider_message_id) {
+        provider_message_id -> Text,
         status -> Text,
         error -> Nullable<Text>,
         updated_at -> Timestamp,
     }
 }
-
-diesel::joinable!(deliveries -> notifications (notification_id));
 
 diesel::table! {
     poll_cursors (company_id) {
