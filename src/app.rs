@@ -125,11 +125,8 @@ fn with_config(path: &Path, command: impl FnOnce(Config, Logger) -> i32) -> i32 
 
 /// Opens the database the config names; a failure is fatal (exit 1).
 pub fn open_db(config: &Config) -> Result<Db, i32> {
-    let DatabaseLocation::Sqlite(path) = config.database_location().map_err(|e| {
-        eprintln!("booking-monitor: bad config: {e}");
-        EXIT_BAD_CONFIG
-    })?;
-    Db::open(&path).map_err(|e| {
+    let DatabaseLocation::Sqlite(path) = config.database_location();
+    Db::open(path).map_err(|e| {
         eprintln!("booking-monitor: {e}");
         EXIT_FATAL
     })
@@ -137,8 +134,8 @@ pub fn open_db(config: &Config) -> Result<Db, i32> {
 
 fn run(config: Config, logger: Logger) -> i32 {
     panic_guard::install_hook(logger.clone());
-    let DatabaseLocation::Sqlite(path) = config.database_location().expect("validated");
-    let _lock = match InstanceLock::acquire(&path) {
+    let DatabaseLocation::Sqlite(path) = config.database_location();
+    let _lock = match InstanceLock::acquire(path) {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("booking-monitor: {e}");
@@ -208,8 +205,8 @@ fn webhooks_install(config: Config, base: &str) -> i32 {
 }
 
 fn status(config: Config, json: bool) -> i32 {
-    let DatabaseLocation::Sqlite(path) = config.database_location().expect("validated");
-    let db = match Db::open_read_only(&path) {
+    let DatabaseLocation::Sqlite(path) = config.database_location();
+    let db = match Db::open_read_only(path) {
         Ok(db) => db,
         Err(e) => {
             eprintln!("booking-monitor: {e}");

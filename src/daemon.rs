@@ -33,7 +33,7 @@ pub enum StartError {
     Tls(#[from] TlsSetupError),
     #[error("http.listen: cannot listen on {listen}: {source}")]
     Http {
-        listen: String,
+        listen: std::net::SocketAddr,
         source: std::io::Error,
     },
 }
@@ -113,13 +113,7 @@ impl Daemon {
             );
             None
         };
-        if let Some(listen) = daemon
-            .shared
-            .config
-            .http
-            .as_ref()
-            .and_then(|h| h.listen.clone())
-        {
+        if let Some(listen) = daemon.shared.config.http.as_ref().and_then(|h| h.listen) {
             let state = ApiState {
                 config: daemon.shared.config.clone(),
                 db: daemon.shared.db.clone(),
@@ -131,7 +125,7 @@ impl Daemon {
                 logger: daemon.shared.logger.clone(),
                 rejects: Default::default(),
             };
-            let (addr, handle) = http_api::start(&listen, state)
+            let (addr, handle) = http_api::start(listen, state)
                 .map_err(|source| StartError::Http { listen, source })?;
             slog::info!(daemon.shared.logger, "HTTP endpoints listening"; "address" => %addr);
             daemon.http = Some((addr, handle));

@@ -40,7 +40,7 @@ pub struct ApiState {
 
 /// Binds and starts the server on the current actix system.
 pub fn start(
-    listen: &str,
+    listen: SocketAddr,
     state: ApiState,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(state);

@@ -2,19 +2,12 @@
 
 use slog::{Drain, Level, Logger};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 
 pub fn logger(config: &LogConfig) -> Logger {
-    let level = match config.level.as_str() {
-        "trace" => Level::Trace,
-        "debug" => Level::Debug,
-        "warn" => Level::Warning,
-        "error" => Level::Error,
-        _ => Level::Info,
-    };
-    match config.format.as_str() {
-        "json" => json(level),
-        _ => terminal(level),
+    match config.format {
+        LogFormat::Json => json(config.level),
+        LogFormat::Term => terminal(config.level),
     }
 }
 

@@ -37,7 +37,7 @@ impl Salons {
         if overrides.and_then(|o| o.address.as_ref()).is_none() {
             missing.push("address ({address} is empty)".to_string());
         }
-        if overrides.and_then(|o| o.tz()).is_none() {
+        if overrides.and_then(|o| o.timezone).is_none() {
             missing.push(format!(
                 "time zone ({} from monitor.default_timezone is used)",
                 config.monitor.default_timezone
@@ -71,8 +71,8 @@ impl Salons {
                 .and_then(|o| o.address.clone())
                 .unwrap_or_default(),
             timezone: overrides
-                .and_then(|o| o.tz())
-                .unwrap_or_else(|| self.config.default_tz()),
+                .and_then(|o| o.timezone)
+                .unwrap_or(self.config.monitor.default_timezone),
         }
     }
 
@@ -117,13 +117,13 @@ impl Salons {
                 fetched.as_ref().map(|f| &f.address),
             ),
             timezone: overrides
-                .and_then(|o| o.tz())
+                .and_then(|o| o.timezone)
                 .or_else(|| {
                     fetched
                         .as_ref()
                         .and_then(|f| f.timezone.as_deref()?.parse().ok())
                 })
-                .unwrap_or_else(|| self.config.default_tz()),
+                .unwrap_or(self.config.monitor.default_timezone),
         };
         self.cache
             .lock()

@@ -54,6 +54,14 @@ fn each_bad_config_exits_2_naming_the_key() {
             "monitor.poll_interval_ms",
         ),
         ("this is = not [toml".to_string(), "config file"),
+        (
+            GOOD.replace("id = 1", "id = 1\ntimezone = \"Mars/Olympus\""),
+            "companies[0].timezone: unknown time zone",
+        ),
+        (
+            format!("{GOOD}[log]\nlevel = \"loud\"\n"),
+            "log.level: expected trace",
+        ),
     ];
     for (config, key) in cases {
         let (code, stderr) = run_with(&config);

@@ -1,0 +1,316 @@
+//! The config contract (README's "Configuration"): parsed, overridden from the environment,
+//! validated at start. Every error names the key it is about. Each section lives in
+//! its own file, parses its values into types and checks itself; what spans sections
+//! (loading, the environment, the list of companies) is here.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::CompanyId;
+
+mod checks;
+mod database;
+mod http;
+mod log;
+mod messages;
+mod monitor;
+mod notifications;
+mod supervisor;
+mod tls;
+mod whatsapp;
+mod yclients;
+
+use checks::{missing, positive, require_url, time_zone};
+pub use database::DatabaseConfig;
+pub use http::HttpConfig;
+pub use log::{LogConfig, LogFormat};
+pub use messages::{CloudTemplates, MessagesConfig};
+pub use monitor::MonitorConfig;
+pub use notifications::NotificationsConfig;
+pub use supervisor::SupervisorConfig;
+pub use tls::TlsConfig;
+pub use whatsapp::{CloudApiConfig, GreenApiConfig, ProviderKind, WebhookConfig, WhatsAppConfig};
+pub use yclients::{CompanyConfig, YClientsConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Why the config file could not be used: the message the binary prints.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no config file at {}: copy config.toml from the repository or pass --config PATH", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config {}: {error}", path.display())]
+    Invalid { path: PathBuf, error: ConfigError },
+}
+
+/// A token: never printed, not even by `Debug`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub yclients: YClientsConfig,
+    #[serde(default)]
+    pub companies: Vec<CompanyConfig>,
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    pub whatsapp: WhatsAppConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    #[serde(default)]
+    pub messages: MessagesConfig,
+    #[serde(default)]
+    pub supervisor: SupervisorConfig,
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+}
+
+impl Config {
+    /// Reads, overrides from `env`, validates.
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LoadError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                LoadError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        Config::parse(&text, env).map_err(|error| LoadError::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })
+    }
+
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            ConfigError::new(
+                "config file",
+                format!("not valid TOML: {}", toml_error(text, &e)),
+            )
+        })?;
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." {
+                "config file".to_string()
+            } else {
+                key
+            };
+            // The key already says where; toml's own text would add a snippet.
+            ConfigError::new(key, one_line(&e.inner().message()))
+        })?;
+        let from_env = config.apply_env(env)?;
+        // A value the environment set is blamed on the variable, not on the file's key.
+        config
+            .validate()
+            .map_err(|e| match from_env.iter().find(|(key, _)| *key == e.key) {
+                Some((key, var)) => ConfigError::new(
+                    *var,
+                    format!("{} (the environment variable sets {key})", e.problem),
+                ),
+                None => e,
+            })?;
+        Ok(config)
+    }
+
+    /// Applies the environment's overrides; returns (config key, variable) of each
+    /// value the environment set.
+    fn apply_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(&'static str, &'static str)>, ConfigError> {
+        let mut from_env = Vec::new();
+        let set = |name: &str, target: &mut Secret| {
+            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
+                *target = Secret::new(v);
+            }
+        };
+        set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token);
+        set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token);
+        set(
+            "WHATSAPP_ACCESS_TOKEN",
+            &mut self.whatsapp.cloud_api.access_token,
+        );
+        set("GREEN_API_TOKEN", &mut self.whatsapp.green_api.api_token);
+        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
+        set(
+            "WHATSAPP_APP_SECRET",
+            &mut self.whatsapp.cloud_api.app_secret,
+        );
+        set(
+            "WHATSAPP_VERIFY_TOKEN",
+            &mut self.whatsapp.cloud_api.verify_token,
+        );
+        if let Some(http) = self.http.as_mut() {
+            set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
+        }
+        // The Node.js predecessor's variables, kept so its deployments move over unchanged.
+        if let Some(v) = env("BOOKING_MONITOR_ENABLED") {
+            self.monitor.enabled = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::new(
+                        "BOOKING_MONITOR_ENABLED",
+                        format!("expected true or false, got {v:?}"),
+                    ))
+                }
+            };
+        }
+        let millis = |name: &str| -> Result<Option<u64>, ConfigError> {
+            env(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| {
+                        ConfigError::new(name, format!("expected milliseconds, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(ms) = millis("BOOKING_MONITOR_INTERVAL")? {
+            self.monitor.poll_interval_ms = ms;
+            from_env.push(("monitor.poll_interval_ms", "BOOKING_MONITOR_INTERVAL"));
+        }
+        if let Some(ms) = millis("BOOKING_NOTIFICATION_DELAY")? {
+            self.monitor.notification_delay_ms = ms;
+            from_env.push((
+                "monitor.notification_delay_ms",
+                "BOOKING_NOTIFICATION_DELAY",
+            ));
+        }
+        Ok(from_env)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.yclients.validate()?;
+        self.validate_companies()?;
+        self.monitor.validate()?;
+        self.whatsapp.validate()?;
+        self.supervisor.validate()?;
+        if let Some(http) = &self.http {
+            http.validate()?;
+        }
+        Ok(())
+    }
+
+    /// At least one, each once.
+    fn validate_companies(&self) -> Result<(), ConfigError> {
+        if self.companies.is_empty() {
+            return Err(ConfigError::new(
+                "companies",
+                "add at least one [[companies]] with its id",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, company) in self.companies.iter().enumerate() {
+            company.validate(i)?;
+            if !seen.insert(company.id) {
+                return Err(ConfigError::new(
+                    format!("companies[{i}].id"),
+                    format!("company {} is listed twice", company.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `database.url`, parsed at load.
+    pub fn database_location(&self) -> &DatabaseLocation {
+        &self.database.location
+    }
+
+    pub fn company(&self, id: CompanyId) -> Option<&CompanyConfig> {
+        self.companies.iter().find(|c| c.company_id() == id)
+    }
+}
+
+/// toml's own text is several lines (a snippet with a `^` marker); this keeps the
+/// facts (line, column, the line itself, the marker under it) in a shape that
+/// survives being printed after a prefix.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = one_line(&e.message());
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    let gutter = line_no.to_string().len();
+    format!(
+        "{message}, at line {line_no}, column {column}:\n  {line_no} | {line}\n  {:gutter$} | {:>column$}",
+        "", "^"
+    )
+}
+
+fn one_line(e: &impl fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests;

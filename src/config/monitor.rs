@@ -1,0 +1,82 @@
+//! `[monitor]`: how often YClients is polled, the grace delay, retries.
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::{positive, time_zone, ConfigError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    #[serde(default = "notification_delay_ms")]
+    pub notification_delay_ms: u64,
+    #[serde(default = "yes")]
+    pub skip_online: bool,
+    #[serde(default)]
+    pub bot_user_ids: Vec<i64>,
+    /// How far each poll reaches back before the cursor, against clock skew and
+    /// records YClients indexes late; the outbox's unique key makes it harmless.
+    #[serde(default = "cursor_overlap_ms")]
+    pub cursor_overlap_ms: u64,
+    /// First wait after a failed send or poll; it doubles, with jitter, up to `retry_max_ms`.
+    #[serde(default = "retry_initial_ms")]
+    pub retry_initial_ms: u64,
+    #[serde(default = "retry_max_ms")]
+    pub retry_max_ms: u64,
+    /// Sends tried before a notification is marked `failed`.
+    #[serde(default = "max_attempts")]
+    pub max_attempts: u32,
+    /// The salons' zone where neither `[[companies]] timezone` nor YClients (when
+    /// the user may not read the company) gives one.
+    #[serde(default = "default_timezone", deserialize_with = "time_zone")]
+    pub default_timezone: Tz,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("monitor defaults")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn poll_interval_ms() -> u64 {
+    60_000
+}
+fn notification_delay_ms() -> u64 {
+    30_000
+}
+fn cursor_overlap_ms() -> u64 {
+    300_000
+}
+fn retry_initial_ms() -> u64 {
+    5_000
+}
+fn retry_max_ms() -> u64 {
+    600_000
+}
+fn max_attempts() -> u32 {
+    20
+}
+fn default_timezone() -> Tz {
+    chrono_tz::Europe::Moscow
+}
+
+impl MonitorConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("monitor.poll_interval_ms", self.poll_interval_ms)?;
+        positive("monitor.retry_initial_ms", self.retry_initial_ms)?;
+        if self.retry_max_ms < self.retry_initial_ms {
+            return Err(ConfigError::new(
+                "monitor.retry_max_ms",
+                "must not be less than monitor.retry_initial_ms",
+            ));
+        }
+        positive("monitor.max_attempts", self.max_attempts.into())
+    }
+}

@@ -1,0 +1,198 @@
+//! `[whatsapp]`: which provider sends, and each provider's own table.
+
+use serde::Deserialize;
+
+use super::{missing, positive, require_url, CloudTemplates, ConfigError, Secret};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    CloudApi,
+    GreenApi,
+    Webhook,
+    Log,
+}
+
+impl ProviderKind {
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::CloudApi => "cloud_api",
+            ProviderKind::GreenApi => "green_api",
+            ProviderKind::Webhook => "webhook",
+            ProviderKind::Log => "log",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppConfig {
+    pub provider: ProviderKind,
+    #[serde(default)]
+    pub cloud_api: CloudApiConfig,
+    #[serde(default)]
+    pub green_api: GreenApiConfig,
+    #[serde(default)]
+    pub webhook: WebhookConfig,
+    #[serde(default = "request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Sends in flight at once (each a different notification); unset: 4, or 1 for
+    /// Green API, whose gateway paces a normal WhatsApp account itself.
+    #[serde(default)]
+    pub max_concurrent_sends: Option<u32>,
+}
+
+fn request_timeout_ms() -> u64 {
+    10_000
+}
+
+impl WhatsAppConfig {
+    pub fn concurrent_sends(&self) -> usize {
+        let default = match self.provider {
+            ProviderKind::GreenApi => 1,
+            _ => 4,
+        };
+        self.max_concurrent_sends.unwrap_or(default).max(1) as usize
+    }
+
+    /// Only the chosen provider's table must be complete.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("whatsapp.request_timeout_ms", self.request_timeout_ms)?;
+        match self.provider {
+            ProviderKind::CloudApi => self.cloud_api.validate(),
+            ProviderKind::GreenApi => self.green_api.validate(),
+            ProviderKind::Webhook => require_url("whatsapp.webhook.url", &self.webhook.url),
+            ProviderKind::Log => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudApiConfig {
+    #[serde(default = "cloud_api_base_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub phone_number_id: String,
+    #[serde(default)]
+    pub access_token: Secret,
+    #[serde(default)]
+    pub template: String,
+    #[serde(default = "language")]
+    pub language: String,
+    /// The template's body parameters, in order, as placeholder names.
+    #[serde(default = "template_parameters")]
+    pub template_parameters: Vec<String>,
+    /// An approved template per kind (`template` still serves `created`).
+    #[serde(default)]
+    pub templates: CloudTemplates,
+    /// Checks the delivery-status webhook's `X-Hub-Signature-256`; empty: that
+    /// endpoint is off.
+    #[serde(default)]
+    pub app_secret: Secret,
+    /// Answers Meta's verification handshake of that webhook.
+    #[serde(default)]
+    pub verify_token: Secret,
+}
+
+impl Default for CloudApiConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("cloud_api defaults")
+    }
+}
+
+fn cloud_api_base_url() -> String {
+    "https://graph.facebook.com/v21.0".into()
+}
+fn language() -> String {
+    "ru".into()
+}
+fn template_parameters() -> Vec<String> {
+    [
+        "client_name",
+        "company",
+        "date",
+        "time",
+        "services",
+        "address",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl CloudApiConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        require_url("whatsapp.cloud_api.base_url", &self.base_url)?;
+        if self.phone_number_id.trim().is_empty() {
+            return Err(ConfigError::new(
+                "whatsapp.cloud_api.phone_number_id",
+                "missing: the sender's phone number id from Meta's WhatsApp manager",
+            ));
+        }
+        if self.access_token.is_empty() {
+            return Err(missing(
+                "whatsapp.cloud_api.access_token",
+                "WHATSAPP_ACCESS_TOKEN",
+            ));
+        }
+        for (i, name) in self.template_parameters.iter().enumerate() {
+            if !crate::template::PLACEHOLDERS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("whatsapp.cloud_api.template_parameters[{i}]"),
+                    format!(
+                        "unknown placeholder {name:?}; known: {}",
+                        crate::template::PLACEHOLDERS.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreenApiConfig {
+    #[serde(default = "green_api_base_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub id_instance: String,
+    #[serde(default)]
+    pub api_token: Secret,
+}
+
+impl Default for GreenApiConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("green_api defaults")
+    }
+}
+
+fn green_api_base_url() -> String {
+    "https://api.green-api.com".into()
+}
+
+impl GreenApiConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        require_url("whatsapp.green_api.base_url", &self.base_url)?;
+        if self.id_instance.trim().is_empty() {
+            return Err(ConfigError::new(
+                "whatsapp.green_api.id_instance",
+                "missing: the instance id from Green API's console",
+            ));
+        }
+        if self.api_token.is_empty() {
+            return Err(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub token: Secret,
+}
