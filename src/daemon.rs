@@ -121,7 +121,13 @@ impl Daemon {
                 limiter: daemon.shared.limiter.clone(),
                 supervision: daemon.shared.supervision.clone(),
                 salons: daemon.shared.salons.clone(),
-                filter,
+                webhooks: filter.map(|filter| {
+                    crate::webhooks::Batcher::start(
+                        filter,
+                        daemon.shared.db.clone(),
+                        daemon.shared.salons.clone(),
+                    )
+                }),
                 logger: daemon.shared.logger.clone(),
                 rejects: Default::default(),
             };

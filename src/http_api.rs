@@ -10,9 +10,6 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use actix::Recipient;
-
-use crate::actors::messages::RecordsSeen;
 use crate::actors::{Salons, Supervision};
 use crate::config::Config;
 use crate::domain::{CompanyId, RecordId};
@@ -31,8 +28,9 @@ pub struct ApiState {
     pub supervision: Arc<Supervision>,
     /// Names of salons the config does not name, once the poller has fetched them.
     pub salons: Arc<Salons>,
-    /// Where a YClients webhook's record goes; `None` while monitoring is off.
-    pub filter: Option<Recipient<RecordsSeen>>,
+    /// Where a YClients webhook's record goes (to the filter, in groups); `None`
+    /// while monitoring is off.
+    pub webhooks: Option<crate::webhooks::Batcher>,
     pub logger: slog::Logger,
     /// Refused webhook requests, logged sparingly.
     pub rejects: Arc<crate::webhooks::RejectLog>,

@@ -11,8 +11,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::actors::messages::RecordsSeen;
 use crate::domain::{CompanyId, Delivery};
+pub use batch::{Batcher, Committed};
+
+mod batch;
 use crate::http_api::{constant_time_eq, State};
 use crate::store::{self, DeliveryUpdate};
 use crate::yclients::{lenient_i64, Record};
@@ -128,46 +130,23 @@ async fn yclients(state: State, token: web::Path<String>, body: web::Bytes) -> H
             return bad_request(&state, "yclients", format!("data: {e}"));
         }
     };
-    let Some(filter) = state.filter.clone() else {
+    let Some(batcher) = state.webhooks.clone() else {
         outcome("unavailable");
         return unavailable("monitoring is disabled (monitor.enabled = false)");
     };
-    let company = event.company;
-    let monitored = state.db.run(move |c| store::cursor(c, company)).await;
-    match monitored {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            outcome("not_yet");
-            // Polling brings the booking once monitoring of the salon has begun.
-            return unavailable("monitoring of this company has not begun yet");
-        }
-        Err(e) => {
-            outcome("unavailable");
-            return unavailable(&format!("database: {e}"));
-        }
-    }
-    let now = Utc::now();
-    let seen = RecordsSeen {
-        company,
-        records: vec![Ok(record)],
-        asked_at: now,
-        polled_at: now,
-        next_cursor: None,
-        yclients_ahead_by: chrono::Duration::zero(),
-        timezone: state.salons.known(company).timezone,
-    };
-    match filter.send(seen).await {
-        Ok(Ok(_)) => {
+    match batcher.commit(event.company, record).await {
+        Committed::Yes => {
             outcome("committed");
             HttpResponse::Ok().json(json!({"ok": true}))
         }
-        Ok(Err(failure)) => {
-            outcome("filter_failed");
-            unavailable(&failure.to_string())
+        Committed::NotYet => {
+            outcome("not_yet");
+            // Polling brings the booking once monitoring of the salon has begun.
+            unavailable("monitoring of this company has not begun yet")
         }
-        Err(e) => {
+        Committed::Failed(reason) => {
             outcome("filter_failed");
-            unavailable(&format!("the filter is unreachable: {e}"))
+            unavailable(&reason)
         }
     }
 }

@@ -1,0 +1,145 @@
+//! YClients' webhook events, committed in groups: the events that arrive while the
+//! filter commits one group share the next group's transaction (and its fsync), so
+//! a burst costs one commit per group, not per event. Each event is still answered
+//! only once its group is committed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::Recipient;
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actors::messages::RecordsSeen;
+use crate::actors::Salons;
+use crate::domain::CompanyId;
+use crate::store::{self, Db};
+use crate::yclients::Record;
+
+/// The most events one transaction takes.
+const MAX_GROUP: usize = 256;
+
+/// What became of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    Yes,
+    /// The salon's first poll has not committed yet: nothing to compare with.
+    NotYet,
+    Failed(String),
+}
+
+struct Pending {
+    company: CompanyId,
+    record: Record,
+    reply: oneshot::Sender<Committed>,
+}
+
+/// The way from the webhook endpoint to the filter.
+#[derive(Clone)]
+pub struct Batcher {
+    inbox: mpsc::UnboundedSender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the grouping loop on the current actix system.
+    pub fn start(filter: Recipient<RecordsSeen>, db: Db, salons: Arc<Salons>) -> Batcher {
+        let (inbox, rx) = mpsc::unbounded_channel();
+        actix_rt::spawn(run(rx, filter, db, salons));
+        Batcher { inbox }
+    }
+
+    /// Resolves once the record's group is committed (or could not be).
+    pub async fn commit(&self, company: CompanyId, record: Record) -> Committed {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .inbox
+            .send(Pending {
+                company,
+                record,
+                reply,
+            })
+            .is_err()
+        {
+            return Committed::Failed("the webhook queue is closed (shutting down)".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Committed::Failed("the webhook queue stopped".into()))
+    }
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    filter: Recipient<RecordsSeen>,
+    db: Db,
+    salons: Arc<Salons>,
+) {
+    // Once a salon's monitoring began, it never un-begins: ask the database once.
+    let mut monitored: HashSet<CompanyId> = HashSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut groups: BTreeMap<CompanyId, Vec<Pending>> = BTreeMap::new();
+        let mut taken = 0;
+        let mut next = Some(first);
+        while let Some(pending) = next {
+            groups.entry(pending.company).or_default().push(pending);
+            taken += 1;
+            next = if taken < MAX_GROUP {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        for (company, group) in groups {
+            let answer = commit(&filter, &db, &salons, &mut monitored, company, &group).await;
+            for pending in group {
+                let _ = pending.reply.send(answer.clone());
+            }
+        }
+    }
+}
+
+async fn commit(
+    filter: &Recipient<RecordsSeen>,
+    db: &Db,
+    salons: &Salons,
+    monitored: &mut HashSet<CompanyId>,
+    company: CompanyId,
+    group: &[Pending],
+) -> Committed {
+    if !monitored.contains(&company) {
+        match db.run(move |c| store::cursor(c, company)).await {
+            Ok(Some(_)) => {
+                monitored.insert(company);
+            }
+            Ok(None) => return Committed::NotYet,
+            Err(e) => return Committed::Failed(format!("database: {e}")),
+        }
+    }
+    // One record once, as its latest event has it (YClients repeats updates).
+    let mut records: Vec<Record> = Vec::new();
+    let mut at: HashMap<crate::domain::RecordId, usize> = HashMap::new();
+    for pending in group {
+        match at.get(&pending.record.id) {
+            Some(i) => records[*i] = pending.record.clone(),
+            None => {
+                at.insert(pending.record.id, records.len());
+                records.push(pending.record.clone());
+            }
+        }
+    }
+    let now = Utc::now();
+    let seen = RecordsSeen {
+        company,
+        records: records.into_iter().map(Ok).collect(),
+        asked_at: now,
+        polled_at: now,
+        next_cursor: None,
+        yclients_ahead_by: chrono::Duration::zero(),
+        timezone: salons.known(company).timezone,
+    };
+    match filter.send(seen).await {
+        Ok(Ok(_)) => Committed::Yes,
+        Ok(Err(failure)) => Committed::Failed(failure.to_string()),
+        Err(e) => Committed::Failed(format!("the filter is unreachable: {e}")),
+    }
+}
