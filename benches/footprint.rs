@@ -10,7 +10,8 @@
 //!
 //! Prints a markdown table (figure | value | note). `BENCH_QUICK=1` shrinks it to a
 //! smoke run: 20 companies polled every 10 s, 5 polls, 60 bookings.
-//! `BENCH_ONLY=idle` or `BENCH_ONLY=lateness` runs one part.
+//! `BENCH_ONLY=idle` or `BENCH_ONLY=lateness` runs one part; `BENCH_MANY=1000`
+//! sets the many-company run's size (past 200, with YClients' limits lifted).
 //! Exits 1 when a figure could not be measured or the daemon did not exit 0.
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +51,11 @@ impl Scale {
             }
         } else {
             Scale {
-                many: 200,
+                // `BENCH_MANY=1000` for the 1,000-company footprint figure.
+                many: std::env::var("BENCH_MANY")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(200),
                 many_poll_ms: 60_000,
                 one_poll_ms: 2_000,
                 one_polls: 10,
@@ -562,7 +567,13 @@ async fn idle(spec: &IdleSpec) -> Result<IdleFigures, String> {
             companies: companies.clone(),
             poll_ms: spec.poll_ms,
             delay_ms: 30_000,
-            yclients_extra: "",
+            // Past one IP's budget (about 200 salons a minute) the rounds would take
+            // many minutes; the memory figure does not depend on the pace.
+            yclients_extra: if spec.companies > 200 {
+                LATE_LIMITS
+            } else {
+                ""
+            },
         },
     )?;
     let result = idle_measure(spec, &sim, &mut daemon, &companies).await;
