@@ -269,10 +269,17 @@ pub fn render_html(report: &Report) -> String {
         let (class, text) = match c.last_poll {
             "ok" => (
                 "ok",
-                format!(
-                    "записи читаются, последняя проверка {}",
-                    ago(c.last_poll_at)
-                ),
+                match c.last_webhook_at {
+                    Some(at) => format!(
+                        "записи читаются, последняя проверка {}, последнее событие от YClients {}",
+                        ago(c.last_poll_at),
+                        ago(Some(at))
+                    ),
+                    None => format!(
+                        "записи читаются, последняя проверка {}",
+                        ago(c.last_poll_at)
+                    ),
+                },
             ),
             "failing" => (
                 "bad",
