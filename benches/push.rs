@@ -226,7 +226,10 @@ async fn lateness(scale: &Scale, rows: &mut Vec<(String, String, String)>) -> Re
     let elapsed = started.elapsed();
     let (rereads, others) = {
         let world = pushed_sim.world();
-        let during = &world.requests[requests_before..];
+        let during: Vec<_> = world.requests[requests_before..]
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v1/"))
+            .collect();
         let rereads = during
             .iter()
             .filter(|r| r.path.starts_with("/api/v1/record/"))
@@ -271,7 +274,7 @@ async fn lateness(scale: &Scale, rows: &mut Vec<(String, String, String)>) -> Re
             rereads as f64 / n as f64
         ),
         format!(
-            "measured: {rereads} re-reads for {n} confirmations and {others} other requests in {:.0} s; \
+            "measured: {rereads} re-reads for {n} confirmations and {others} other YClients requests (polls) in {:.0} s; \
              a booking that came by webhook is re-read once before its notice unless a later webhook proves it current",
             elapsed.as_secs_f64()
         ),

@@ -449,3 +449,26 @@ async fn kill_9_with_a_pending_change_and_a_due_reminder_loses_neither_and_sends
         1
     );
 }
+
+#[actix_rt::test]
+async fn no_reminder_within_the_min_gap_after_a_confirmation() {
+    // The reminder falls due seconds after the confirmation went out.
+    let lead = 115.0 / 3600.0;
+    let app = spawn_app_with(options(&format!(
+        "reminder_hours_before = {lead}\nreminder_min_gap_hours = 3"
+    )))
+    .await;
+    app.wait_until_monitoring().await;
+    let id = app.create(Booking::by_admin(
+        COMPANY,
+        "Зазор",
+        "79161234576",
+        local_in("Europe/Moscow", 120),
+    ));
+    app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    let row = app
+        .wait_for_kind(id, Kind::ReminderHoursBefore, Status::Skipped)
+        .await;
+    assert_eq!(row.last_error.as_deref(), Some("recently_told"));
+    assert_eq!(app.sim.world().messages.len(), 1);
+}
