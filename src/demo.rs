@@ -359,10 +359,49 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         (darya, "Дарья"),
         (egor, "Егор"),
     ];
-    let mut summary = format!("\nSummary ({:.1} s):\n", summary_at.as_secs_f64());
     let mut rows = rows;
     rows.sort_by_key(|r| (r.record_id, r.id));
-    for row in &rows {
+    let summary = summary(summary_at, &rows, &names, &sim);
+    out(&summary);
+    if kept {
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, kept_config(&db_path)).map_err(|source| DemoError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        out(&format!(
+            "\nThe database is kept; to look at it again:\n  booking-monitor status --config {}\n",
+            config_path.display()
+        ));
+    }
+    let sent = rows
+        .iter()
+        .filter(|r| r.status == store::Status::Sent)
+        .count();
+    let said = |needle: &str| messages.iter().any(|m| m.text.contains(needle));
+    let as_expected = sent == 5
+        && messages.len() == 5
+        && said("16:30")
+        && said("→")
+        && said("отменена")
+        && said("Ждём вас");
+    Ok(Shown {
+        daemon,
+        sim,
+        page,
+        as_expected,
+    })
+}
+
+/// The closing table: each notice of each booking, then what went over the wire.
+fn summary(
+    took: Duration,
+    rows: &[store::Notification],
+    names: &[(i64, &str)],
+    sim: &Simulator,
+) -> String {
+    let mut summary = format!("\nSummary ({:.1} s):\n", took.as_secs_f64());
+    for row in rows {
         let who = names
             .iter()
             .find(|(id, _)| *id == row.record_id)
@@ -400,36 +439,7 @@ async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, Dem
         taken(&["create", "update", "delete"]),
         taken(&["delivered", "read"]),
     ));
-    drop(world);
-    out(&summary);
-    if kept {
-        let config_path = dir.join("config.toml");
-        std::fs::write(&config_path, kept_config(&db_path)).map_err(|source| DemoError::Io {
-            path: config_path.clone(),
-            source,
-        })?;
-        out(&format!(
-            "\nThe database is kept; to look at it again:\n  booking-monitor status --config {}\n",
-            config_path.display()
-        ));
-    }
-    let sent = rows
-        .iter()
-        .filter(|r| r.status == store::Status::Sent)
-        .count();
-    let said = |needle: &str| messages.iter().any(|m| m.text.contains(needle));
-    let as_expected = sent == 5
-        && messages.len() == 5
-        && said("16:30")
-        && said("→")
-        && said("отменена")
-        && said("Ждём вас");
-    Ok(Shown {
-        daemon,
-        sim,
-        page,
-        as_expected,
-    })
+    summary
 }
 
 /// A config for reading a kept demo database with `status` (and nothing else:
