@@ -43,6 +43,19 @@ impl Notification {
     }
 }
 
+/// The row, as long as it is still `pending`: an update through it changes
+/// nothing once another decision (a send, a close) came first.
+type PendingRow = diesel::dsl::Filter<
+    diesel::dsl::Find<notifications::table, i64>,
+    diesel::dsl::Eq<notifications::status, Status>,
+>;
+
+fn pending_row(id: NotificationId) -> PendingRow {
+    notifications::table
+        .find(id.0)
+        .filter(notifications::status.eq(Status::Pending))
+}
+
 /// The notifications still to be sent that fall due before `until`, for the delay
 /// actor's heap (it holds only a horizon in memory and comes back for the rest).
 pub fn open_due_before(
@@ -102,20 +115,16 @@ pub fn claim_for_send(
     send: &Outbound,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        notifications::table
-            .find(id.0)
-            .filter(notifications::status.eq(Status::Pending)),
-    )
-    .set((
-        notifications::status.eq(Status::Sending),
-        notifications::attempts.eq(notifications::attempts + 1),
-        notifications::phone.eq(&send.phone),
-        notifications::message.eq(&send.message),
-        notifications::record_json.eq(&send.record_json),
-        notifications::updated_at.eq(db_time(now)),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(pending_row(id))
+        .set((
+            notifications::status.eq(Status::Sending),
+            notifications::attempts.eq(notifications::attempts + 1),
+            notifications::phone.eq(&send.phone),
+            notifications::message.eq(&send.message),
+            notifications::record_json.eq(&send.record_json),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -159,16 +168,12 @@ pub fn postpone(
     due_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(
-        notifications::table
-            .find(id.0)
-            .filter(notifications::status.eq(Status::Pending)),
-    )
-    .set((
-        notifications::due_at.eq(db_time(due_at)),
-        notifications::updated_at.eq(db_time(now)),
-    ))
-    .execute(conn)?;
+    diesel::update(pending_row(id))
+        .set((
+            notifications::due_at.eq(db_time(due_at)),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -235,17 +240,13 @@ pub fn close_pending(
     reason: Reason,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(
-        notifications::table
-            .find(id.0)
-            .filter(notifications::status.eq(Status::Pending)),
-    )
-    .set((
-        notifications::status.eq(Status::Skipped),
-        notifications::last_error.eq(reason.as_str()),
-        notifications::updated_at.eq(db_time(now)),
-    ))
-    .execute(conn)?;
+    diesel::update(pending_row(id))
+        .set((
+            notifications::status.eq(Status::Skipped),
+            notifications::last_error.eq(reason.as_str()),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
