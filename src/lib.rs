@@ -1,5 +1,6 @@
-//! booking-monitor: a WhatsApp confirmation for every YClients booking an
-//! administrator makes — once, after a grace delay, never lost.
+//! booking-monitor: WhatsApp notices of a YClients booking's life — its
+//! confirmation, changes, cancellation and reminders — each once, after a grace
+//! delay, never lost. ARCHITECTURE.md is the map.
 
 pub mod actors;
 pub mod app;
