@@ -243,7 +243,6 @@ async fn deliver(
             .as_ref()
             .and_then(|b| b.pushed_at)
             .map(|t| t.and_utc()),
-        room: shared.limiter.has_room(),
     };
     let fresh = match shared.policy.source(row.due_at(), proof, now) {
         Source::Stored => stored,

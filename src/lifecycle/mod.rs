@@ -88,8 +88,6 @@ pub struct Proof {
     pub polled_at: Option<DateTime<Utc>>,
     /// When a webhook last brought the booking.
     pub pushed_at: Option<DateTime<Utc>>,
-    /// YClients' request budget has room to spare (less than half in use).
-    pub room: bool,
 }
 
 /// Where the notifier takes the booking from before sending.

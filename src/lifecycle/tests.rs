@@ -376,7 +376,6 @@ fn a_poll_after_the_due_time_spares_the_reread() {
         stored: true,
         polled_at: at,
         pushed_at: None,
-        room: false,
     };
     let after = Some(due + chrono::Duration::seconds(1));
     let before = Some(due - chrono::Duration::seconds(10));
@@ -394,12 +393,6 @@ fn a_poll_after_the_due_time_spares_the_reread() {
         p.source(due, polled(before), due + chrono::Duration::minutes(3)),
         Source::Reread
     );
-    // With room in YClients' budget, a re-read buys timeliness for one request.
-    let roomy = Proof {
-        room: true,
-        ..polled(before)
-    };
-    assert_eq!(p.source(due, roomy, due), Source::Reread);
 }
 
 #[test]
@@ -410,7 +403,6 @@ fn a_webhook_after_the_due_time_proves_it_too_and_a_pushed_booking_waits_for_no_
         stored: true,
         polled_at: Some(due - chrono::Duration::seconds(10)),
         pushed_at: Some(at),
-        room: false,
     };
     assert_eq!(
         p.source(due, pushed(due + chrono::Duration::seconds(1)), due),

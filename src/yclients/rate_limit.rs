@@ -67,21 +67,6 @@ impl RateLimiter {
         w.paused_until = Some(w.paused_until.map_or(until, |p| p.max(until)));
     }
 
-    /// Whether less than half of the minute's budget is in use (and YClients has not
-    /// asked us to pause): room for a request that only makes a message timelier.
-    pub fn has_room(&self) -> bool {
-        let now = Instant::now();
-        let w = self.state.lock().expect("rate limiter lock");
-        let paused = w.paused_until.is_some_and(|until| until > now);
-        let in_last_minute = w
-            .sent
-            .iter()
-            .rev()
-            .take_while(|t| now - **t < MINUTE)
-            .count();
-        !paused && in_last_minute * 2 < self.per_minute
-    }
-
     /// How many requests had to wait for a slot (for metrics).
     pub fn waits(&self) -> u64 {
         self.state.lock().expect("rate limiter lock").waits
@@ -149,21 +134,6 @@ mod tests {
             limiter.acquire().await;
         }
         assert!(Instant::now() - start >= MINUTE);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn room_is_less_than_half_the_minutes_budget_in_use() {
-        let limiter = RateLimiter::new(1000, 10);
-        for _ in 0..4 {
-            limiter.acquire().await;
-        }
-        assert!(limiter.has_room());
-        limiter.acquire().await;
-        assert!(!limiter.has_room(), "5 of 10 in use");
-        tokio::time::advance(MINUTE).await;
-        assert!(limiter.has_room(), "the minute has passed");
-        limiter.pause_for(Duration::from_secs(5));
-        assert!(!limiter.has_room(), "paused by a 429");
     }
 
     #[tokio::test(start_paused = true)]
