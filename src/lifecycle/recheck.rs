@@ -163,9 +163,9 @@ impl Policy {
     /// stored booking current (it would have brought any change since), and so does
     /// a webhook about the booking. Short of that, a booking that webhooks bring is
     /// re-read at once; otherwise the notice waits for the next poll, which costs no
-    /// request (a re-read "while the budget has room" was tried and measured: racing
-    /// sends overdrew the budget and a 5,000-reminder burst took 184 s instead of
-    /// 36 s). Late polls (two intervals) or polling off: re-read.
+    /// request (the notifier may still re-read at once if YClients' budget has a
+    /// spare slot right now: `RateLimiter::try_take_spare`). Late polls (two
+    /// intervals) or polling off: re-read.
     pub fn source(&self, due_at: DateTime<Utc>, proof: Proof, now: DateTime<Utc>) -> Source {
         if !proof.stored {
             return Source::Reread;

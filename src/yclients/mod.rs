@@ -223,8 +223,31 @@ impl YClients {
         company: CompanyId,
         id: RecordId,
     ) -> Result<Option<Record>, YClientsError> {
+        self.limiter.acquire().await;
+        self.read_record(company, id).await
+    }
+
+    /// `record`, but only if the request budget has room to spare right now (see
+    /// `RateLimiter::try_take_spare`); `None` without asking otherwise.
+    pub async fn record_if_spare(
+        &self,
+        company: CompanyId,
+        id: RecordId,
+    ) -> Option<Result<Option<Record>, YClientsError>> {
+        if !self.limiter.try_take_spare() {
+            return None;
+        }
+        Some(self.read_record(company, id).await)
+    }
+
+    /// The request itself; its rate-limiter slot is already taken.
+    async fn read_record(
+        &self,
+        company: CompanyId,
+        id: RecordId,
+    ) -> Result<Option<Record>, YClientsError> {
         match self
-            .get(&format!("/api/v1/record/{company}/{id}"), &[])
+            .get_in_slot(&format!("/api/v1/record/{company}/{id}"), &[])
             .await
         {
             Ok((body, _)) => {
@@ -285,6 +308,14 @@ impl YClients {
         query: &[(&str, &str)],
     ) -> Result<(Value, Option<DateTime<Utc>>), YClientsError> {
         self.limiter.acquire().await;
+        self.get_in_slot(path, query).await
+    }
+
+    async fn get_in_slot(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(Value, Option<DateTime<Utc>>), YClientsError> {
         let mut request = self.request(self.http.get(format!("{}{}", self.base_url, path)));
         if !query.is_empty() {
             request = request

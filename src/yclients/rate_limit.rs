@@ -67,6 +67,22 @@ impl RateLimiter {
         w.paused_until = Some(w.paused_until.map_or(until, |p| p.max(until)));
     }
 
+    /// Takes a slot at once if one is free and less than half of the minute's budget
+    /// is in use (the polls keep the rest), else takes none. For a request that only
+    /// makes a message timelier: it never waits, nor makes anything else wait, and
+    /// the check and the taking are one step, so concurrent callers cannot overdraw.
+    pub fn try_take_spare(&self) -> bool {
+        let now = Instant::now();
+        let mut w = self.state.lock().expect("rate limiter lock");
+        // `next_slot` also drops what is older than the minute's window.
+        if self.next_slot(&mut w, now).is_some() || w.sent.len() * 2 >= self.per_minute {
+            return false;
+        }
+        w.sent.push_back(now);
+        w.requests += 1;
+        true
+    }
+
     /// How many requests had to wait for a slot (for metrics).
     pub fn waits(&self) -> u64 {
         self.state.lock().expect("rate limiter lock").waits
@@ -134,6 +150,18 @@ mod tests {
             limiter.acquire().await;
         }
         assert!(Instant::now() - start >= MINUTE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_slot_is_taken_only_below_half_the_minutes_budget() {
+        let limiter = RateLimiter::new(1000, 10);
+        let taken = (0..10).filter(|_| limiter.try_take_spare()).count();
+        assert_eq!(taken, 5, "half of 10, however many ask at once");
+        assert_eq!(limiter.requests(), 5);
+        tokio::time::advance(MINUTE).await;
+        assert!(limiter.try_take_spare(), "the minute has passed");
+        limiter.pause_for(Duration::from_secs(5));
+        assert!(!limiter.try_take_spare(), "paused by a 429");
     }
 
     #[tokio::test(start_paused = true)]
