@@ -14,22 +14,25 @@
 //! sets the many-company run's size (past 200, with YClients' limits lifted).
 //! Exits 1 when a figure could not be measured or the daemon did not exit 0.
 
+#[allow(dead_code)]
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{Booking, ConfigParts, Simulator, World};
 use booking_monitor::store::{self, Db};
 use chrono::{DateTime, Days, NaiveTime, Utc};
+use support::{
+    first_page, mib, millis, ms, peak_in_window, percentile, secs, start_sim, yclients_times,
+    Machine, Memory, Report, Running, Stopped, BIN,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
 const FIRST_COMPANY: i64 = 100_001;
 /// How long to let a daemon sit after its first round before reading its memory.
 const SETTLE: Duration = Duration::from_secs(5);
-/// How long a SIGTERM may take before the daemon is killed and that is reported.
-const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(20);
 
 struct Scale {
     many: usize,
@@ -66,17 +69,13 @@ impl Scale {
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = support::quick();
     let scale = Scale::new(quick);
     let started = Instant::now();
     let mut report = Report::default();
     actix_rt::System::new().block_on(bench(&scale, &mut report));
     report.print(quick, started.elapsed());
-    if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report.exit_code()
 }
 
 async fn bench(scale: &Scale, report: &mut Report) {
@@ -135,274 +134,12 @@ async fn idle_runs(scale: &Scale, report: &mut Report) {
 
 // ---------------------------------------------------------------- the daemon
 
-struct DaemonSpec {
-    companies: Vec<i64>,
-    poll_ms: u64,
-    delay_ms: u64,
-    yclients_extra: &'static str,
-}
-
-/// The release binary running against a simulator, in its own temporary directory.
-struct Running {
-    child: Child,
-    pid: u32,
-    spawned: Instant,
-    log: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-struct Stopped {
-    took: Duration,
-    status: Option<ExitStatus>,
-}
-
-impl Stopped {
-    fn ok(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-    fn describe(&self) -> String {
-        match self.status {
-            Some(s) => match s.code() {
-                Some(code) => format!("exit code {code}"),
-                None => format!("{s}"),
-            },
-            None => format!(
-                "still running after {} s: killed",
-                SHUTDOWN_PATIENCE.as_secs()
-            ),
-        }
-    }
-}
-
-fn config_text(sim: &Simulator, spec: &DaemonSpec, db: &Path) -> String {
-    let parts = ConfigParts {
-        yclients: spec.yclients_extra.to_string(),
-        monitor: format!(
-            "poll_interval_ms = {}\nnotification_delay_ms = {}",
-            spec.poll_ms, spec.delay_ms
-        ),
+/// The daemon's config: these timings, and these keys added to `[yclients]`.
+fn daemon_parts(poll_ms: u64, delay_ms: u64, yclients_extra: &str) -> ConfigParts {
+    ConfigParts {
+        yclients: yclients_extra.to_string(),
+        monitor: support::monitor(poll_ms, delay_ms),
         ..ConfigParts::default()
-    };
-    sim.daemon_config(db, &spec.companies, &parts)
-}
-
-impl Running {
-    fn spawn(sim: &Simulator, spec: &DaemonSpec) -> Result<Running, String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-        let db = dir.path().join("booking-monitor.db");
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, config_text(sim, spec, &db))
-            .map_err(|e| format!("writing {}: {e}", config.display()))?;
-        let log = dir.path().join("daemon.log");
-        let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let mut command = Command::new(BIN);
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        for name in [
-            "YCLIENTS_PARTNER_TOKEN",
-            "YCLIENTS_USER_TOKEN",
-            "WHATSAPP_ACCESS_TOKEN",
-            "GREEN_API_TOKEN",
-            "BOOKING_MONITOR_HTTP_TOKEN",
-            "BOOKING_MONITOR_ENABLED",
-            "BOOKING_MONITOR_INTERVAL",
-            "BOOKING_NOTIFICATION_DELAY",
-        ] {
-            command.env_remove(name);
-        }
-        let spawned = Instant::now();
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {BIN}: {e}"))?;
-        Ok(Running {
-            pid: child.id(),
-            child,
-            spawned,
-            log,
-            dir,
-        })
-    }
-
-    fn memory(&self) -> Result<Memory, String> {
-        Memory::of(self.pid)
-    }
-
-    /// The CPU time (user + system) the daemon has used so far.
-    fn cpu(&self) -> Result<Duration, String> {
-        let path = format!("/proc/{}/stat", self.pid);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // Fields after the command name (which may hold spaces): state is the 3rd
-        // field, utime the 14th, stime the 15th.
-        let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<u64> = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        let ticks: u64 = fields.iter().sum();
-        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
-    }
-
-    /// Sends SIGTERM and times the exit.
-    async fn stop(&mut self) -> Result<Stopped, String> {
-        if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!(
-                "the daemon had already exited ({status}); log tail:\n{}",
-                self.log_tail()
-            ));
-        }
-        let sent = Instant::now();
-        let kill = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .map_err(|e| format!("kill -TERM: {e}"))?;
-        if !kill.success() {
-            return Err(format!("kill -TERM {} failed: {kill}", self.pid));
-        }
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok(Stopped {
-                    took: sent.elapsed(),
-                    status: Some(status),
-                });
-            }
-            if sent.elapsed() > SHUTDOWN_PATIENCE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Ok(Stopped {
-                    took: sent.elapsed(),
-                    status: None,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = self.log_text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-
-    /// The daemon's log lines at WARN or worse.
-    fn warnings(&self) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|l| [" WARN ", " ERRO ", " CRIT "].iter().any(|w| l.contains(w)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The database and its side files, in bytes.
-    fn db_bytes(&self) -> u64 {
-        std::fs::read_dir(self.dir.path())
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| {
-                        e.file_name()
-                            .to_string_lossy()
-                            .starts_with("booking-monitor.db")
-                    })
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-
-    /// Awaits a state of the simulator's world, failing at once if the daemon dies.
-    async fn await_world<T>(
-        &mut self,
-        sim: &Simulator,
-        timeout: Duration,
-        what: &str,
-        mut check: impl FnMut(&World) -> Option<T>,
-    ) -> Result<T, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let slice = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(500));
-            if let Ok(found) = sim.wait_until(slice, &mut check).await {
-                return Ok(found);
-            }
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!(
-                    "the daemon exited ({status}) while the bench awaited {what}; log tail:\n{}",
-                    self.log_tail()
-                ));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{what}: not within {} s; daemon log tail:\n{}",
-                    timeout.as_secs(),
-                    self.log_tail()
-                ));
-            }
-        }
-    }
-}
-
-/// USER_HZ, the unit of /proc/<pid>/stat's times.
-fn clock_ticks() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Memory {
-    rss_kib: u64,
-    hwm_kib: u64,
-    anon_kib: u64,
-    file_kib: u64,
-    threads: u64,
-}
-
-impl Memory {
-    fn of(pid: u32) -> Result<Memory, String> {
-        let path = format!("/proc/{pid}/status");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let field = |name: &str| -> u64 {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(Memory {
-            rss_kib: field("VmRSS:"),
-            hwm_kib: field("VmHWM:"),
-            anon_kib: field("RssAnon:"),
-            file_kib: field("RssFile:"),
-            threads: field("Threads:"),
-        })
     }
 }
 
@@ -435,9 +172,7 @@ fn classify(path: &str, query: &str) -> Option<(Endpoint, i64)> {
         if query.contains("start_date=") {
             return Some((Endpoint::Baseline, id.parse().ok()?));
         }
-        let first_page = !query
-            .split('&')
-            .any(|p| p.starts_with("page=") && p != "page=1");
+        let first_page = first_page(query);
         return Some((Endpoint::List { first_page }, id.parse().ok()?));
     }
     if let Some(id) = path.strip_prefix("/api/v1/company/") {
@@ -484,25 +219,6 @@ fn every_company_polled(world: &World, companies: &[i64], times: usize) -> bool 
     companies
         .iter()
         .all(|id| tallies.get(id).is_some_and(|t| t.polls.len() >= times))
-}
-
-/// The most YClients requests answered within any `window`.
-fn peak_in_window(world: &World, window: Duration) -> usize {
-    let times: Vec<Instant> = world
-        .requests
-        .iter()
-        .filter(|r| r.path.starts_with("/api/v1/"))
-        .map(|r| r.at)
-        .collect();
-    let mut peak = 0;
-    let mut from = 0;
-    for (to, at) in times.iter().enumerate() {
-        while *at - times[from] >= window {
-            from += 1;
-        }
-        peak = peak.max(to + 1 - from);
-    }
-    peak
 }
 
 fn yclients_failures(world: &World) -> usize {
@@ -553,40 +269,28 @@ struct IdleFigures {
 }
 
 async fn idle(spec: &IdleSpec) -> Result<IdleFigures, String> {
-    let sim = Simulator::start()
-        .await
-        .map_err(|e| format!("simulator: {e}"))?;
     let companies: Vec<i64> = (0..spec.companies)
         .map(|i| FIRST_COMPANY + i as i64)
         .collect();
-    for id in &companies {
-        sim.add_company(
-            *id,
-            &format!("Салон {id}"),
-            "Москва, ул. Пушкина, 10",
-            "Europe/Moscow",
-        );
-    }
+    let sim = start_sim(&companies).await?;
     let mut daemon = Running::spawn(
         &sim,
-        &DaemonSpec {
-            companies: companies.clone(),
-            poll_ms: spec.poll_ms,
-            delay_ms: 30_000,
+        &companies,
+        &daemon_parts(
+            spec.poll_ms,
+            30_000,
             // Past one IP's budget (about 200 salons a minute) the rounds would take
             // many minutes; the memory figure does not depend on the pace.
-            yclients_extra: if spec.companies > 200 {
+            if spec.companies > 200 {
                 LATE_LIMITS
             } else {
                 ""
             },
-        },
+        ),
     )?;
     let result = idle_measure(spec, &sim, &mut daemon, &companies).await;
-    let stopped = daemon.stop().await;
-    sim.stop().await;
-    let mut figures = result?;
-    figures.stopped = stopped?;
+    let (mut figures, stopped) = daemon.finish(&sim, result).await?;
+    figures.stopped = stopped;
     figures.warnings = daemon.warnings();
     Ok(figures)
 }
@@ -604,13 +308,13 @@ async fn idle_measure(
     let spawned = daemon.spawned;
 
     daemon
-        .await_world(sim, round_budget, "the first poll", |w| {
+        .expect_world(sim, round_budget, "the first poll", |w| {
             tally(w).values().any(|t| !t.polls.is_empty()).then_some(())
         })
         .await?;
     let first_poll = spawned.elapsed();
     daemon
-        .await_world(
+        .expect_world(
             sim,
             round_budget,
             &format!("a first poll of each of {}", spec.label),
@@ -625,7 +329,7 @@ async fn idle_measure(
 
     let more = spec.rounds.saturating_sub(1) as u32;
     daemon
-        .await_world(
+        .expect_world(
             sim,
             interval * more + round_budget,
             &format!("{} polls of each of {}", spec.rounds, spec.label),
@@ -640,8 +344,9 @@ async fn idle_measure(
     let world = sim.world();
     let tallies = tally(&world);
     let failures = yclients_failures(&world);
-    let peak_minute = peak_in_window(&world, Duration::from_secs(60));
-    let peak_second = peak_in_window(&world, Duration::from_secs(1));
+    let times = yclients_times(&world);
+    let peak_minute = peak_in_window(&times, Duration::from_secs(60));
+    let peak_second = peak_in_window(&times, Duration::from_secs(1));
     drop(world);
     let idle_polls = tallies.values().map(|t| t.polls.len()).sum::<usize>() - polls_settled;
     let mut first_gaps = Vec::new();
@@ -740,9 +445,7 @@ struct LateFigures {
 }
 
 async fn lateness(n: usize) -> Result<LateFigures, String> {
-    let sim = Simulator::start()
-        .await
-        .map_err(|e| format!("simulator: {e}"))?;
+    let sim = start_sim(&[]).await?;
     sim.add_company(
         LATE_COMPANY,
         "Барбершоп «Борода»",
@@ -751,22 +454,16 @@ async fn lateness(n: usize) -> Result<LateFigures, String> {
     );
     let mut daemon = Running::spawn(
         &sim,
-        &DaemonSpec {
-            companies: vec![LATE_COMPANY],
-            poll_ms: LATE_POLL_MS,
-            delay_ms: LATE_DELAY_MS,
-            yclients_extra: LATE_LIMITS,
-        },
+        &[LATE_COMPANY],
+        &daemon_parts(LATE_POLL_MS, LATE_DELAY_MS, LATE_LIMITS),
     )?;
     let result = lateness_measure(n, &sim, &mut daemon).await;
-    let stopped = daemon.stop().await;
-    sim.stop().await;
-    let (mut figures, delivered) = result?;
-    figures.stopped = Some(stopped?);
+    let ((mut figures, delivered), stopped) = daemon.finish(&sim, result).await?;
+    figures.stopped = Some(stopped);
     figures.db_bytes = daemon.db_bytes();
     figures.warnings = daemon.warnings();
     // The daemon's own due times, from its outbox, now that it has stopped.
-    match outbox_due_times(&daemon.dir.path().join("booking-monitor.db")) {
+    match outbox_due_times(&daemon.db_path()) {
         Ok(due) => figures.split(&delivered, &due),
         Err(e) => figures.outbox_error = Some(e),
     }
@@ -795,7 +492,7 @@ async fn lateness_measure(
     // The second record-list request means the first poll is committed: from then
     // on a new booking is news.
     daemon
-        .await_world(sim, Duration::from_secs(20), "the first poll", |w| {
+        .expect_world(sim, Duration::from_secs(20), "the first poll", |w| {
             (w.record_list_requests() >= 2).then_some(())
         })
         .await?;
@@ -828,7 +525,7 @@ async fn lateness_measure(
         .and_then(|d| d.to_std().ok())
         .unwrap_or_default();
     daemon
-        .await_world(
+        .expect_world(
             sim,
             Duration::from_secs(60),
             &format!("{n} WhatsApp messages"),
@@ -896,10 +593,6 @@ async fn lateness_measure(
     Ok((figures, delivered))
 }
 
-fn ms(d: chrono::Duration) -> f64 {
-    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
 impl LateFigures {
     /// Splits each booking's lateness at the daemon's own due time.
     fn split(&mut self, delivered: &[Delivered], outbox: &Outbox) {
@@ -935,37 +628,8 @@ impl LateFigures {
 
 // -------------------------------------------------------------------- report
 
-#[derive(Default)]
-struct Report {
-    rows: Vec<(String, String, String)>,
-    problems: Vec<String>,
-    failures: Vec<String>,
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
-fn millis(d: Duration) -> String {
-    format!("{} ms", d.as_millis())
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn spread(values: &[f64]) -> String {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
+    let v = support::sorted(values);
     format!(
         "min {:.0} / p50 {:.0} / p95 {:.0} / max {:.0} ms",
         percentile(&v, 0.0),
@@ -981,30 +645,10 @@ fn durations_spread(values: &[Duration]) -> String {
 }
 
 impl Report {
-    fn row(
-        &mut self,
-        figure: impl Into<String>,
-        value: impl Into<String>,
-        note: impl Into<String>,
-    ) {
-        self.rows.push((figure.into(), value.into(), note.into()));
-    }
-
-    fn fail(&mut self, what: String) {
-        self.row(format!("{what}: FAILED"), "—", "see below");
-        self.failures.push(what);
-    }
-
     /// Adds an idle run's rows; returns its memory after the first round.
     fn idle(&mut self, spec: &IdleSpec, result: Result<IdleFigures, String>) -> Option<Memory> {
         let l = &spec.label;
-        let f = match result {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(format!("idle run, {l}: {e}"));
-                return None;
-            }
-        };
+        let f = self.figures(result, |e| format!("idle run, {l}: {e}"))?;
         let interval = format!("poll_interval_ms = {}", spec.poll_ms);
         self.row(
             format!("[{l}] start → first poll answered"),
@@ -1107,37 +751,14 @@ impl Report {
                 interval,
             );
         }
-        self.row(
-            format!("[{l}] SIGTERM → exit"),
-            millis(f.stopped.took),
-            f.stopped.describe(),
-        );
-        if !f.stopped.ok() {
-            self.failures.push(format!(
-                "[{l}] the daemon did not exit 0 on SIGTERM: {}",
-                f.stopped.describe()
-            ));
-        }
-        for w in f.warnings.iter().take(5) {
-            self.problems.push(format!("[{l}] daemon log: {w}"));
-        }
-        if f.warnings.len() > 5 {
-            self.problems.push(format!(
-                "[{l}] … {} more WARN/ERRO lines",
-                f.warnings.len() - 5
-            ));
-        }
+        self.ending(&format!("[{l}]"), Some(&f.stopped), &f.warnings);
         Some(f.settled)
     }
 
     fn lateness(&mut self, n: usize, result: Result<LateFigures, String>) {
         let l = format!("[lateness, {n} bookings]");
-        let f = match result {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(format!("{l} {e}"));
-                return;
-            }
+        let Some(f) = self.figures(result, |e| format!("{l} {e}")) else {
+            return;
         };
         self.row(
             format!("{l} setup"),
@@ -1227,17 +848,7 @@ impl Report {
             "the SQLite file and its -wal/-shm after shutdown",
         );
         if let Some(stopped) = &f.stopped {
-            self.row(
-                format!("{l} SIGTERM → exit"),
-                millis(stopped.took),
-                stopped.describe(),
-            );
-            if !stopped.ok() {
-                self.failures.push(format!(
-                    "{l} the daemon did not exit 0 on SIGTERM: {}",
-                    stopped.describe()
-                ));
-            }
+            self.sigterm(&l, stopped);
         }
         if f.duplicates > 0 || f.missing > 0 {
             self.problems.push(format!(
@@ -1251,24 +862,7 @@ impl Report {
     }
 
     fn print(&self, quick: bool, took: Duration) {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0);
-        let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("model name"))
-                    .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
+        let Machine { cores, rustc, cpu } = Machine::read();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
@@ -1284,30 +878,11 @@ impl Report {
             secs(took)
         );
         println!();
-        println!("| figure | value | note |");
-        println!("|---|---|---|");
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-        println!(
-            "| machine | {cores} cores, {} | {} |",
-            cell(&rustc),
-            cell(&cpu)
+        let machine = (
+            "machine".to_string(),
+            format!("{cores} cores, {rustc}"),
+            cpu,
         );
-        for (figure, value, note) in &self.rows {
-            println!("| {} | {} | {} |", cell(figure), cell(value), cell(note));
-        }
-        if !self.problems.is_empty() {
-            println!();
-            println!("Seen in the daemon's behaviour:");
-            for p in &self.problems {
-                println!("- {p}");
-            }
-        }
-        if !self.failures.is_empty() {
-            println!();
-            println!("FAILED:");
-            for f in &self.failures {
-                println!("- {f}");
-            }
-        }
+        self.print_table(&[machine]);
     }
 }

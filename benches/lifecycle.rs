@@ -25,22 +25,23 @@
 //! `BENCH_ONLY=requests|burst|lateness` runs one part. Exits 1 when a figure could
 //! not be measured or a daemon did not exit 0.
 
+#[allow(dead_code)]
+mod support;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{Booking, ConfigParts, Simulator, World};
 use booking_monitor::store::{self, Db};
 use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
+use support::{
+    first_page, ms, peak_in_window, percentile, secs, sorted, start_sim, Report, Running, Stopped,
+    ZONE,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
-/// The salons' zone: the reminders follow its calendar.
-const ZONE: &str = "Europe/Moscow";
-/// How long a SIGTERM may take before the daemon is killed and that is reported.
-const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(20);
 /// One line per kind, its first word the kind: the simulator's log says which went out.
 const MESSAGES: &str = "[messages]\n\
     booking_created = \"created {client_name} {date} {time}\"\n\
@@ -166,7 +167,7 @@ impl Scale {
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = support::quick();
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     if !["", "requests", "burst", "lateness"].contains(&only.as_str()) {
         eprintln!("BENCH_ONLY={only}: expected requests, burst or lateness");
@@ -177,11 +178,7 @@ fn main() -> ExitCode {
     let mut report = Report::default();
     actix_rt::System::new().block_on(bench(&scale, &only, quick, &mut report));
     report.print(quick, started.elapsed());
-    if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report.exit_code()
 }
 
 async fn bench(scale: &Scale, only: &str, quick: bool, report: &mut Report) {
@@ -231,215 +228,36 @@ async fn bench(scale: &Scale, only: &str, quick: bool, report: &mut Report) {
 
 // ---------------------------------------------------------------- the daemon
 
-/// The release binary running against a simulator, in its own temporary directory.
-struct Running {
-    child: Child,
-    pid: u32,
-    spawned: Instant,
-    log: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-struct Stopped {
-    took: Duration,
-    status: Option<ExitStatus>,
-}
-
-impl Stopped {
-    fn ok(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-    fn describe(&self) -> String {
-        match self.status {
-            Some(s) => match s.code() {
-                Some(code) => format!("exit code {code}"),
-                None => format!("{s}"),
-            },
-            None => format!(
-                "still running after {} s: killed",
-                SHUTDOWN_PATIENCE.as_secs()
-            ),
-        }
-    }
-}
-
 /// `[notifications]` with these lines, the one-line templates, and the rest.
 fn tables(notifications: &str) -> String {
     format!("[notifications]\n{notifications}\n\n{MESSAGES}\n")
 }
 
-impl Running {
-    fn spawn(sim: &Simulator, companies: &[i64], parts: &ConfigParts) -> Result<Running, String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-        let db = dir.path().join("booking-monitor.db");
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, sim.daemon_config(&db, companies, parts))
-            .map_err(|e| format!("writing {}: {e}", config.display()))?;
-        let log = dir.path().join("daemon.log");
-        let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let mut command = Command::new(BIN);
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        for name in [
-            "YCLIENTS_PARTNER_TOKEN",
-            "YCLIENTS_USER_TOKEN",
-            "WHATSAPP_ACCESS_TOKEN",
-            "GREEN_API_TOKEN",
-            "BOOKING_MONITOR_HTTP_TOKEN",
-            "BOOKING_MONITOR_ENABLED",
-            "BOOKING_MONITOR_INTERVAL",
-            "BOOKING_NOTIFICATION_DELAY",
-        ] {
-            command.env_remove(name);
-        }
-        let spawned = Instant::now();
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {BIN}: {e}"))?;
-        Ok(Running {
-            pid: child.id(),
-            child,
-            spawned,
-            log,
-            dir,
-        })
-    }
-
-    fn db_path(&self) -> PathBuf {
-        self.dir.path().join("booking-monitor.db")
-    }
-
-    /// The CPU time (user + system) the daemon has used so far.
-    fn cpu(&self) -> Duration {
-        let path = format!("/proc/{}/stat", self.pid);
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        // After the command name (which may hold spaces): utime and stime are the
-        // 14th and 15th fields.
-        let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ticks: u64 = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|f| f.parse::<u64>().ok())
-            .sum();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
-    }
-
-    /// Sends SIGTERM and times the exit.
-    async fn stop(&mut self) -> Result<Stopped, String> {
-        if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!(
-                "the daemon had already exited ({status}); log tail:\n{}",
-                self.log_tail()
-            ));
-        }
-        let sent = Instant::now();
-        let kill = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .map_err(|e| format!("kill -TERM: {e}"))?;
-        if !kill.success() {
-            return Err(format!("kill -TERM {} failed: {kill}", self.pid));
-        }
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok(Stopped {
-                    took: sent.elapsed(),
-                    status: Some(status),
-                });
-            }
-            if sent.elapsed() > SHUTDOWN_PATIENCE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Ok(Stopped {
-                    took: sent.elapsed(),
-                    status: None,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = self.log_text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-
-    /// The daemon's log lines at WARN or worse.
-    fn warnings(&self) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|l| [" WARN ", " ERRO ", " CRIT "].iter().any(|w| l.contains(w)))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Fails when the daemon has exited.
-    fn alive(&mut self, what: &str) -> Result<(), String> {
-        match self.child.try_wait().map_err(|e| e.to_string())? {
-            Some(status) => Err(format!(
-                "the daemon exited ({status}) during {what}; log tail:\n{}",
-                self.log_tail()
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// Awaits a state of the simulator's world: `Some` when reached, `None` when
-    /// `timeout` passed first; fails at once if the daemon dies.
-    async fn await_world<T>(
-        &mut self,
-        sim: &Simulator,
-        timeout: Duration,
-        what: &str,
-        mut check: impl FnMut(&World) -> Option<T>,
-    ) -> Result<Option<T>, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let slice = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(500));
-            if let Ok(found) = sim.wait_until(slice, &mut check).await {
-                return Ok(Some(found));
-            }
-            self.alive(what)?;
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-        }
-    }
+/// How a part's daemon ended: its stop, its WARN-or-worse log lines, its outbox.
+#[derive(Default)]
+struct Ended {
+    stopped: Option<Stopped>,
+    warnings: Vec<String>,
+    outbox: String,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// USER_HZ, the unit of /proc/<pid>/stat's times.
-fn clock_ticks() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
+/// Spawns the daemon against `sim`, measures, then stops both: the figures and how
+/// the daemon ended.
+async fn with_daemon<F>(
+    sim: &Simulator,
+    companies: &[i64],
+    parts: &ConfigParts,
+    measure: impl AsyncFnOnce(&mut Running) -> Result<F, String>,
+) -> Result<(F, Ended), String> {
+    let mut daemon = Running::spawn(sim, companies, parts)?;
+    let result = measure(&mut daemon).await;
+    let (f, stopped) = daemon.finish(sim, result).await?;
+    let ended = Ended {
+        stopped: Some(stopped),
+        warnings: daemon.warnings(),
+        outbox: outbox_counts(&daemon.db_path()),
+    };
+    Ok((f, ended))
 }
 
 /// The daemon's outbox after it stopped: `kind status count` per line.
@@ -456,16 +274,6 @@ fn outbox_counts(db: &Path) -> String {
             .join(", "))
     };
     read().unwrap_or_else(|e| e)
-}
-
-async fn start_sim(companies: &[i64]) -> Result<Simulator, String> {
-    let sim = Simulator::start()
-        .await
-        .map_err(|e| format!("simulator: {e}"))?;
-    for id in companies {
-        sim.add_company(*id, &format!("Салон {id}"), "Москва, ул. Пушкина, 10", ZONE);
-    }
-    Ok(sim)
 }
 
 fn zone() -> Tz {
@@ -526,11 +334,7 @@ fn traffic(world: &World) -> Traffic {
         if r.path.starts_with("/api/v1/records/") {
             if r.query.contains("changed_after") {
                 t.changed_pages += 1;
-                if !r
-                    .query
-                    .split('&')
-                    .any(|p| p.starts_with("page=") && p != "page=1")
-                {
+                if first_page(&r.query) {
                     t.polls += 1;
                 }
             } else {
@@ -549,19 +353,6 @@ fn traffic(world: &World) -> Traffic {
     t.peak_minute = peak_in_window(&times, Duration::from_secs(60));
     t.peak_second = peak_in_window(&times, Duration::from_secs(1));
     t
-}
-
-/// The most instants within any `window` (the log is in answer order).
-fn peak_in_window(times: &[Instant], window: Duration) -> usize {
-    let mut peak = 0;
-    let mut from = 0;
-    for (to, at) in times.iter().enumerate() {
-        while *at - times[from] >= window {
-            from += 1;
-        }
-        peak = peak.max(to + 1 - from);
-    }
-    peak
 }
 
 /// The company of each record-list request asked with `changed_after` from
@@ -603,7 +394,7 @@ impl Anchor {
 }
 
 fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+    ms(to - from)
 }
 
 // ------------------------------------------------------------------ requests
@@ -637,31 +428,20 @@ struct RequestsFigures {
     created_lateness: Vec<f64>,
     changed_lateness: Vec<f64>,
     cpu: Duration,
-    stopped: Option<Stopped>,
-    warnings: Vec<String>,
-    outbox: String,
+    ended: Ended,
 }
 
 async fn requests_part(s: &RequestsScale) -> Result<RequestsFigures, String> {
     let companies: Vec<i64> = (0..s.companies).map(|i| 100_001 + i as i64).collect();
     let sim = start_sim(&companies).await?;
     let parts = ConfigParts {
-        monitor: format!(
-            "poll_interval_ms = {}\nnotification_delay_ms = {}",
-            s.poll_ms, s.delay_ms
-        ),
+        monitor: support::monitor(s.poll_ms, s.delay_ms),
         tables: tables(""),
         ..ConfigParts::default()
     };
-    let mut daemon = Running::spawn(&sim, &companies, &parts)?;
-    let result = requests_measure(s, &sim, &mut daemon).await;
-    let stopped = daemon.stop().await;
-    sim.stop().await;
-    let mut f = result?;
-    f.stopped = Some(stopped?);
-    f.warnings = daemon.warnings();
-    f.outbox = outbox_counts(&daemon.db_path());
-    Ok(f)
+    let measure = async |daemon: &mut Running| requests_measure(s, &sim, daemon).await;
+    let (f, ended) = with_daemon(&sim, &companies, &parts, measure).await?;
+    Ok(RequestsFigures { ended, ..f })
 }
 
 async fn requests_measure(
@@ -773,7 +553,7 @@ async fn requests_measure(
     tokio::time::sleep(s.settle).await;
     daemon.alive("the requests part")?;
     f.run = spawned.elapsed();
-    f.cpu = daemon.cpu();
+    f.cpu = daemon.cpu().unwrap_or_default();
 
     let world = sim.world();
     f.traffic = traffic(&world);
@@ -831,9 +611,7 @@ struct BurstFigures {
     sent_within_2_min: usize,
     traffic: Traffic,
     cpu: Duration,
-    stopped: Option<Stopped>,
-    warnings: Vec<String>,
-    outbox: String,
+    ended: Ended,
 }
 
 async fn burst_part(s: &BurstScale, concurrency: u32) -> Result<BurstFigures, String> {
@@ -876,16 +654,14 @@ async fn burst_part(s: &BurstScale, concurrency: u32) -> Result<BurstFigures, St
         )),
         ..ConfigParts::default()
     };
-    let mut daemon = Running::spawn(&sim, &companies, &parts)?;
-    let result = burst_measure(s, &sim, &mut daemon, &companies, due).await;
-    let stopped = daemon.stop().await;
-    sim.stop().await;
-    let mut f = result?;
-    f.made_in = made_in;
-    f.stopped = Some(stopped?);
-    f.warnings = daemon.warnings();
-    f.outbox = outbox_counts(&daemon.db_path());
-    Ok(f)
+    let measure =
+        async |daemon: &mut Running| burst_measure(s, &sim, daemon, &companies, due).await;
+    let (f, ended) = with_daemon(&sim, &companies, &parts, measure).await?;
+    Ok(BurstFigures {
+        made_in,
+        ended,
+        ..f
+    })
 }
 
 async fn burst_measure(
@@ -911,7 +687,7 @@ async fn burst_measure(
         f.baseline_done = Some(daemon.spawned.elapsed());
         f.baseline_before_due = Some(ms_between(due, at));
     }
-    let cpu_before = daemon.cpu();
+    let cpu_before = daemon.cpu().unwrap_or_default();
     let timeout = (due - Utc::now()).to_std().unwrap_or_default() + s.patience;
     let n = s.bookings;
     daemon
@@ -922,7 +698,7 @@ async fn burst_measure(
     // Long enough for a duplicate to show up: two polls and a send.
     tokio::time::sleep(Duration::from_millis(2 * s.poll_ms + 1_000)).await;
     daemon.alive("the burst")?;
-    f.cpu = daemon.cpu().saturating_sub(cpu_before);
+    f.cpu = daemon.cpu().unwrap_or_default().saturating_sub(cpu_before);
     let world = sim.world();
     f.traffic = traffic(&world);
     f.sent = world.messages.len();
@@ -983,9 +759,7 @@ struct LateFigures {
     unexpected: usize,
     traffic: Traffic,
     run: Duration,
-    stopped: Option<Stopped>,
-    warnings: Vec<String>,
-    outbox: String,
+    ended: Ended,
 }
 
 const LATE_KINDS: [&str; 4] = ["created", "changed", "cancelled", "reminder_hours_before"];
@@ -993,24 +767,15 @@ const LATE_KINDS: [&str; 4] = ["created", "changed", "cancelled", "reminder_hour
 async fn lateness_part(s: &LateScale) -> Result<LateFigures, String> {
     let sim = start_sim(&[LATE_COMPANY]).await?;
     let parts = ConfigParts {
-        monitor: format!(
-            "poll_interval_ms = {}\nnotification_delay_ms = {}",
-            s.poll_ms, s.delay_ms
-        ),
+        monitor: support::monitor(s.poll_ms, s.delay_ms),
         tables: tables(&format!(
             "reminder_hours_before = {REMINDER_LEAD_HOURS}.0\nreminder_min_gap_hours = 0"
         )),
         ..ConfigParts::default()
     };
-    let mut daemon = Running::spawn(&sim, &[LATE_COMPANY], &parts)?;
-    let result = lateness_measure(s, &sim, &mut daemon).await;
-    let stopped = daemon.stop().await;
-    sim.stop().await;
-    let mut f = result?;
-    f.stopped = Some(stopped?);
-    f.warnings = daemon.warnings();
-    f.outbox = outbox_counts(&daemon.db_path());
-    Ok(f)
+    let measure = async |daemon: &mut Running| lateness_measure(s, &sim, daemon).await;
+    let (f, ended) = with_daemon(&sim, &[LATE_COMPANY], &parts, measure).await?;
+    Ok(LateFigures { ended, ..f })
 }
 
 async fn lateness_measure(
@@ -1173,32 +938,6 @@ fn expected_messages(tracked: &[Tracked]) -> usize {
 
 // -------------------------------------------------------------------- report
 
-#[derive(Default)]
-struct Report {
-    rows: Vec<(String, String, String)>,
-    problems: Vec<String>,
-    failures: Vec<String>,
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
 /// p50 / p95 / max, in ms or s.
 fn spread(values: &[f64]) -> String {
     let v = sorted(values);
@@ -1218,51 +957,14 @@ fn spread(values: &[f64]) -> String {
 }
 
 impl Report {
-    fn row(
-        &mut self,
-        figure: impl Into<String>,
-        value: impl Into<String>,
-        note: impl Into<String>,
-    ) {
-        self.rows.push((figure.into(), value.into(), note.into()));
-    }
-
-    fn fail(&mut self, what: String) {
-        self.row(format!("{what}: FAILED"), "—", "see below");
-        self.failures.push(what);
-    }
-
-    fn stopped(&mut self, l: &str, stopped: &Option<Stopped>, warnings: &[String]) {
-        if let Some(stopped) = stopped {
-            self.row(
-                format!("{l} SIGTERM → exit"),
-                format!("{} ms", stopped.took.as_millis()),
-                stopped.describe(),
-            );
-            if !stopped.ok() {
-                self.failures.push(format!(
-                    "{l} the daemon did not exit 0 on SIGTERM: {}",
-                    stopped.describe()
-                ));
-            }
-        }
-        for w in warnings.iter().take(5) {
-            self.problems.push(format!("{l} daemon log: {w}"));
-        }
-        if warnings.len() > 5 {
-            self.problems
-                .push(format!("{l} … {} more WARN/ERRO lines", warnings.len() - 5));
-        }
+    fn ended(&mut self, l: &str, ended: &Ended) {
+        self.ending(l, ended.stopped.as_ref(), &ended.warnings);
     }
 
     fn requests(&mut self, s: &RequestsScale, result: Result<RequestsFigures, String>) {
         let l = format!("[requests, {} companies]", s.companies);
-        let f = match result {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(format!("{l} {e}"));
-                return;
-            }
+        let Some(f) = self.figures(result, |e| format!("{l} {e}")) else {
+            return;
         };
         let t = &f.traffic;
         let notices = f.created_sent + f.changed_sent;
@@ -1300,7 +1002,7 @@ impl Report {
             ),
             format!(
                 "of {} bookings and {} moves; outbox at the end: {}",
-                f.bookings, f.moved, f.outbox
+                f.bookings, f.moved, f.ended.outbox
             ),
         );
         let rereads = t.rereads.len();
@@ -1373,7 +1075,7 @@ impl Report {
                 f.duplicates, f.other_messages
             ));
         }
-        self.stopped(&l, &f.stopped, &f.warnings);
+        self.ended(&l, &f.ended);
     }
 
     fn burst(&mut self, s: &BurstScale, concurrency: u32, result: Result<BurstFigures, String>) {
@@ -1381,12 +1083,8 @@ impl Report {
             "[burst, {} reminders, max_concurrent_sends = {concurrency}]",
             s.bookings
         );
-        let f = match result {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(format!("{l} {e}"));
-                return;
-            }
+        let Some(f) = self.figures(result, |e| format!("{l} {e}")) else {
+            return;
         };
         if f.sent == 0 {
             self.fail(format!("{l} no reminder was sent"));
@@ -1433,7 +1131,7 @@ impl Report {
             format!("{} / {}", f.sent, f.duplicates),
             format!(
                 "duplicates: messages beyond one per phone and kind (one phone per booking); {} of another kind; outbox at the end: {}",
-                f.wrong_kind, f.outbox
+                f.wrong_kind, f.ended.outbox
             ),
         );
         self.row(
@@ -1470,17 +1168,13 @@ impl Report {
             self.problems
                 .push(format!("{l} the baseline was not done before the due time"));
         }
-        self.stopped(&l, &f.stopped, &f.warnings);
+        self.ended(&l, &f.ended);
     }
 
     fn lateness(&mut self, s: &LateScale, result: Result<LateFigures, String>) {
         let l = format!("[lateness, {} bookings]", s.bookings);
-        let f = match result {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail(format!("{l} {e}"));
-                return;
-            }
+        let Some(f) = self.figures(result, |e| format!("{l} {e}")) else {
+            return;
         };
         self.row(
             format!("{l} setup"),
@@ -1535,7 +1229,7 @@ impl Report {
                 secs(f.run),
                 f.traffic.peak_second,
                 f.unexpected,
-                f.outbox
+                f.ended.outbox
             ),
         );
         if f.duplicates > 0 || f.unexpected > 0 {
@@ -1544,28 +1238,11 @@ impl Report {
                 f.duplicates, f.unexpected
             ));
         }
-        self.stopped(&l, &f.stopped, &f.warnings);
+        self.ended(&l, &f.ended);
     }
 
     fn print(&self, quick: bool, took: Duration) {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0);
-        let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("model name"))
-                    .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
+        let support::Machine { cores, rustc, cpu } = support::Machine::read();
         println!();
         println!(
             "## booking-monitor lifecycle{}",
@@ -1582,25 +1259,6 @@ impl Report {
             secs(took)
         );
         println!();
-        println!("| figure | value | note |");
-        println!("|---|---|---|");
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-        for (figure, value, note) in &self.rows {
-            println!("| {} | {} | {} |", cell(figure), cell(value), cell(note));
-        }
-        if !self.problems.is_empty() {
-            println!();
-            println!("Seen in the daemon's behaviour:");
-            for p in &self.problems {
-                println!("- {p}");
-            }
-        }
-        if !self.failures.is_empty() {
-            println!();
-            println!("FAILED:");
-            for f in &self.failures {
-                println!("- {f}");
-            }
-        }
+        self.print_table(&[]);
     }
 }

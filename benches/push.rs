@@ -11,6 +11,9 @@
 //!
 //! Prints a markdown table. `BENCH_QUICK=1`: fewer bookings and events.
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -19,8 +22,8 @@ use booking_monitor::simulator::{Booking, ConfigParts, Simulator, WebhookSender}
 use chrono::{Days, NaiveTime, Utc};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use support::{Memory, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
 const COMPANY: i64 = 4564;
 const TOKEN: &str = "bench-webhook-token";
 const POLL_MS: u64 = 60_000;
@@ -35,7 +38,7 @@ struct Scale {
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let quick = support::quick();
     let scale = if quick {
         Scale {
             bookings: 10,
@@ -121,17 +124,8 @@ impl Daemon {
 
     /// Peak and current resident memory, KiB (VmHWM, VmRSS).
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        let m = Memory::of(self.child.id()).unwrap_or_default();
+        (m.hwm_kib, m.rss_kib)
     }
 
     fn log_tail(&self) -> String {
