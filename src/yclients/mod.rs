@@ -1,5 +1,6 @@
 //! The YClients REST API, as `docs/yclients-api.md` sums up what we rely on.
 
+mod error;
 mod rate_limit;
 mod record;
 
@@ -10,6 +11,7 @@ use awc::http::{header, StatusCode};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 
+pub use error::YClientsError;
 pub use rate_limit::RateLimiter;
 pub use record::{
     lenient_i64, parse_timestamp, Attendance, Client, Record, RecordError, Service, VisitTime,
@@ -22,59 +24,6 @@ use crate::http_client::{describe, send_get, TlsRoots};
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// A runaway pagination guard: 1000 pages of 200 is far beyond one salon's changes.
 const MAX_PAGES: u32 = 1000;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum YClientsError {
-    #[error("YClients refused the credentials ({status}): {message}")]
-    Unauthorized { status: u16, message: String },
-    #[error("YClients answered 404 (not found)")]
-    NotFound,
-    #[error("YClients rate limit hit (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("YClients server error {status}: {message}")]
-    Server { status: u16, message: String },
-    #[error("YClients did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("cannot reach YClients: {0}")]
-    Transport(String),
-    #[error("YClients sent an unreadable answer: {0}")]
-    Malformed(String),
-}
-
-impl YClientsError {
-    /// What the person running the daemon can do about it.
-    pub fn advice(&self) -> &'static str {
-        match self {
-            YClientsError::Unauthorized { status: 401, .. } => {
-                "check yclients.partner_token and yclients.user_token (get a new user token with POST /api/v1/auth)"
-            }
-            YClientsError::Unauthorized { .. } => {
-                "give the YClients user the right to read records (and the company) in the salon's settings"
-            }
-            YClientsError::NotFound => "check the company id in [[companies]]",
-            YClientsError::RateLimited { .. } => {
-                "fewer companies per IP, or a longer monitor.poll_interval_ms"
-            }
-            YClientsError::Transport(_) | YClientsError::Timeout(_) => {
-                "check the network and yclients.base_url; the daemon retries by itself"
-            }
-            _ => "nothing: the daemon retries by itself",
-        }
-    }
-
-    /// A short, stable name for the kind of failure (state changes, metrics).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            YClientsError::Unauthorized { .. } => "unauthorized",
-            YClientsError::NotFound => "not_found",
-            YClientsError::RateLimited { .. } => "rate_limited",
-            YClientsError::Server { .. } => "server_error",
-            YClientsError::Timeout(_) => "timeout",
-            YClientsError::Transport(_) => "transport",
-            YClientsError::Malformed(_) => "malformed",
-        }
-    }
-}
 
 /// What one poll of a company brought back.
 #[derive(Debug)]
