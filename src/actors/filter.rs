@@ -73,6 +73,7 @@ fn commit(
         monitored_since,
         asked_at: msg.asked_at,
         now: msg.polled_at,
+        baselined: msg.baselined,
     };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();

@@ -22,6 +22,8 @@ pub struct RecordsSeen {
     pub polled_at: DateTime<Utc>,
     /// The poll's new cursor; `None` for a webhook, which leaves the cursor alone.
     pub next_cursor: Option<DateTime<Utc>>,
+    /// The records include the baseline of the company's future bookings.
+    pub baselined: bool,
     /// YClients' clock minus ours.
     pub yclients_ahead_by: chrono::Duration,
     /// The salon's zone, to tell a past visit from a future one.

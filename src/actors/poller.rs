@@ -178,9 +178,11 @@ async fn poll_company(
     // In the salon's own zone, offset included: right whether or not YClients reads the offset.
     let since = from.with_timezone(&salon.timezone).fixed_offset();
     let asked_at = Utc::now();
-    let changed = match cursor {
-        Some(_) => yclients.records_changed_after(company, since).await,
-        None => first_poll(&shared, &yclients, company, since, salon.timezone).await,
+    // When monitoring begins, and once after an upgrade from before the lifecycle.
+    let baselined = cursor.is_none_or(|c| !c.baselined);
+    let changed = match baselined {
+        false => yclients.records_changed_after(company, since).await,
+        true => first_poll(&shared, &yclients, company, since, salon.timezone).await,
     };
     let changed = match changed {
         Ok(changed) => changed,
@@ -200,6 +202,7 @@ async fn poll_company(
         asked_at,
         polled_at: Utc::now(),
         next_cursor: Some(next_cursor),
+        baselined,
         yclients_ahead_by: changed.clock_offset,
         timezone: salon.timezone,
     };

@@ -18,6 +18,9 @@ const ID_CHUNK: usize = 500;
 pub struct Cursor {
     pub changed_after: DateTime<Utc>,
     pub monitored_since: DateTime<Utc>,
+    /// The baseline of future bookings was read (false: a database from before
+    /// the lifecycle; the next poll reads it).
+    pub baselined: bool,
 }
 
 /// A notice the filter opens: a row to insert.
@@ -67,12 +70,17 @@ pub fn cursor(conn: &mut Conn, company: CompanyId) -> Result<Option<Cursor>, Sto
     Ok(poll_cursors::table
         .find(company.0)
         .filter(poll_cursors::monitored_since.ne(NEVER_POLLED))
-        .select((poll_cursors::changed_after, poll_cursors::monitored_since))
-        .first::<(NaiveDateTime, NaiveDateTime)>(conn)
+        .select((
+            poll_cursors::changed_after,
+            poll_cursors::monitored_since,
+            poll_cursors::baseline_at,
+        ))
+        .first::<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)>(conn)
         .optional()?
-        .map(|(c, m)| Cursor {
+        .map(|(c, m, b)| Cursor {
             changed_after: c.and_utc(),
             monitored_since: m.and_utc(),
+            baselined: b.is_some(),
         }))
 }
 
@@ -123,6 +131,8 @@ pub struct PollCommit {
     /// When the poll was asked (our clock).
     pub asked_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// The poll brought the baseline of future bookings too.
+    pub baselined: bool,
 }
 
 /// The filter's decisions and the company's new cursor, in one transaction: either
@@ -179,6 +189,11 @@ pub fn commit_poll(
                 poll_cursors::proven_at.eq(db_time(poll.asked_at)),
             ))
             .execute(conn)?;
+        if poll.baselined {
+            diesel::update(poll_cursors::table.find(company.0))
+                .set(poll_cursors::baseline_at.eq(db_time(now)))
+                .execute(conn)?;
+        }
         Ok(scheduled)
     })
 }
@@ -301,6 +316,7 @@ pub struct PollState {
     pub last_poll_at: Option<NaiveDateTime>,
     pub last_poll_error: Option<String>,
     pub proven_at: Option<NaiveDateTime>,
+    pub baseline_at: Option<NaiveDateTime>,
 }
 
 impl PollState {

@@ -62,6 +62,7 @@ diesel::table! {
         last_poll_at -> Nullable<Timestamp>,
         last_poll_error -> Nullable<Text>,
         proven_at -> Nullable<Timestamp>,
+        baseline_at -> Nullable<Timestamp>,
     }
 }
 

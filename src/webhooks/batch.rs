@@ -134,6 +134,7 @@ async fn commit(
         asked_at: now,
         polled_at: now,
         next_cursor: None,
+        baselined: false,
         yclients_ahead_by: chrono::Duration::zero(),
         timezone: salons.known(company).timezone,
     };

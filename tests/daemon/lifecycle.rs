@@ -472,3 +472,50 @@ async fn no_reminder_within_the_min_gap_after_a_confirmation() {
     assert_eq!(row.last_error.as_deref(), Some("recently_told"));
     assert_eq!(app.sim.world().messages.len(), 1);
 }
+
+#[actix_rt::test]
+async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
+    use booking_monitor::domain::CompanyId;
+    use booking_monitor::store::{self, PollCommit};
+
+    let mut app = prepare(options("")).await;
+    // A booking made two hours ago, monitored for one hour by a version without the
+    // lifecycle: a cursor, but no baseline and no stored bookings.
+    app.sim.change(|w| w.clock_skew = Duration::hours(-2));
+    let id = app.create(Booking::by_admin(
+        COMPANY,
+        "Прежний",
+        "79161234577",
+        visit(20, 10, 0),
+    ));
+    app.sim.change(|w| w.clock_skew = Duration::zero());
+    let now = Utc::now();
+    let poll = PollCommit {
+        company: CompanyId(COMPANY),
+        new_cursor: Some(now),
+        monitored_since: now - Duration::hours(1),
+        asked_at: now,
+        now,
+        baselined: false,
+    };
+    app.db
+        .run(move |c| store::commit_poll(c, poll, &[], |_| Ok(Vec::new())))
+        .await
+        .unwrap();
+
+    app.start().await;
+    app.wait_for_more_polls(4).await;
+    let baselines = app
+        .sim
+        .world()
+        .requests
+        .iter()
+        .filter(|r| r.query.contains("start_date"))
+        .count();
+    assert_eq!(baselines, 1, "the baseline is read once after the upgrade");
+    assert!(app.sim.world().messages.is_empty(), "and sends nothing");
+
+    app.sim.move_to(COMPANY, id, visit(21, 10, 0));
+    app.wait_for_kind(id, Kind::Changed, Status::Sent).await;
+    assert_eq!(app.sim.world().messages.len(), 1);
+}
