@@ -163,6 +163,19 @@ impl Daemon {
         for_webhooks
     }
 
+    /// Stops at once, without waiting for a send in flight or checkpointing: for an
+    /// owner that is going away (a test's app being dropped), so that no actor of
+    /// this daemon goes on polling or sending after it.
+    pub fn stop_now(&self) {
+        self.shared.supervision.begin_shutdown();
+        self.arbiter.stop();
+        if let Some((_, http)) = &self.http {
+            // The stop command is sent when `stop` is called; its future only
+            // reports completion.
+            drop(http.stop(false));
+        }
+    }
+
     /// Where the HTTP endpoints listen, when `http.listen` is set.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(|(addr, _)| *addr)

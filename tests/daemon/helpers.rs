@@ -329,6 +329,17 @@ impl Process {
     }
 }
 
+/// A test that ends without `stop()` must not leave its daemon running: its
+/// actors would go on polling and sending, maybe to another test's simulator that
+/// took over the port.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop_now();
+        }
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
