@@ -98,8 +98,11 @@ impl Daemon {
         };
         let config = dir.path().join("config.toml");
         let db = dir.path().join("booking-monitor.db");
-        std::fs::write(&config, sim.daemon_config(&db, &[COMPANY], &parts))
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            &config,
+            sim.daemon_config(&Simulator::sqlite_url(&db), &[COMPANY], &parts),
+        )
+        .map_err(|e| e.to_string())?;
         let log = dir.path().join("daemon.log");
         let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let child = Command::new(BIN)

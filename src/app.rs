@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use slog::Logger;
 
-use crate::config::{Config, DatabaseLocation};
+use crate::config::{redact_password, Config, DatabaseLocation};
 use crate::daemon::Daemon;
 use crate::domain::{CompanyId, RecordId};
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
-use crate::store::{Db, InstanceLock};
+use crate::store::{Db, DbOptions, InstanceLock, StoreError};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
@@ -123,28 +123,69 @@ fn with_config(path: &Path, command: impl FnOnce(Config, Logger) -> i32) -> i32 
     }
 }
 
-/// Opens the database the config names; a failure is fatal (exit 1).
+/// Opens the database the config names (migrating it); a failure is fatal (exit 1).
 pub fn open_db(config: &Config) -> Result<Db, i32> {
-    let DatabaseLocation::Sqlite(path) = config.database_location();
-    Db::open(path).map_err(|e| {
+    open_database(config, None).map_err(|e| {
         eprintln!("booking-monitor: {e}");
         EXIT_FATAL
     })
 }
 
+/// The longest wait between attempts to reach PostgreSQL at start.
+const CONNECT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With `waiting`, a PostgreSQL that is down is tried again with backoff (the
+/// daemon outlives a database that starts after it); without, it fails at once.
+fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
+    let url = match config.database_location() {
+        DatabaseLocation::Sqlite(path) => return Db::open(path),
+        DatabaseLocation::Postgres(url) => url,
+    };
+    let options = db_options(config);
+    let mut wait = std::time::Duration::from_millis(250);
+    let mut said = false;
+    loop {
+        match (Db::open_postgres(url.expose(), &options), waiting) {
+            (Err(e), Some(log)) if e.is_unavailable() => {
+                if !said {
+                    slog::warn!(log, "cannot reach the database; trying again with backoff";
+                        "database" => redact_password(url.expose()), "error" => %e);
+                    said = true;
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(CONNECT_BACKOFF_MAX);
+            }
+            (result, _) => return result,
+        }
+    }
+}
+
+fn db_options(config: &Config) -> DbOptions {
+    DbOptions {
+        pool_size: config.database.pool_size,
+        connect_timeout: std::time::Duration::from_millis(config.database.connect_timeout_ms),
+    }
+}
+
 fn run(config: Config, logger: Logger) -> i32 {
     panic_guard::install_hook(logger.clone());
-    let DatabaseLocation::Sqlite(path) = config.database_location();
-    let _lock = match InstanceLock::acquire(path) {
-        Ok(lock) => lock,
+    // One process per SQLite file; on PostgreSQL instances share by leases.
+    let _lock = match config.database_location() {
+        DatabaseLocation::Sqlite(path) => match InstanceLock::acquire(path) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("booking-monitor: {e}");
+                return EXIT_FATAL;
+            }
+        },
+        DatabaseLocation::Postgres(_) => None,
+    };
+    let db = match open_database(&config, Some(&logger)) {
+        Ok(db) => db,
         Err(e) => {
             eprintln!("booking-monitor: {e}");
             return EXIT_FATAL;
         }
-    };
-    let db = match open_db(&config) {
-        Ok(db) => db,
-        Err(code) => return code,
     };
     let faults = match FaultPlan::parse(&std::env::var(faults::ENV).unwrap_or_default()) {
         Ok(plan) => plan,
@@ -205,8 +246,11 @@ fn webhooks_install(config: Config, base: &str) -> i32 {
 }
 
 fn status(config: Config, json: bool) -> i32 {
-    let DatabaseLocation::Sqlite(path) = config.database_location();
-    let db = match Db::open_read_only(path) {
+    let opened = match config.database_location() {
+        DatabaseLocation::Sqlite(path) => Db::open_read_only(path),
+        DatabaseLocation::Postgres(url) => Db::connect_postgres(url.expose(), &db_options(&config)),
+    };
+    let db = match opened {
         Ok(db) => db,
         Err(e) => {
             eprintln!("booking-monitor: {e}");

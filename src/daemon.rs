@@ -15,7 +15,9 @@ use crate::actors::messages::{Drain, RecordsSeen};
 use crate::actors::{
     DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
 };
+use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::domain::CompanyId;
 use crate::faults::FaultPlan;
 use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
@@ -84,6 +86,14 @@ impl Daemon {
             supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
             faults: Arc::new(faults),
             metrics: Arc::new(Metrics::default()),
+            cluster: Arc::new(if db.is_postgres() {
+                Cluster::shared(
+                    config.cluster.instance_id(),
+                    Duration::from_millis(config.cluster.lease_ttl_ms),
+                )
+            } else {
+                Cluster::alone(config.cluster.instance_id())
+            }),
             config,
             db,
             logger,
@@ -120,6 +130,7 @@ impl Daemon {
                 metrics: daemon.shared.metrics.clone(),
                 limiter: daemon.shared.limiter.clone(),
                 supervision: daemon.shared.supervision.clone(),
+                cluster: daemon.shared.cluster.clone(),
                 salons: daemon.shared.salons.clone(),
                 webhooks: filter.map(|filter| {
                     crate::webhooks::Batcher::start(
@@ -147,6 +158,17 @@ impl Daemon {
         let notifier = Supervisor::start_in_arbiter(&handle, move |_| NotifierActor::new(s));
         let (s, to_notifier) = (self.shared.clone(), notifier.clone().recipient());
         let delay = Supervisor::start_in_arbiter(&handle, move |_| DelayActor::new(s, to_notifier));
+        if self.shared.cluster.is_shared() {
+            let s = &self.shared;
+            let companies = s.config.companies.iter().map(|c| CompanyId(c.id)).collect();
+            handle.spawn(s.cluster.clone().run_leases(
+                s.db.clone(),
+                companies,
+                delay.clone().recipient(),
+                s.metrics.clone(),
+                s.logger.clone(),
+            ));
+        }
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
         let (s, to_filter) = (self.shared.clone(), filter.recipient::<RecordsSeen>());
@@ -210,7 +232,10 @@ impl Daemon {
         self.arbiter.stop();
         let arbiter = self.arbiter;
         let _ = actix_rt::task::spawn_blocking(move || arbiter.join()).await;
-        let checkpoint = self.shared.db.run(crate::store::checkpoint).await;
+        // The others take this instance's companies at their next lease round.
+        self.shared.cluster.release(&self.shared.db).await;
+        self.shared.db.close();
+        let checkpoint = self.shared.db.run_once(crate::store::checkpoint).await;
         if let Err(e) = checkpoint {
             slog::warn!(log, "database checkpoint failed"; "error" => %e);
         }

@@ -26,6 +26,7 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
     pub supervision: Arc<Supervision>,
+    pub cluster: Arc<crate::cluster::Cluster>,
     /// Names of salons the config does not name, once the poller has fetched them.
     pub salons: Arc<Salons>,
     /// Where a YClients webhook's record goes (to the filter, in groups); `None`
@@ -77,7 +78,7 @@ async fn readyz(state: State) -> HttpResponse {
     let config = state.config.clone();
     let companies = state
         .db
-        .run(move |conn| status::companies(conn, &config))
+        .run_once(move |conn| status::companies(conn, &config))
         .await;
     let mut problems = Vec::new();
     match companies {
@@ -85,6 +86,13 @@ async fn readyz(state: State) -> HttpResponse {
         Ok(companies) => {
             if !state.config.monitor.enabled {
                 problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
+            } else if !state.cluster.ready() {
+                problems.push(format!(
+                    "instance {}: holds {} companies of its fair share of {}",
+                    state.cluster.instance_id,
+                    state.cluster.held(),
+                    state.cluster.fair_share()
+                ));
             }
             let interval = state.config.monitor.poll_interval_ms as i64;
             // A failed poll shows as an error at once; silence for three intervals
@@ -119,13 +127,13 @@ async fn readyz(state: State) -> HttpResponse {
 }
 
 async fn metrics(state: State) -> HttpResponse {
-    let notifications = match state.db.run(store::count_by_kind_and_status).await {
+    let notifications = match state.db.run_once(store::count_by_kind_and_status).await {
         Ok(n) => n,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };
     let deliveries = state
         .db
-        .run(store::count_deliveries)
+        .run_once(store::count_deliveries)
         .await
         .unwrap_or_default();
     let snapshot = Snapshot {
@@ -134,6 +142,11 @@ async fn metrics(state: State) -> HttpResponse {
         yclients_requests: state.limiter.requests(),
         rate_limit_waits: state.limiter.waits(),
         actor_restarts: state.supervision.restarts(),
+        leases_held: if state.cluster.is_shared() {
+            state.cluster.held() as u64
+        } else {
+            state.config.companies.len() as u64
+        },
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -144,7 +157,7 @@ async fn report(state: &State) -> Result<status::Report, HttpResponse> {
     let config = state.config.clone();
     let mut report = state
         .db
-        .run(move |conn| status::read(conn, &config))
+        .run_once(move |conn| status::read(conn, &config))
         .await
         .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))?;
     for company in &mut report.companies {

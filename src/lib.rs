@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod app;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -25,6 +25,8 @@ struct Inner {
     sends: BTreeMap<(Kind, &'static str), u64>,
     lateness: BTreeMap<Kind, Histogram>,
     rereads: u64,
+    takeovers: u64,
+    claim_conflicts: u64,
     webhooks: BTreeMap<(&'static str, &'static str), u64>,
     deliveries: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -43,6 +45,7 @@ pub struct Snapshot {
     pub yclients_requests: u64,
     pub rate_limit_waits: u64,
     pub actor_restarts: u64,
+    pub leases_held: u64,
 }
 
 impl Metrics {
@@ -79,6 +82,16 @@ impl Metrics {
     /// A booking re-read from YClients before a send (nothing proved it current).
     pub fn reread(&self) {
         self.inner.lock().expect("metrics lock").rereads += 1;
+    }
+
+    /// Companies taken over from an instance that stopped renewing its leases.
+    pub fn takeovers(&self, companies: usize) {
+        self.inner.lock().expect("metrics lock").takeovers += companies as u64;
+    }
+
+    /// A due row another instance (or decision) claimed first.
+    pub fn claim_conflict(&self) {
+        self.inner.lock().expect("metrics lock").claim_conflicts += 1;
     }
 
     /// From when a notice was first due to its going out.
@@ -183,7 +196,24 @@ impl Metrics {
                 .iter()
                 .map(|(status, n)| (format!("delivery=\"{status}\""), *n as f64)),
         );
+        let name = header(
+            &mut out,
+            "booking_monitor_leases_held",
+            "gauge",
+            "Companies whose lease this instance holds (every configured one on SQLite).",
+        );
+        let _ = writeln!(out, "{name} {}", snapshot.leases_held);
         for (name, help, value) in [
+            (
+                "booking_monitor_takeovers_total",
+                "Companies taken over from an instance that stopped renewing its leases.",
+                m.takeovers,
+            ),
+            (
+                "booking_monitor_claim_conflicts_total",
+                "Due notifications another instance or decision claimed first.",
+                m.claim_conflicts,
+            ),
             (
                 "booking_monitor_rereads_total",
                 "Bookings re-read from YClients just before a send (no poll proved them current).",

@@ -28,6 +28,19 @@ pub struct Report {
     pub upcoming: Vec<DecisionReport>,
     /// The latest decisions, newest first.
     pub recent: Vec<DecisionReport>,
+    /// The instances sharing a PostgreSQL database (none on SQLite).
+    pub instances: Vec<InstanceReport>,
+}
+
+/// One instance on a shared database, as the database knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceReport {
+    pub instance_id: String,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat: DateTime<Utc>,
+    /// False once it stopped renewing: its companies pass to the others.
+    pub live: bool,
+    pub companies: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,7 +176,18 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         })
         .collect();
     let deliveries = store::count_deliveries(conn)?.into_iter().collect();
+    let instances = store::instance_states(conn)?
+        .into_iter()
+        .map(|i| InstanceReport {
+            instance_id: i.instance_id,
+            started_at: i.started_at.and_utc(),
+            last_heartbeat: i.heartbeat_at.and_utc(),
+            live: i.live,
+            companies: i.companies,
+        })
+        .collect();
     Ok(Report {
+        instances,
         companies,
         notifications,
         kinds,
@@ -196,6 +220,20 @@ pub fn render_text(report: &Report) -> String {
                 .as_deref()
                 .map(|e| format!("\n             error: {e}"))
                 .unwrap_or_default()
+        );
+    }
+    if !report.instances.is_empty() {
+        out.push_str("Instances:\n");
+    }
+    for i in &report.instances {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<5} heartbeat {:<20} {} companies {:?}",
+            i.instance_id,
+            if i.live { "live" } else { "gone" },
+            when(Some(i.last_heartbeat)),
+            i.companies.len(),
+            i.companies
         );
     }
     out.push_str("Notifications:");

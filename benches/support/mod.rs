@@ -84,8 +84,11 @@ impl Running {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
         let db = dir.path().join(DB_FILE);
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, sim.daemon_config(&db, companies, parts))
-            .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        std::fs::write(
+            &config,
+            sim.daemon_config(&Simulator::sqlite_url(&db), companies, parts),
+        )
+        .map_err(|e| format!("writing {}: {e}", config.display()))?;
         let log = dir.path().join("daemon.log");
         let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new(BIN);

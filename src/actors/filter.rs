@@ -47,11 +47,11 @@ struct Committed {
 fn commit(
     shared: &Shared,
     conn: &mut store::Conn,
-    msg: RecordsSeen,
+    msg: &RecordsSeen,
 ) -> Result<Committed, StoreError> {
     let company = msg.company;
     let mut records = Vec::new();
-    for item in msg.records {
+    for item in &msg.records {
         match item {
             Ok(record) => records.push(record),
             // The poller keeps the cursor where it was, so the record is asked for
@@ -68,6 +68,8 @@ fn commit(
         .map(|c| c.monitored_since)
         .unwrap_or(msg.next_cursor.unwrap_or(msg.asked_at));
     let poll = PollCommit {
+        // A webhook's record is the database's to decide, whoever holds the lease.
+        lease_holder: msg.next_cursor.and_then(|_| shared.cluster.lease_holder()),
         company,
         new_cursor: msg.next_cursor,
         monitored_since,
@@ -77,7 +79,7 @@ fn commit(
     };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();
-    let scheduled = store::commit_poll(conn, poll, &ids, |known| {
+    let scheduled = store::commit_poll(conn, &poll, &ids, |known| {
         // Test-only faults strike here, inside the transaction.
         shared.faults.strike(NAME)?;
         let plans: Vec<Planned> = records
@@ -120,10 +122,14 @@ impl Handler<RecordsSeen> for FilterActor {
         let company = msg.company;
         let work = Guarded::new(async move {
             let db = shared.db.clone();
-            db.run(move |conn| commit(&shared, conn, msg)).await
+            db.run(move |conn| commit(&shared, conn, &msg)).await
         });
         AtomicResponse::new(Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             let log = act.shared.logger.new(slog::o!("company_id" => company.0));
+            if let Ok(Err(lost @ StoreError::LeaseLost(_))) = &result {
+                // Not the filter's failure: the poll outlived its lease.
+                return Err(ActorFailure { actor: NAME, reason: lost.to_string() });
+            }
             let Committed { scheduled, decisions, outcome } =
                 panic_guard::or_restart::<Self, _, _>(ctx, &log, "filter: committing a poll", result)
                     .map_err(|reason| ActorFailure { actor: NAME, reason })?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use slog::Logger;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
@@ -42,6 +43,8 @@ pub struct Shared {
     /// Test-only failures; empty in production.
     pub faults: Arc<FaultPlan>,
     pub metrics: Arc<Metrics>,
+    /// This instance and its share of the companies.
+    pub cluster: Arc<Cluster>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, with ±20 % jitter so that many

@@ -78,8 +78,9 @@ impl Actor for NotifierActor {
         }));
         // Before any `Due`: rows left in `sending` were interrupted mid-send.
         let db = self.shared.db.clone();
+        let me = self.shared.cluster.instance_id.clone();
         let reset = Guarded::new(async move {
-            db.run(|conn| store::reset_interrupted_sends(conn, Utc::now()))
+            db.run(move |conn| store::reset_interrupted_sends(conn, &me, Utc::now()))
                 .await
         });
         ctx.wait(reset.into_actor(self).map(|result, act, ctx| {
@@ -313,10 +314,13 @@ async fn deliver(
         message: text.clone(),
         record_json: out.record.raw.to_string(),
     };
+    let (me, claimed_at) = (shared.cluster.instance_id.clone(), Utc::now());
     if !db
-        .run(move |c| store::claim_for_send(c, id, &outbound, Utc::now()))
+        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
         .await?
     {
+        // Another instance, or another decision about the row, came first.
+        shared.metrics.claim_conflict();
         return Ok(Delivery::done());
     }
     let attempt = row.attempts as u32 + 1;

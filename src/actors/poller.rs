@@ -40,6 +40,9 @@ enum PollResult {
     Filter(String),
     /// The poller itself cannot go on (its database, a panic): it restarts.
     Fatal(String),
+    /// Another instance polled the company within this interval (it held the
+    /// lease then): the next poll is one interval after that one.
+    NotYet(Duration),
 }
 
 impl From<StoreError> for PollResult {
@@ -85,6 +88,12 @@ impl PollerActor {
             return;
         }
         let company = self.companies[index].id;
+        if !self.shared.cluster.begin_poll(company) {
+            // Another instance holds it, or this one's share lapsed: look again soon.
+            self.companies[index].next_at = Instant::now() + NOT_HELD_RECHECK;
+            self.schedule_next(ctx);
+            return;
+        }
         let started = Instant::now();
         let work = Guarded::new(poll_company(
             self.shared.clone(),
@@ -94,6 +103,7 @@ impl PollerActor {
         ));
         // `wait`: polls never overlap, and the next is scheduled when this one ends.
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
+            act.shared.cluster.end_poll(company);
             let result = result.unwrap_or_else(|panic| PollResult::Fatal(format!("panicked: {panic}")));
             let interval = act.interval();
             let long_max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
@@ -135,6 +145,7 @@ impl PollerActor {
                     slog::error!(log, "poller: the filter could not commit; polling again later"; "error" => reason);
                     state.next_at = Instant::now() + backoff(interval, max, state.failures);
                 }
+                PollResult::NotYet(wait) => state.next_at = Instant::now() + wait,
                 PollResult::Fatal(error) => {
                     slog::error!(log, "poller: failed; restarting"; "error" => error);
                     ctx.stop();
@@ -151,8 +162,29 @@ impl PollerActor {
 /// after an outage ends; `retry_max_ms` is for sends and missing rights.
 const POLL_SLACK: Duration = Duration::from_secs(60);
 
+/// How often a company this instance does not hold is looked at again (no request:
+/// an in-memory check of the share).
+const NOT_HELD_RECHECK: Duration = Duration::from_millis(500);
+
 fn poll_backoff_cap(interval: Duration, long_max: Duration) -> Duration {
     long_max.min(interval + POLL_SLACK.min(interval))
+}
+
+/// On a shared database, a company that has just passed from another instance may
+/// have been polled moments ago: it is polled one interval after that poll, not
+/// again at once. A tenth of the interval absorbs timer and clock jitter.
+fn polled_recently(
+    shared: &Shared,
+    last_poll_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    if !shared.cluster.is_shared() {
+        return None;
+    }
+    let interval = Duration::from_millis(shared.config.monitor.poll_interval_ms);
+    let next = last_poll_at? + chrono::Duration::from_std(interval).ok()?;
+    let early = (next - now).to_std().ok()?;
+    (early > interval / 10).then_some(early)
 }
 
 async fn poll_company(
@@ -173,6 +205,9 @@ async fn poll_company(
         Ok(cursor) => cursor,
         Err(e) => return e.into(),
     };
+    if let Some(wait) = cursor.and_then(|c| polled_recently(&shared, c.last_poll_at, polled_at)) {
+        return PollResult::NotYet(wait);
+    }
     let overlap = chrono::Duration::milliseconds(shared.config.monitor.cursor_overlap_ms as i64);
     let from: DateTime<Utc> = cursor.map(|c| c.changed_after).unwrap_or(polled_at) - overlap;
     // In the salon's own zone, offset included: right whether or not YClients reads the offset.

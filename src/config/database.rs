@@ -1,19 +1,47 @@
-//! `[database]`: where the SQLite file lives, parsed at load.
+//! `[database]`: the SQLite file (one process) or the PostgreSQL database (many
+//! instances), parsed at load.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
-use super::DatabaseLocation;
+use super::{positive, ConfigError, DatabaseLocation, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     #[serde(rename = "url", deserialize_with = "location")]
     pub location: DatabaseLocation,
+    /// Connections each instance keeps.
+    #[serde(default = "pool_size")]
+    pub pool_size: u32,
+    /// How long to wait for a connection (to connect, or for a free one).
+    #[serde(default = "connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
 }
 
-/// `sqlite://relative/path.db` (from the working directory) or `sqlite:///absolute/path.db`.
+fn pool_size() -> u32 {
+    crate::store::POOL_SIZE
+}
+fn connect_timeout_ms() -> u64 {
+    10_000
+}
+
+impl DatabaseConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("database.pool_size", u64::from(self.pool_size))?;
+        if self.pool_size > 64 {
+            return Err(ConfigError::new(
+                "database.pool_size",
+                "at most 64: the daemon never runs more queries at once",
+            ));
+        }
+        positive("database.connect_timeout_ms", self.connect_timeout_ms)
+    }
+}
+
+/// `sqlite://relative/path.db` (from the working directory), `sqlite:///absolute/path.db`,
+/// or `postgres://user:password@host:port/db` (also `postgresql://`).
 fn location<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseLocation, D::Error> {
     let text = String::deserialize(d)?;
     let url = text.trim();
@@ -21,11 +49,27 @@ fn location<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseLocation, D::Erro
         Some(("sqlite", path)) if !path.is_empty() => {
             Ok(DatabaseLocation::Sqlite(PathBuf::from(path)))
         }
-        Some(("postgres" | "postgresql", _)) => Err(serde::de::Error::custom(
-            "PostgreSQL is not supported by this build yet; use sqlite://path.db",
-        )),
+        Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {
+            Ok(DatabaseLocation::Postgres(Secret::new(url)))
+        }
         _ => Err(serde::de::Error::custom(format!(
-            "expected sqlite://relative/path.db or sqlite:///absolute/path.db, got {url:?}"
+            "expected sqlite://relative/path.db, sqlite:///absolute/path.db or \
+             postgres://user:password@host:port/db, got {:?}",
+            redact_password(url)
         ))),
+    }
+}
+
+/// The URL as it may be shown: `postgres://user:***@host/db`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }

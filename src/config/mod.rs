@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::domain::CompanyId;
 
 mod checks;
+mod cluster;
 mod database;
 mod http;
 mod log;
@@ -24,7 +25,8 @@ mod whatsapp;
 mod yclients;
 
 use checks::{missing, positive, require_url, time_zone};
-pub use database::DatabaseConfig;
+pub use cluster::ClusterConfig;
+pub use database::{redact_password, DatabaseConfig};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
 pub use messages::{CloudTemplates, MessagesConfig};
@@ -109,6 +111,8 @@ pub struct Config {
     #[serde(default)]
     pub supervisor: SupervisorConfig,
     #[serde(default)]
+    pub cluster: ClusterConfig,
+    #[serde(default)]
     pub http: Option<HttpConfig>,
     #[serde(default)]
     pub log: LogConfig,
@@ -120,6 +124,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseLocation {
     Sqlite(PathBuf),
+    /// The whole URL, password included: never printed.
+    Postgres(Secret),
 }
 
 impl Config {
@@ -242,7 +248,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.database.validate()?;
         self.yclients.validate()?;
+        self.cluster.validate()?;
         self.validate_companies()?;
         self.monitor.validate()?;
         self.whatsapp.validate()?;

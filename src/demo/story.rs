@@ -38,7 +38,7 @@ pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
         ),
         ..ConfigParts::default()
     };
-    sim.daemon_config(db_path, &[COMPANY], &parts)
+    sim.daemon_config(&Simulator::sqlite_url(db_path), &[COMPANY], &parts)
 }
 
 pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result<Shown, DemoError> {
@@ -307,7 +307,7 @@ fn kept_config(db_path: &Path) -> String {
 async fn wait_for<T: Send + 'static>(
     db: &Db,
     done: impl Fn(Option<T>) -> bool,
-    read: impl Fn(&mut store::Conn) -> Result<T, store::StoreError> + Send + Clone + 'static,
+    read: impl Fn(&mut store::Conn) -> Result<T, store::StoreError> + Send + Sync + Clone + 'static,
 ) -> Result<(), DemoError> {
     let deadline = std::time::Instant::now() + WAIT;
     loop {

@@ -254,9 +254,14 @@ impl Simulator {
 
     /// A daemon config that points at this simulator (Cloud API as the provider):
     /// the demo's, the tests' and the benchmarks'. `parts` adds keys to its tables.
+    /// `database.url` for a SQLite file.
+    pub fn sqlite_url(path: &std::path::Path) -> String {
+        format!("sqlite://{}", path.display())
+    }
+
     pub fn daemon_config(
         &self,
-        db_path: &std::path::Path,
+        database_url: &str,
         companies: &[i64],
         parts: &ConfigParts,
     ) -> String {
@@ -265,14 +270,13 @@ impl Simulator {
             .map(|id| format!("[[companies]]\nid = {id}\n"))
             .collect();
         format!(
-            "[database]\nurl = \"sqlite://{db}\"\n\n\
+            "[database]\nurl = \"{database_url}\"\n\n\
              [yclients]\nbase_url = \"{yclients}\"\npartner_token = \"test-partner-token\"\n\
              user_token = \"test-user-token\"\n{yclients_extra}\n\n{companies}\n\
              [monitor]\n{monitor}\n\n\
              [whatsapp]\nprovider = \"cloud_api\"\n{whatsapp}\n\n\
              [whatsapp.cloud_api]\nbase_url = \"{cloud}\"\nphone_number_id = \"100200300\"\n\
              access_token = \"test-access-token\"\n{cloud_api}\n\n{tables}\n",
-            db = db_path.display(),
             yclients = self.base_url(),
             yclients_extra = parts.yclients,
             monitor = parts.monitor,

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::bookings;
-use super::{db_time, Conn, StoreError};
+use super::{db_time, each_backend, Conn, StoreError};
 use crate::domain::{Audience, CompanyId, RecordId};
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -72,7 +72,7 @@ pub(super) fn upsert(
     update: &BookingUpdate,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(bookings::table)
+    let upsert = diesel::insert_into(bookings::table)
         .values((
             bookings::company_id.eq(company.0),
             bookings::record_id.eq(update.record.0),
@@ -91,8 +91,8 @@ pub(super) fn upsert(
             bookings::record_json.eq(&update.record_json),
             bookings::revision.eq(update.revision),
             bookings::updated_at.eq(db_time(now)),
-        ))
-        .execute(conn)?;
+        ));
+    each_backend!(conn, |c| upsert.execute(c))?;
     if let Some(at) = update.pushed_at {
         diesel::update(bookings::table.find((company.0, update.record.0)))
             .set(bookings::pushed_at.eq(db_time(at)))

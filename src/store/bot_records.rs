@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::bot_records;
-use super::{db_time, Conn, StoreError};
+use super::{db_time, each_backend, Conn, StoreError};
 use crate::domain::{CompanyId, RecordId};
 
 pub fn is_bot_record(
@@ -12,10 +12,11 @@ pub fn is_bot_record(
     company: CompanyId,
     record: RecordId,
 ) -> Result<bool, StoreError> {
-    Ok(diesel::select(diesel::dsl::exists(
-        bot_records::table.find((company.0, record.0)),
-    ))
-    .get_result(conn)?)
+    let found = bot_records::table
+        .find((company.0, record.0))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(found > 0)
 }
 
 /// Returns false when it was already registered.
@@ -25,14 +26,14 @@ pub fn add_bot_record(
     record: RecordId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = diesel::insert_into(bot_records::table)
+    let upsert = diesel::insert_into(bot_records::table)
         .values((
             bot_records::company_id.eq(company.0),
             bot_records::record_id.eq(record.0),
             bot_records::created_at.eq(db_time(now)),
         ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
+        .on_conflict_do_nothing();
+    let n = each_backend!(conn, |c| upsert.execute(c))?;
     Ok(n == 1)
 }
 

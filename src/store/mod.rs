@@ -1,10 +1,13 @@
 //! All state, through diesel: the poll cursors, the outbox, the known bookings,
 //! the bot's bookings.
-//! Every query lives in this module, so that another backend is an addition, not
-//! a rewrite. This file owns the connection pool; the tables' queries live beside it.
+//! Every query lives in this module, written once for SQLite and PostgreSQL
+//! (`backend.rs` holds what differs). This file owns the connection pool; the
+//! tables' queries live beside it.
 
+mod backend;
 mod bookings;
 mod bot_records;
+mod cluster;
 mod lock;
 mod outbox;
 mod poll;
@@ -15,6 +18,10 @@ mod sql_types;
 pub use crate::domain::{Kind, Status};
 pub use bookings::{booking, refresh_booking, BookingUpdate, StoredBooking};
 pub use bot_records::{add_bot_record, is_bot_record, remove_bot_record};
+pub use cluster::{
+    db_now, holds_lease, instance_states, lease_round, release_all, InstanceState, LeaseRequest,
+    LeaseRound,
+};
 pub use lock::InstanceLock;
 pub use outbox::*;
 pub use poll::*;
@@ -23,29 +30,28 @@ pub use push::{
 };
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::sqlite::SqliteConnection;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use r2d2::Pool;
 
 use crate::panic_guard;
+pub use backend::{checkpoint, AnyConnection, Serialize, Target};
+pub(crate) use backend::{each_backend, write_transaction};
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
-const BUSY_TIMEOUT_MS: u32 = 5_000;
-/// Connections in the pool: SQLite writes one at a time anyway.
+/// Connections in the pool by default: SQLite writes one at a time anyway.
 pub const POOL_SIZE: u32 = 4;
 
-pub type Conn = SqliteConnection;
+pub type Conn = AnyConnection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("no database connection: {0}")]
-    Pool(#[from] diesel::r2d2::PoolError),
+    Pool(#[from] r2d2::Error),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
@@ -56,47 +62,66 @@ pub enum StoreError {
     Injected(String),
     #[error("another booking-monitor ({holder}) is running on the database {path}; stop it first")]
     Locked { path: PathBuf, holder: String },
+    #[error("this instance no longer holds the lease of company {0}; its poll is dropped")]
+    LeaseLost(crate::domain::CompanyId),
     #[error("no database at {} yet: run `run` or `migrate` first", path.display())]
     NoDatabase { path: PathBuf },
+}
+
+impl StoreError {
+    /// The database could not be reached (a restart, a failover, a lost network):
+    /// worth trying again, unlike a query the database refused.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            // libpq reports a server gone mid-query with this text and no kind.
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.contains("terminating connection")
+                    || message.contains("server closed the connection")
+                    || message.contains("the database system is")
+            }
+            _ => false,
+        }
+    }
 }
 
 pub(crate) fn db_time(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
-#[derive(Debug)]
-struct SqlitePragmas;
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // synchronous = FULL: a commit must survive power loss, not only a crash.
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
+/// How to reach the database and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
 }
 
-/// For commands that only read: no journal-mode change, and `query_only` as a
-/// second guard besides the read-only open.
-#[derive(Debug)]
-struct ReadOnlyPragmas;
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnlyPragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;"
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            pool_size: POOL_SIZE,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
 /// The connection pool, and the one way to use it from async code.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pool<backend::Manager>,
+    postgres: bool,
+    /// Set at shutdown: calls waiting for an unreachable database give up.
+    closing: Arc<AtomicBool>,
 }
+
+/// The longest pause between attempts while the database is unreachable.
+const UNAVAILABLE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl Db {
     /// Opens (creating, owner-only) the SQLite file and runs pending migrations.
@@ -106,21 +131,38 @@ impl Db {
             reason,
         };
         create_owner_only(path).map_err(|e| fail(explain_io(path, &e)))?;
-        let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
-        let pool = Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(manager)
+        let target = Target::Sqlite {
+            path: path.to_string_lossy().into_owned(),
+            read_only: false,
+        };
+        let pool = Db::pool(target, &DbOptions::default())
+            .build(manager_for(path))
             .map_err(|e| fail(e.to_string()))?;
-        let db = Db { pool };
-        db.blocking(|conn| {
-            conn.run_pending_migrations(MIGRATIONS)
-                .map(|_| ())
-                .map_err(|e| StoreError::Migration(e.to_string()))
-        })?;
+        let db = Db::from_pool(pool, false);
+        db.blocking(backend::migrate)?;
         Ok(db)
+    }
+
+    /// Connects to PostgreSQL and runs pending migrations (under an advisory lock).
+    /// The pool connects lazily: a database that is down makes the first call fail
+    /// with [`StoreError::is_unavailable`], for the caller to retry.
+    pub fn open_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
+        let db = Db::connect_postgres(url, options)?;
+        db.blocking(backend::migrate)?;
+        Ok(db)
+    }
+
+    /// Connects to PostgreSQL without migrating (for commands that only read).
+    pub fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db, StoreError> {
+        let target = Target::Postgres {
+            url: url.to_string(),
+        };
+        let manager = backend::Manager {
+            target: target.clone(),
+            connect_timeout: options.connect_timeout,
+        };
+        let pool = Db::pool(target, options).build_unchecked(manager);
+        Ok(Db::from_pool(pool, true))
     }
 
     /// Opens an existing database read-only, for commands that only read (`status`):
@@ -131,14 +173,51 @@ impl Db {
                 path: path.to_path_buf(),
             });
         }
-        let manager = ConnectionManager::<SqliteConnection>::new(read_only_uri(path));
-        let pool = Pool::builder()
-            .max_size(1)
-            .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(ReadOnlyPragmas))
-            .build_unchecked(manager);
-        Ok(Db { pool })
+        let target = Target::Sqlite {
+            path: read_only_uri(path),
+            read_only: true,
+        };
+        let manager = backend::Manager {
+            target: target.clone(),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let options = DbOptions {
+            pool_size: 1,
+            ..DbOptions::default()
+        };
+        let pool = Db::pool(target, &options).build_unchecked(manager);
+        Ok(Db::from_pool(pool, false))
+    }
+
+    fn pool(target: Target, options: &DbOptions) -> r2d2::Builder<backend::Manager> {
+        let min_idle = match target {
+            Target::Sqlite {
+                read_only: true, ..
+            } => 0,
+            _ => 1,
+        };
+        Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(min_idle))
+            .connection_timeout(options.connect_timeout)
+    }
+
+    fn from_pool(pool: Pool<backend::Manager>, postgres: bool) -> Db {
+        Db {
+            pool,
+            postgres,
+            closing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// True on PostgreSQL: many instances may share the database.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    /// Calls still waiting for an unreachable database give up (at shutdown).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
     }
 
     /// Runs `f` with a connection on this thread (for the command line).
@@ -151,7 +230,31 @@ impl Db {
     }
 
     /// Runs `f` on the blocking pool: diesel never blocks an actor's event loop.
+    /// While the database is unreachable, `f` is tried again with backoff: a
+    /// restart or failover of the database costs time, never a notice. (A
+    /// transaction whose commit was lost with the connection runs again; every
+    /// write is idempotent or conditional, so running twice changes nothing.)
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn) -> Result<T, StoreError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let call = f.clone();
+            match self.run_once(move |conn| call(conn)).await {
+                Err(e) if e.is_unavailable() && !self.closing.load(Ordering::SeqCst) => {
+                    actix_rt::time::sleep(wait).await;
+                    wait = (wait * 2).min(UNAVAILABLE_BACKOFF_MAX);
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// As `run`, once: for callers that retry on their own terms.
+    pub async fn run_once<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
@@ -166,6 +269,16 @@ impl Db {
         .await
         .map_err(|e| StoreError::Panicked(e.to_string()))?
         .map_err(StoreError::Panicked)?
+    }
+}
+
+fn manager_for(path: &Path) -> backend::Manager {
+    backend::Manager {
+        target: Target::Sqlite {
+            path: path.to_string_lossy().into_owned(),
+            read_only: false,
+        },
+        connect_timeout: Duration::from_secs(10),
     }
 }
 
@@ -218,11 +331,5 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn create_owner_only(_path: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-/// Folds the write-ahead log into the database file (on shutdown).
-pub fn checkpoint(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(())
 }

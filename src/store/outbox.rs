@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{bookings, notifications};
-use super::{db_time, Conn, StoreError};
+use super::{db_time, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -26,6 +26,8 @@ pub struct Notification {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The instance that claimed the row for sending.
+    pub claimed_by: Option<String>,
 }
 
 impl Notification {
@@ -72,23 +74,32 @@ pub fn open_due_before(
         .collect())
 }
 
-/// Rows left in `sending` were interrupted mid-send: back to `pending`.
+/// Rows this instance left in `sending` (or, from before instances had names, any
+/// unnamed one) were interrupted mid-send: back to `pending`. Other instances' rows
+/// are theirs until their lease lapses (`lease_round` reclaims them then).
 pub fn reset_interrupted_sends(
     conn: &mut Conn,
+    me: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Notification>, StoreError> {
-    conn.immediate_transaction(|conn| {
-        let rows = notifications::table
-            .filter(notifications::status.eq(Status::Sending))
-            .load::<Notification>(conn)?;
-        diesel::update(notifications::table.filter(notifications::status.eq(Status::Sending)))
+    let interrupted = notifications::table
+        .filter(notifications::status.eq(Status::Sending))
+        .filter(
+            notifications::claimed_by
+                .eq(me)
+                .or(notifications::claimed_by.is_null()),
+        );
+    let rows = interrupted.load::<Notification>(conn)?;
+    for row in &rows {
+        diesel::update(interrupted.filter(notifications::id.eq(row.id)))
             .set((
                 notifications::status.eq(Status::Pending),
+                notifications::claimed_by.eq(None::<String>),
                 notifications::updated_at.eq(db_time(now)),
             ))
             .execute(conn)?;
-        Ok(rows)
-    })
+    }
+    Ok(rows)
 }
 
 pub fn notification(
@@ -107,17 +118,21 @@ pub struct Outbound {
     pub record_json: String,
 }
 
-/// Claims a pending row for sending: `sending`, one more attempt, the text that goes
-/// out. False when the row is no longer pending (someone else decided first).
+/// Claims a pending row for sending: `sending` by `me`, one more attempt, the text
+/// that goes out. False when the row is no longer pending (another instance, or
+/// another decision, came first). Running it again after a commit whose answer
+/// was lost with the connection finds its own claim (same instance, same `now`).
 pub fn claim_for_send(
     conn: &mut Conn,
     id: NotificationId,
     send: &Outbound,
+    me: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(pending_row(id))
         .set((
             notifications::status.eq(Status::Sending),
+            notifications::claimed_by.eq(me),
             notifications::attempts.eq(notifications::attempts + 1),
             notifications::phone.eq(&send.phone),
             notifications::message.eq(&send.message),
@@ -125,7 +140,17 @@ pub fn claim_for_send(
             notifications::updated_at.eq(db_time(now)),
         ))
         .execute(conn)?;
-    Ok(n == 1)
+    if n == 1 {
+        return Ok(true);
+    }
+    let ours = notifications::table
+        .find(id.0)
+        .filter(notifications::status.eq(Status::Sending))
+        .filter(notifications::claimed_by.eq(me))
+        .filter(notifications::updated_at.eq(db_time(now)))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(ours == 1)
 }
 
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
@@ -138,7 +163,8 @@ pub fn mark_sent(
     tells_state: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    conn.immediate_transaction(|conn| {
+    let row: Notification = notifications::table.find(id.0).first(conn)?;
+    write_transaction(conn, Serialize::Company(row.company_id), |conn| {
         let row: Notification = notifications::table.find(id.0).first(conn)?;
         diesel::update(notifications::table.find(id.0))
             .set((

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::bookings::{BookingUpdate, StoredBooking};
 use super::schema::{bot_records, notifications, poll_cursors};
-use super::{db_time, Conn, StoreError};
+use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
 
 /// SQLite's limit on bound variables is far above this; chunks keep queries small.
@@ -21,6 +21,8 @@ pub struct Cursor {
     /// The baseline of future bookings was read (false: a database from before
     /// the lifecycle; the next poll reads it).
     pub baselined: bool,
+    /// When the company was last polled, by any instance (that instance's clock).
+    pub last_poll_at: Option<DateTime<Utc>>,
 }
 
 /// A notice the filter opens: a row to insert.
@@ -74,13 +76,20 @@ pub fn cursor(conn: &mut Conn, company: CompanyId) -> Result<Option<Cursor>, Sto
             poll_cursors::changed_after,
             poll_cursors::monitored_since,
             poll_cursors::baseline_at,
+            poll_cursors::last_poll_at,
         ))
-        .first::<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)>(conn)
+        .first::<(
+            NaiveDateTime,
+            NaiveDateTime,
+            Option<NaiveDateTime>,
+            Option<NaiveDateTime>,
+        )>(conn)
         .optional()?
-        .map(|(c, m, b)| Cursor {
+        .map(|(c, m, b, last)| Cursor {
             changed_after: c.and_utc(),
             monitored_since: m.and_utc(),
             baselined: b.is_some(),
+            last_poll_at: last.map(|t| t.and_utc()),
         }))
 }
 
@@ -103,7 +112,7 @@ pub fn record_poll_failure(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // Before the first success there is no row: one without a cursor is made.
-    diesel::insert_into(poll_cursors::table)
+    let upsert = diesel::insert_into(poll_cursors::table)
         .values((
             poll_cursors::company_id.eq(company.0),
             poll_cursors::changed_after.eq(NEVER_POLLED),
@@ -117,14 +126,17 @@ pub fn record_poll_failure(
         .set((
             poll_cursors::last_poll_at.eq(db_time(now)),
             poll_cursors::last_poll_error.eq(error),
-        ))
-        .execute(conn)?;
+        ));
+    each_backend!(conn, |c| upsert.execute(c))?;
     Ok(())
 }
 
 /// One committed poll's new cursor (none for a webhook's record).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PollCommit {
+    /// On PostgreSQL, the instance that polled: its poll is kept only while it
+    /// still holds the company's lease. None on SQLite and for webhooks.
+    pub lease_holder: Option<std::sync::Arc<str>>,
     pub company: CompanyId,
     pub new_cursor: Option<DateTime<Utc>>,
     pub monitored_since: DateTime<Utc>,
@@ -142,12 +154,17 @@ pub struct PollCommit {
 /// come back to be scheduled.
 pub fn commit_poll(
     conn: &mut Conn,
-    poll: PollCommit,
+    poll: &PollCommit,
     records: &[RecordId],
     decide: impl FnOnce(&Known) -> Result<Vec<Planned>, StoreError>,
 ) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
-    let PollCommit { company, now, .. } = poll;
-    conn.immediate_transaction(|conn| {
+    let (company, now) = (poll.company, poll.now);
+    write_transaction(conn, Serialize::Company(company.0), |conn| {
+        if let Some(me) = poll.lease_holder.as_deref() {
+            if !super::holds_lease(conn, company, me)? {
+                return Err(StoreError::LeaseLost(company));
+            }
+        }
         let known = known(conn, company, records)?;
         let mut scheduled = Vec::new();
         for planned in decide(&known)? {
@@ -167,7 +184,7 @@ pub fn commit_poll(
             super::note_webhook(conn, company, now)?;
             return Ok(scheduled);
         };
-        diesel::insert_into(poll_cursors::table)
+        let upsert = diesel::insert_into(poll_cursors::table)
             .values((
                 poll_cursors::company_id.eq(company.0),
                 poll_cursors::changed_after.eq(db_time(new_cursor)),
@@ -187,8 +204,8 @@ pub fn commit_poll(
                 poll_cursors::last_poll_at.eq(db_time(now)),
                 poll_cursors::last_poll_error.eq(None::<String>),
                 poll_cursors::proven_at.eq(db_time(poll.asked_at)),
-            ))
-            .execute(conn)?;
+            ));
+        each_backend!(conn, |c| upsert.execute(c))?;
         if poll.baselined {
             diesel::update(poll_cursors::table.find(company.0))
                 .set(poll_cursors::baseline_at.eq(db_time(now)))
@@ -209,7 +226,7 @@ fn open_notice(
     now: DateTime<Utc>,
 ) -> Result<Option<NotificationId>, StoreError> {
     let reason = row.reason.map(Reason::as_str);
-    let inserted = diesel::insert_into(notifications::table)
+    let upsert = diesel::insert_into(notifications::table)
         .values((
             notifications::company_id.eq(company.0),
             notifications::record_id.eq(record.0),
@@ -223,8 +240,8 @@ fn open_notice(
             notifications::created_at.eq(db_time(now)),
             notifications::updated_at.eq(db_time(now)),
         ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
+        .on_conflict_do_nothing();
+    let inserted = each_backend!(conn, |c| upsert.execute(c))?;
     let this = notifications::table
         .filter(notifications::company_id.eq(company.0))
         .filter(notifications::record_id.eq(record.0))

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{deliveries, notifications, webhook_receipts};
-use super::{db_time, Conn, StoreError};
+use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Delivery};
 
 /// What one delivery status did.
@@ -39,7 +39,7 @@ pub fn record_delivery(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeliveryUpdate, StoreError> {
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, Serialize::Deliveries, |conn| {
         let known = deliveries::table
             .find(provider_message_id)
             .select(deliveries::status)
@@ -50,7 +50,7 @@ pub fn record_delivery(
         if !Delivery::advances(known, delivery) {
             return Ok(DeliveryUpdate::Stale);
         }
-        diesel::insert_into(deliveries::table)
+        let upsert = diesel::insert_into(deliveries::table)
             .values((
                 deliveries::provider_message_id.eq(provider_message_id),
                 deliveries::status.eq(delivery.as_str()),
@@ -63,8 +63,8 @@ pub fn record_delivery(
                 deliveries::status.eq(delivery.as_str()),
                 deliveries::error.eq(error),
                 deliveries::updated_at.eq(db_time(now)),
-            ))
-            .execute(conn)?;
+            ));
+        each_backend!(conn, |c| upsert.execute(c))?;
         let ours = notifications::table
             .filter(notifications::provider_message_id.eq(provider_message_id))
             .count()
@@ -110,7 +110,7 @@ pub fn note_webhook(
     company: CompanyId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::insert_into(webhook_receipts::table)
+    let upsert = diesel::insert_into(webhook_receipts::table)
         .values((
             webhook_receipts::company_id.eq(company.0),
             webhook_receipts::last_at.eq(db_time(now)),
@@ -121,8 +121,8 @@ pub fn note_webhook(
         .set((
             webhook_receipts::last_at.eq(db_time(now)),
             webhook_receipts::events.eq(webhook_receipts::events + 1),
-        ))
-        .execute(conn)?;
+        ));
+    each_backend!(conn, |c| upsert.execute(c))?;
     Ok(())
 }
 

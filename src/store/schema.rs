@@ -41,6 +41,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
     }
 }
 
@@ -74,9 +75,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    company_leases (company_id) {
+        company_id -> BigInt,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instances (instance_id) {
+        instance_id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     bot_records,
+    company_leases,
+    instances,
     deliveries,
     notifications,
     poll_cursors,

@@ -10,6 +10,9 @@ use crate::helpers::*;
 
 #[actix_rt::test]
 async fn a_database_locked_for_a_while_only_delays_the_booking() {
+    if skip_on_postgres("a_database_locked_for_a_while_only_delays_the_booking") {
+        return;
+    }
     let app = spawn_app().await;
     app.wait_until_monitoring().await;
     // Another process holds the write lock for 1.5 s (below the 5 s busy timeout).
@@ -87,6 +90,9 @@ fn an_unwritable_directory_exits_1_naming_it() {
 
 #[actix_rt::test]
 async fn a_second_instance_on_the_same_database_refuses_and_names_the_first() {
+    if skip_on_postgres("a_second_instance_on_the_same_database_refuses_and_names_the_first") {
+        return;
+    }
     let app = prepare(Options::default()).await;
     let first = app.spawn_binary();
     app.wait_until_monitoring().await;

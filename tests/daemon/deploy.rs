@@ -75,7 +75,9 @@ fn install_sh_lays_out_what_the_unit_and_the_config_name() {
         .then(|| "token".to_string())
     };
     let config = Config::parse(&text, &env).expect("the production config with its tokens");
-    let DatabaseLocation::Sqlite(db) = config.database_location();
+    let DatabaseLocation::Sqlite(db) = config.database_location() else {
+        panic!("the production config names a SQLite file");
+    };
     assert!(root
         .join(db.parent().unwrap().strip_prefix("/").unwrap())
         .is_dir());

@@ -8,6 +8,9 @@ use crate::helpers::*;
 
 #[actix_rt::test]
 async fn a_stale_lock_file_does_not_block_and_a_clean_stop_removes_it() {
+    if skip_on_postgres("a_stale_lock_file_does_not_block_and_a_clean_stop_removes_it") {
+        return;
+    }
     let app = prepare(Options::default()).await;
     let lock = app.db_path.with_extension("db.lock");
     // What `kill -9` of an older version leaves: someone's pid, world-readable, unlocked.

@@ -1,5 +1,6 @@
 //! `spawn_app`: the daemon in process, against the simulator's YClients and
-//! WhatsApp on 127.0.0.1 and a real SQLite file in a temporary directory.
+//! WhatsApp on 127.0.0.1 and a real SQLite file in a temporary directory, or a
+//! fresh PostgreSQL database when `BOOKING_MONITOR_TEST_PG` names a server.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -51,9 +52,96 @@ impl Default for Options {
     }
 }
 
+/// `BOOKING_MONITOR_TEST_PG`: a PostgreSQL URL whose user may create databases.
+/// Set, the whole suite runs on PostgreSQL (`.ci/run` does it a second time).
+pub const TEST_PG: &str = "BOOKING_MONITOR_TEST_PG";
+
+pub fn postgres_server() -> Option<String> {
+    std::env::var(TEST_PG)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// True (and says so) where a test is about SQLite's file and the suite runs on
+/// PostgreSQL.
+pub fn skip_on_postgres(test: &str) -> bool {
+    let skip = postgres_server().is_some();
+    if skip {
+        eprintln!("{test}: skipped on PostgreSQL (it is about the SQLite file)");
+    }
+    skip
+}
+
+/// A test's own database: a SQLite file, or a fresh database on the PostgreSQL
+/// server, dropped with the test.
+pub enum TestDatabase {
+    Sqlite(PathBuf),
+    Postgres { server: String, name: String },
+}
+
+static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl TestDatabase {
+    pub fn create(dir: &std::path::Path) -> TestDatabase {
+        let Some(server) = postgres_server() else {
+            return TestDatabase::Sqlite(dir.join("booking-monitor.db"));
+        };
+        let name = format!(
+            "bm_test_{}_{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            fastrand::u32(..)
+        );
+        admin(&server, &format!("CREATE DATABASE {name}"));
+        TestDatabase::Postgres { server, name }
+    }
+
+    /// `database.url` for the config.
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite(path) => Simulator::sqlite_url(path),
+            TestDatabase::Postgres { server, name } => {
+                let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+                format!("{base}/{name}")
+            }
+        }
+    }
+
+    pub fn open(&self) -> Db {
+        match self {
+            TestDatabase::Sqlite(path) => Db::open(path).expect("database opens"),
+            TestDatabase::Postgres { .. } => {
+                Db::open_postgres(&self.url(), &store::DbOptions::default())
+                    .expect("database opens")
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { server, name } = self {
+            admin(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+fn admin(server: &str, sql: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut conn = diesel::PgConnection::establish(server)
+        .unwrap_or_else(|e| panic!("{TEST_PG}: cannot connect: {e}"));
+    conn.batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 pub struct TestApp {
     pub sim: Simulator,
     pub db: Db,
+    pub database: TestDatabase,
     pub db_path: PathBuf,
     pub options: Options,
     /// Every line the in-process daemon logged.
@@ -80,10 +168,12 @@ pub async fn prepare(options: Options) -> TestApp {
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db_path = dir.path().join("booking-monitor.db");
-    let db = Db::open(&db_path).expect("database opens");
+    let database = TestDatabase::create(dir.path());
+    let db = database.open();
     TestApp {
         sim,
         db,
+        database,
         db_path,
         options,
         logs: Logs::default(),
@@ -110,7 +200,8 @@ impl TestApp {
             tables: o.extra.clone(),
         };
         let companies: Vec<i64> = o.companies.iter().map(|(id, _)| *id).collect();
-        self.sim.daemon_config(&self.db_path, &companies, &parts)
+        self.sim
+            .daemon_config(&self.database.url(), &companies, &parts)
     }
 
     pub fn config(&self) -> Config {

@@ -491,6 +491,7 @@ async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
     app.sim.change(|w| w.clock_skew = Duration::zero());
     let now = Utc::now();
     let poll = PollCommit {
+        lease_holder: None,
         company: CompanyId(COMPANY),
         new_cursor: Some(now),
         monitored_since: now - Duration::hours(1),
@@ -499,7 +500,7 @@ async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
         baselined: false,
     };
     app.db
-        .run(move |c| store::commit_poll(c, poll, &[], |_| Ok(Vec::new())))
+        .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new())))
         .await
         .unwrap();
 

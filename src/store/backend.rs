@@ -1,0 +1,235 @@
+//! The two backends behind one connection type: SQLite (one process per file) and
+//! PostgreSQL (many instances on one database). Queries are written once against
+//! diesel's `MultiConnection`; what differs (upserts, write transactions, pragmas,
+//! migrations) is decided here or with `each_backend!`.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::StoreError;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+/// Instances started at once on an empty database migrate one after another.
+const MIGRATION_LOCK: i64 = 0x626d_0001;
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs one statement that diesel's `MultiConnection` cannot express (an upsert)
+/// on whichever backend `conn` is: the query is built once, executed on the inner
+/// connection.
+macro_rules! each_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::AnyConnection::Postgres($c) => $body,
+            $crate::store::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use each_backend;
+
+/// Which database, and how to open its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file; `read_only` for commands that only read.
+    Sqlite {
+        path: String,
+        read_only: bool,
+    },
+    Postgres {
+        url: String,
+    },
+}
+
+/// r2d2's manager for both backends: each connection is set up as its backend needs.
+#[derive(Debug)]
+pub struct Manager {
+    pub target: Target,
+    pub connect_timeout: Duration,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match &self.target {
+            Target::Sqlite { path, read_only } => {
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // synchronous = FULL: a commit must survive power loss, not only a crash.
+                let pragmas = if *read_only {
+                    format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;")
+                } else {
+                    format!(
+                        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                    )
+                };
+                conn.batch_execute(&pragmas)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+            Target::Postgres { url } => {
+                let url = with_connect_timeout(url, self.connect_timeout);
+                let mut conn =
+                    PgConnection::establish(&url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // Timestamps are stored as UTC without a zone; `now()` must agree.
+                conn.batch_execute("SET TIME ZONE 'UTC';")
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgres(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// libpq's `connect_timeout` (whole seconds, at least 2 as libpq requires), unless
+/// the URL sets its own.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let seconds = timeout.as_secs().max(2);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+/// What a write transaction must not interleave with, on PostgreSQL (SQLite
+/// serializes every write transaction anyway).
+#[derive(Debug, Clone, Copy)]
+pub enum Serialize {
+    /// Everything the daemon knows of one company's bookings.
+    Company(i64),
+    /// Delivery statuses: compare-and-set by message id.
+    Deliveries,
+    /// The shares of companies among instances.
+    Leases,
+}
+
+impl Serialize {
+    fn key(self) -> i64 {
+        match self {
+            Serialize::Company(id) => id,
+            // Company ids are positive: the negative keys never collide with them.
+            Serialize::Deliveries => -2,
+            Serialize::Leases => -3,
+        }
+    }
+}
+
+/// A transaction that writes, serialized with every other one of the same scope:
+/// SQLite's `BEGIN IMMEDIATE` (one writer at a time, so a read-then-write cannot
+/// lose an update), PostgreSQL's transaction-scoped advisory lock on `scope`.
+pub fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    scope: Serialize,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    let result = match conn {
+        AnyConnection::Postgres(c) => diesel::select(pg_advisory_xact_lock(scope.key()))
+            .execute(c)
+            .map(drop)
+            .map_err(StoreError::from),
+        AnyConnection::Sqlite(_) => Ok(()),
+    }
+    .and_then(|()| f(conn));
+    match result {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The transaction's own error is the one worth reporting.
+            let _ = <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+diesel::define_sql_function! {
+    fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt);
+}
+diesel::define_sql_function! {
+    fn pg_advisory_lock(key: diesel::sql_types::BigInt);
+}
+diesel::define_sql_function! {
+    fn pg_advisory_unlock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+/// Runs the pending migrations of the connection's backend; on PostgreSQL under an
+/// advisory lock, so that instances started together migrate one at a time.
+pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        AnyConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(failed),
+        AnyConnection::Postgres(c) => {
+            diesel::select(pg_advisory_lock(MIGRATION_LOCK)).execute(c)?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(drop)
+                .map_err(failed);
+            diesel::select(pg_advisory_unlock(MIGRATION_LOCK)).execute(c)?;
+            result
+        }
+    }
+}
+
+/// Folds SQLite's write-ahead log into the database file (on shutdown); nothing
+/// to do on PostgreSQL.
+pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_has_one() {
+        let t = Duration::from_millis(5_500);
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", t),
+            "postgres://u@h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=require", t),
+            "postgres://u@h/db?sslmode=require&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=9", t),
+            "postgres://u@h/db?connect_timeout=9"
+        );
+    }
+}
