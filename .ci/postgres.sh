@@ -20,7 +20,7 @@ die() { log "$*"; exit 1; }
 find_bin() {
     local d
     BIN=
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+    for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V); do
         [[ -x $d/pg_ctl && -x $d/initdb ]] && BIN=$d
     done
     [[ -n $BIN ]]
@@ -74,9 +74,8 @@ EOF
 }
 
 wait_ready() {
-    local i
-    for i in $(seq 60); do
-        "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && return
+    for _ in $(seq 60); do
+        "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres && return
         sleep 0.5
     done
     die "server not accepting connections on 127.0.0.1:$PORT after 30 s; see $LOG"
