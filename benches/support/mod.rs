@@ -81,14 +81,25 @@ impl Running {
         companies: &[i64],
         parts: &ConfigParts,
     ) -> Result<Running, String> {
+        Running::spawn_on(sim, None, companies, parts)
+    }
+
+    /// As `spawn`, on `database_url` (a PostgreSQL database) when given, else on a
+    /// SQLite file in the temporary directory.
+    pub fn spawn_on(
+        sim: &Simulator,
+        database_url: Option<&str>,
+        companies: &[i64],
+        parts: &ConfigParts,
+    ) -> Result<Running, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-        let db = dir.path().join(DB_FILE);
+        let url = match database_url {
+            Some(url) => url.to_string(),
+            None => Simulator::sqlite_url(&dir.path().join(DB_FILE)),
+        };
         let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            sim.daemon_config(&Simulator::sqlite_url(&db), companies, parts),
-        )
-        .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        std::fs::write(&config, sim.daemon_config(&url, companies, parts))
+            .map_err(|e| format!("writing {}: {e}", config.display()))?;
         let log = dir.path().join("daemon.log");
         let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new(BIN);
@@ -127,6 +138,22 @@ impl Running {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join(DB_FILE)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// `kill -9`, then reaps the process: when this returns, it is gone.
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.exited("before the kill")?;
+        self.child
+            .kill()
+            .map_err(|e| format!("kill -9 {}: {e}", self.pid))?;
+        self.child
+            .wait()
+            .map(|_| ())
+            .map_err(|e| format!("reaping {}: {e}", self.pid))
     }
 
     pub fn memory(&self) -> Result<Memory, String> {
