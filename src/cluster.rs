@@ -12,7 +12,7 @@ use actix::Recipient;
 use chrono::{TimeDelta, Utc};
 use slog::Logger;
 
-use crate::actors::messages::Schedule;
+use crate::actors::messages::{Refill, Schedule};
 use crate::domain::CompanyId;
 use crate::metrics::Metrics;
 use crate::store::{self, Db, LeaseRequest};
@@ -110,6 +110,12 @@ impl Cluster {
         }
     }
 
+    /// The companies whose rows this instance times: None alone (every row).
+    pub fn held_companies(&self) -> Option<Vec<CompanyId>> {
+        self.shared_database
+            .then(|| self.share().held.iter().copied().collect())
+    }
+
     pub fn fair_share(&self) -> usize {
         self.share().fair_share
     }
@@ -125,6 +131,7 @@ impl Cluster {
         db: Db,
         companies: Vec<CompanyId>,
         delay: Recipient<Schedule>,
+        refill: Recipient<Refill>,
         metrics: Arc<Metrics>,
         log: Logger,
     ) {
@@ -166,6 +173,10 @@ impl Cluster {
                         delay.do_send(Schedule { id, due_at });
                     }
                     let mut share = self.share();
+                    if !round.held.is_subset(&share.held) {
+                        // Rows of the companies just taken wait in the table.
+                        refill.do_send(Refill);
+                    }
                     share.held = round.held;
                     share.fair_share = round.fair_share;
                     // Measured from before the round began: the database's expiry

@@ -165,6 +165,7 @@ impl Daemon {
                 s.db.clone(),
                 companies,
                 delay.clone().recipient(),
+                delay.clone().recipient(),
                 s.metrics.clone(),
                 s.logger.clone(),
             ));

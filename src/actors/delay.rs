@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::messages::{Due, DueOutcome, Schedule};
+use super::messages::{Due, DueOutcome, Refill, Schedule};
 use super::Shared;
 use crate::domain::NotificationId;
 use crate::panic_guard::{self, Guarded};
@@ -119,8 +119,10 @@ impl DelayActor {
     fn refill(&mut self, ctx: &mut Context<Self>) {
         let db = self.shared.db.clone();
         let until = Utc::now() + horizon();
+        // On a shared database: the rows of the companies this instance holds.
+        let held = self.shared.cluster.held_companies();
         let load = Guarded::new(async move {
-            db.run(move |conn| store::open_due_before(conn, until))
+            db.run(move |conn| store::open_due_before(conn, until, held.as_deref()))
                 .await
         });
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| {
@@ -147,6 +149,14 @@ impl Supervised for DelayActor {
         self.heap.clear();
         self.timer = None;
         self.shared.supervision.restarted(NAME);
+    }
+}
+
+impl Handler<Refill> for DelayActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Refill, ctx: &mut Context<Self>) {
+        self.refill(ctx);
     }
 }
 

@@ -37,6 +37,12 @@ pub struct FilterOutcome {
     pub ignored: usize,
 }
 
+/// Leases → Delay: this instance now holds more companies; their pending rows
+/// are timed here from now on.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Refill;
+
 /// Filter → Delay: a pending notification and when it is due.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]

@@ -164,7 +164,7 @@ const POLL_SLACK: Duration = Duration::from_secs(60);
 
 /// How often a company this instance does not hold is looked at again (no request:
 /// an in-memory check of the share).
-const NOT_HELD_RECHECK: Duration = Duration::from_millis(500);
+const NOT_HELD_RECHECK: Duration = Duration::from_millis(100);
 
 fn poll_backoff_cap(interval: Duration, long_max: Duration) -> Duration {
     long_max.min(interval + POLL_SLACK.min(interval))

@@ -34,7 +34,7 @@ pub struct LeaseRound {
     pub held: HashSet<CompanyId>,
     /// Of those, the ones taken over from an instance that stopped renewing.
     pub taken_over: Vec<CompanyId>,
-    /// Its fair share: the companies divided among the live instances, rounded up.
+    /// Its fair share: the companies divided among the live instances (see `fair_share`).
     pub fair_share: usize,
     pub live_instances: usize,
     /// Rows a dead instance left in `sending`, now `pending` again.
@@ -72,7 +72,7 @@ pub fn lease_round(conn: &mut Conn, request: &LeaseRequest) -> Result<LeaseRound
             .into_iter()
             .map(|(company, holder, until)| (company, (holder, until)))
             .collect();
-        let fair_share = request.companies.len().div_ceil(live.len().max(1));
+        let fair_share = fair_share(request.companies.len(), &live, request.me);
         let mut held: Vec<CompanyId> = Vec::new();
         let mut free: Vec<(CompanyId, bool)> = Vec::new();
         for &company in request.companies {
@@ -123,6 +123,15 @@ pub fn lease_round(conn: &mut Conn, request: &LeaseRequest) -> Result<LeaseRound
             reclaimed,
         })
     })
+}
+
+/// This instance's share: the companies divided among the live instances, the
+/// remainder going one each to the first instances by name, so that the shares
+/// add up to every company (30 over 4: 8, 8, 7, 7).
+fn fair_share(companies: usize, live: &HashSet<String>, me: &str) -> usize {
+    let instances = live.len().max(1);
+    let rank = live.iter().filter(|id| id.as_str() < me).count();
+    companies / instances + usize::from(rank < companies % instances)
 }
 
 fn heartbeat(
@@ -266,4 +275,20 @@ pub fn instance_states(conn: &mut Conn) -> Result<Vec<InstanceState>, StoreError
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fair_shares_add_up_to_every_company() {
+        let live: HashSet<String> = ["a", "b", "c", "d"].map(String::from).into();
+        let shares: Vec<usize> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|me| fair_share(30, &live, me))
+            .collect();
+        assert_eq!(shares, vec![8, 8, 7, 7]);
+        assert_eq!(fair_share(5, &HashSet::from(["x".to_string()]), "x"), 5);
+    }
 }

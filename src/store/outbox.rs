@@ -59,15 +59,23 @@ fn pending_row(id: NotificationId) -> PendingRow {
 }
 
 /// The notifications still to be sent that fall due before `until`, for the delay
-/// actor's heap (it holds only a horizon in memory and comes back for the rest).
+/// actor's heap (it holds only a horizon in memory and comes back for the rest);
+/// with `companies`, only theirs (an instance times the rows of what it holds).
 pub fn open_due_before(
     conn: &mut Conn,
     until: DateTime<Utc>,
+    companies: Option<&[CompanyId]>,
 ) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
-    Ok(notifications::table
+    let mut query = notifications::table
         .filter(notifications::status.eq_any([Status::Pending, Status::Sending]))
         .filter(notifications::due_at.le(db_time(until)))
         .select((notifications::id, notifications::due_at))
+        .into_boxed();
+    if let Some(companies) = companies {
+        let ids: Vec<i64> = companies.iter().map(|c| c.0).collect();
+        query = query.filter(notifications::company_id.eq_any(ids));
+    }
+    Ok(query
         .load::<(i64, NaiveDateTime)>(conn)?
         .into_iter()
         .map(|(id, due)| (NotificationId(id), due.and_utc()))

@@ -1,6 +1,6 @@
 //! `spawn_app`: the daemon in process, against the simulator's YClients and
 //! WhatsApp on 127.0.0.1 and a real SQLite file in a temporary directory, or a
-//! fresh PostgreSQL database when `BOOKING_MONITOR_TEST_PG` names a server.
+//! fresh PostgreSQL database when `BOOKING_MONITOR_TEST_BACKEND=postgres` (see `PG_SERVER`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,8 @@ pub struct Options {
     pub retry_max_ms: u64,
     /// Extra keys for `[whatsapp.cloud_api]`.
     pub cloud_api_extra: String,
+    /// A PostgreSQL server to put the test's database on, whatever the suite's backend.
+    pub postgres: Option<String>,
 }
 
 impl Default for Options {
@@ -48,24 +50,50 @@ impl Default for Options {
             yclients_timeout_ms: 2_000,
             cloud_api_extra: String::new(),
             retry_max_ms: 1_000,
+            postgres: None,
         }
     }
 }
 
-/// `BOOKING_MONITOR_TEST_PG`: a PostgreSQL URL whose user may create databases.
-/// Set, the whole suite runs on PostgreSQL (`.ci/run` does it a second time).
-pub const TEST_PG: &str = "BOOKING_MONITOR_TEST_PG";
+/// `BOOKING_MONITOR_PG_SERVER`: a PostgreSQL URL whose user may create databases.
+/// The cluster tests need it (and fail without it under `CI`).
+pub const PG_SERVER: &str = "BOOKING_MONITOR_PG_SERVER";
+/// `BOOKING_MONITOR_TEST_BACKEND=postgres`: every test's database is a fresh one on
+/// that server instead of a SQLite file (`.ci/run` runs the suite both ways).
+pub const TEST_BACKEND: &str = "BOOKING_MONITOR_TEST_BACKEND";
 
 pub fn postgres_server() -> Option<String> {
-    std::env::var(TEST_PG)
+    std::env::var(PG_SERVER)
         .ok()
         .filter(|url| !url.trim().is_empty())
+}
+
+/// The server, for a test that needs PostgreSQL whatever the suite's backend:
+/// None (and says so) where there is none; under `CI` a missing server fails.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let server = postgres_server();
+    if server.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test} needs PostgreSQL: set {PG_SERVER} (.ci/postgres.sh start prints one)"
+        );
+        eprintln!("{test}: skipped: no PostgreSQL ({PG_SERVER} is not set)");
+    }
+    server
+}
+
+fn suite_on_postgres() -> Option<String> {
+    let wanted = std::env::var(TEST_BACKEND).is_ok_and(|b| b == "postgres");
+    if !wanted {
+        return None;
+    }
+    Some(postgres_server().unwrap_or_else(|| panic!("{TEST_BACKEND}=postgres needs {PG_SERVER}")))
 }
 
 /// True (and says so) where a test is about SQLite's file and the suite runs on
 /// PostgreSQL.
 pub fn skip_on_postgres(test: &str) -> bool {
-    let skip = postgres_server().is_some();
+    let skip = suite_on_postgres().is_some();
     if skip {
         eprintln!("{test}: skipped on PostgreSQL (it is about the SQLite file)");
     }
@@ -83,9 +111,15 @@ static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::n
 
 impl TestDatabase {
     pub fn create(dir: &std::path::Path) -> TestDatabase {
-        let Some(server) = postgres_server() else {
-            return TestDatabase::Sqlite(dir.join("booking-monitor.db"));
-        };
+        match suite_on_postgres() {
+            Some(server) => TestDatabase::on_postgres(&server),
+            None => TestDatabase::Sqlite(dir.join("booking-monitor.db")),
+        }
+    }
+
+    /// A fresh database on the server.
+    pub fn on_postgres(server: &str) -> TestDatabase {
+        let server = server.to_string();
         let name = format!(
             "bm_test_{}_{}_{}",
             std::process::id(),
@@ -133,9 +167,20 @@ fn admin(server: &str, sql: &str) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let mut conn = diesel::PgConnection::establish(server)
-        .unwrap_or_else(|e| panic!("{TEST_PG}: cannot connect: {e}"));
+        .unwrap_or_else(|e| panic!("{PG_SERVER}: cannot connect: {e}"));
     conn.batch_execute(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// One name for every run of a test's daemon: a restarted (or killed and started
+/// again) daemon resumes its companies at once, as an operator's fixed
+/// `cluster.instance_id` does; tests of many instances set their own `[cluster]`.
+fn with_instance_id(extra: &str) -> String {
+    if extra.contains("[cluster]") {
+        extra.to_string()
+    } else {
+        format!("{extra}\n[cluster]\ninstance_id = \"test-instance\"\n")
+    }
 }
 
 pub struct TestApp {
@@ -168,7 +213,10 @@ pub async fn prepare(options: Options) -> TestApp {
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db_path = dir.path().join("booking-monitor.db");
-    let database = TestDatabase::create(dir.path());
+    let database = match &options.postgres {
+        Some(server) => TestDatabase::on_postgres(server),
+        None => TestDatabase::create(dir.path()),
+    };
     let db = database.open();
     TestApp {
         sim,
@@ -197,7 +245,7 @@ impl TestApp {
             ),
             whatsapp: "request_timeout_ms = 2000".into(),
             cloud_api: o.cloud_api_extra.clone(),
-            tables: o.extra.clone(),
+            tables: with_instance_id(&o.extra),
         };
         let companies: Vec<i64> = o.companies.iter().map(|(id, _)| *id).collect();
         self.sim
@@ -235,8 +283,7 @@ impl TestApp {
     /// Off the test's thread: the simulator's server runs on it.
     pub async fn command(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let dir = self.db_path.parent().unwrap().to_path_buf();
-        let config = dir.join("config.toml");
-        std::fs::write(&config, self.config_text()).unwrap();
+        let config = self.write_config();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let out = actix_rt::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
@@ -364,14 +411,24 @@ pub struct Process {
 }
 
 impl TestApp {
+    /// `config.toml` in the app's directory, written whole and renamed: a process
+    /// starting beside it never reads half a file.
+    pub fn write_config(&self) -> PathBuf {
+        let dir = self.db_path.parent().unwrap();
+        let config = dir.join("config.toml");
+        let fresh = dir.join(format!("config-{}.toml", fastrand::u32(..)));
+        std::fs::write(&fresh, self.config_text()).unwrap();
+        std::fs::rename(&fresh, &config).unwrap();
+        config
+    }
+
     pub fn spawn_binary(&self) -> Process {
         self.spawn_binary_with_env(&[])
     }
 
     pub fn spawn_binary_with_env(&self, env: &[(&str, &str)]) -> Process {
         let dir = self.db_path.parent().unwrap();
-        let config = dir.join("config.toml");
-        std::fs::write(&config, self.config_text()).unwrap();
+        let config = self.write_config();
         let log_path = dir.join(format!("daemon-{}.log", fastrand::u32(..)));
         let log = std::fs::File::create(&log_path).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))

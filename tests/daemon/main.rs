@@ -1,7 +1,9 @@
-//! Black-box tests of the daemon: real HTTP on 127.0.0.1, a real SQLite file.
+//! Black-box tests of the daemon: real HTTP on 127.0.0.1, a real SQLite file or
+//! PostgreSQL database (see `helpers`).
 
 mod actix_panics;
 mod bad_input;
+mod cluster;
 mod config_errors;
 mod database;
 mod demo;
