@@ -8,11 +8,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Recipient;
+use actix::Addr;
 use chrono::{TimeDelta, Utc};
 use slog::Logger;
 
 use crate::actors::messages::{Refill, Schedule};
+use crate::actors::{DelayActor, Shared};
+use crate::config::Config;
 use crate::domain::CompanyId;
 use crate::metrics::Metrics;
 use crate::store::{self, Db, LeaseRequest};
@@ -126,22 +128,31 @@ impl Cluster {
 
     /// Runs lease rounds until the process stops. Rows a dead instance left in
     /// `sending` go to this instance's delay actor once reclaimed.
-    pub async fn run_leases(
-        self: Arc<Self>,
-        db: Db,
-        companies: Vec<CompanyId>,
-        delay: Recipient<Schedule>,
-        refill: Recipient<Refill>,
-        metrics: Arc<Metrics>,
-        log: Logger,
+    pub async fn run_leases(shared: Shared, delay: Addr<DelayActor>) {
+        let this = shared.cluster.clone();
+        let (config, db, metrics, log) = (shared.config, shared.db, shared.metrics, shared.logger);
+        let companies: Vec<CompanyId> = config.companies.iter().map(|c| CompanyId(c.id)).collect();
+        this.lease_loop(&config, &db, &companies, &delay, &metrics, &log)
+            .await;
+    }
+
+    async fn lease_loop(
+        &self,
+        config: &Config,
+        db: &Db,
+        companies: &[CompanyId],
+        delay: &Addr<DelayActor>,
+        metrics: &Metrics,
+        log: &Logger,
     ) {
         let started_at = Utc::now();
         let ttl = TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(15));
         let mut failing = false;
+        let mut warned_budget = false;
         loop {
             let began = Instant::now();
             let busy = self.share().polling.clone();
-            let (me, list) = (self.instance_id.clone(), companies.clone());
+            let (me, list) = (self.instance_id.clone(), companies.to_vec());
             let round = db
                 .run_once(move |conn| {
                     store::lease_round(
@@ -167,6 +178,11 @@ impl Cluster {
                             "companies" => format!("{:?}", round.taken_over.iter().map(|c| c.0).collect::<Vec<_>>()));
                     }
                     metrics.takeovers(round.taken_over.len());
+                    if !warned_budget && round.held.len() == round.fair_share {
+                        // Once, for the share this instance settled on.
+                        crate::daemon::warn_if_polls_fill_the_budget(config, round.fair_share, log);
+                        warned_budget = true;
+                    }
                     for (id, due_at) in round.reclaimed {
                         slog::warn!(log, "cluster: a dead instance left a send unfinished; sending it again (at least once)";
                             "notification" => id.0);
@@ -175,7 +191,7 @@ impl Cluster {
                     let mut share = self.share();
                     if !round.held.is_subset(&share.held) {
                         // Rows of the companies just taken wait in the table.
-                        refill.do_send(Refill);
+                        delay.do_send(Refill);
                     }
                     share.held = round.held;
                     share.fair_share = round.fair_share;

@@ -17,7 +17,6 @@ use crate::actors::{
 };
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::domain::CompanyId;
 use crate::faults::FaultPlan;
 use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
@@ -159,16 +158,7 @@ impl Daemon {
         let (s, to_notifier) = (self.shared.clone(), notifier.clone().recipient());
         let delay = Supervisor::start_in_arbiter(&handle, move |_| DelayActor::new(s, to_notifier));
         if self.shared.cluster.is_shared() {
-            let s = &self.shared;
-            let companies = s.config.companies.iter().map(|c| CompanyId(c.id)).collect();
-            handle.spawn(s.cluster.clone().run_leases(
-                s.db.clone(),
-                companies,
-                delay.clone().recipient(),
-                delay.clone().recipient(),
-                s.metrics.clone(),
-                s.logger.clone(),
-            ));
+            handle.spawn(Cluster::run_leases(self.shared.clone(), delay.clone()));
         }
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
@@ -180,7 +170,11 @@ impl Daemon {
             "companies" => self.shared.config.companies.len(),
             "poll_interval_ms" => self.shared.config.monitor.poll_interval_ms,
             "notification_delay_ms" => self.shared.config.monitor.notification_delay_ms);
-        warn_if_polls_fill_the_budget(&self.shared.config, &self.shared.logger);
+        if !self.shared.cluster.is_shared() {
+            // On a shared database the lease loop warns for the share it holds.
+            let companies = self.shared.config.companies.len();
+            warn_if_polls_fill_the_budget(&self.shared.config, companies, &self.shared.logger);
+        }
         self.notifier = Some(notifier);
         self.poller = Some(poller);
         for_webhooks
@@ -246,12 +240,11 @@ impl Daemon {
 
 /// One request per company per poll must leave room in YClients' per-minute budget
 /// for the re-read before each confirmation; say so at start when it does not.
-fn warn_if_polls_fill_the_budget(config: &Config, logger: &Logger) {
-    let per_minute =
-        config.companies.len() as f64 * 60_000.0 / config.monitor.poll_interval_ms as f64;
+pub fn warn_if_polls_fill_the_budget(config: &Config, companies: usize, logger: &Logger) {
+    let per_minute = companies as f64 * 60_000.0 / config.monitor.poll_interval_ms as f64;
     let budget = f64::from(config.yclients.max_requests_per_minute);
     if per_minute > 0.75 * budget {
-        let enough_ms = (config.companies.len() as f64 * 60_000.0 / (0.75 * budget)).ceil() as u64;
+        let enough_ms = (companies as f64 * 60_000.0 / (0.75 * budget)).ceil() as u64;
         slog::warn!(logger, "polling alone would use most of YClients' request budget: polls will run late and confirmations wait for room";
             "polls_per_minute" => per_minute.round() as u64, "max_requests_per_minute" => budget as u64,
             "what_to_do" => format!("raise monitor.poll_interval_ms to at least {enough_ms}"));

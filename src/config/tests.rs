@@ -42,6 +42,35 @@ fn absolute_sqlite_paths_keep_their_slash() {
 }
 
 #[test]
+fn a_postgres_url_selects_postgresql_and_hides_its_password() {
+    let url = "postgres://booking:s3cret@db.internal:5432/booking";
+    let c = Config::parse(&MINIMAL.replace("sqlite://test.db", url), &no_env).unwrap();
+    assert_eq!(
+        *c.database_location(),
+        DatabaseLocation::Postgres(Secret::new(url))
+    );
+    assert!(!format!("{c:?}").contains("s3cret"));
+    assert_eq!(
+        redact_password(url),
+        "postgres://booking:***@db.internal:5432/booking"
+    );
+    let err = Config::parse(
+        &MINIMAL.replace("sqlite://test.db", "mysql://u:s3cret@h/db"),
+        &no_env,
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "database.url");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+#[test]
+fn a_lease_shorter_than_a_safe_renewal_is_refused() {
+    let text = format!("{MINIMAL}\n[cluster]\nlease_ttl_ms = 100\n");
+    let err = Config::parse(&text, &no_env).unwrap_err();
+    assert_eq!(err.key, "cluster.lease_ttl_ms", "{err}");
+}
+
+#[test]
 fn the_environment_overrides_the_file() {
     let env = |k: &str| match k {
         "YCLIENTS_USER_TOKEN" => Some("from-env".to_string()),
@@ -111,6 +140,8 @@ fn errors_name_the_key() {
 const FULL: &str = r#"
 [database]
 url = "sqlite://test.db"
+pool_size = 4
+connect_timeout_ms = 10000
 [yclients]
 base_url = "https://api.yclients.com"
 partner_token = "p"
@@ -169,6 +200,9 @@ level = "info"
 format = "term"
 [tls]
 ca_file = "/etc/ssl/extra.pem"
+[cluster]
+instance_id = "bm-1"
+lease_ttl_ms = 15000
 "#;
 
 #[test]
@@ -196,7 +230,7 @@ fn each_key_wrong_in_turn_is_named() {
         assert_eq!(err.key, format!("{table}.{key}"), "{err}");
         checked += 1;
     }
-    assert_eq!(checked, 47, "every key of the contract");
+    assert_eq!(checked, 51, "every key of the contract");
 }
 
 /// The keys parsed into types at load: a value of the right TOML type that means
