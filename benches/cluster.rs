@@ -1015,7 +1015,7 @@ fn report_takeover(report: &mut Report, s: &Scale, result: Result<TakeoverFigure
         format!("{l} its leases lapse → the last company polled again"),
         p50_max(&after),
         format!(
-            "the survivors' part: up to a renewal period ({} ms) to notice, then the poller's next look at a company it does not hold (500 ms) and its queue; the victim had last renewed {:.2}–{:.2} s before the kill",
+            "the survivors' part: up to a renewal period ({} ms) to notice, then the poller's next look at a company it does not hold (100 ms) and its queue; the victim had last renewed {:.2}–{:.2} s before the kill",
             LEASE_TTL_MS / 3,
             percentile(&sorted(&since), 0.0) / 1000.0,
             percentile(&sorted(&since), 100.0) / 1000.0

@@ -269,6 +269,12 @@ fn status(config: Config, json: bool) -> i32 {
             print!("{}", crate::status::render_text(&report));
             EXIT_OK
         }
+        Err(e) if e.is_missing_schema() => {
+            eprintln!(
+                "booking-monitor: the database has no tables yet: run `run` or `migrate` first"
+            );
+            EXIT_FATAL
+        }
         Err(e) => {
             eprintln!("booking-monitor: {e}");
             EXIT_FATAL

@@ -69,6 +69,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database has no tables yet (PostgreSQL that no instance has migrated).
+    pub fn is_missing_schema(&self) -> bool {
+        matches!(self, StoreError::Query(diesel::result::Error::DatabaseError(_, info))
+            if info.message().starts_with("relation") && info.message().contains("does not exist"))
+    }
+
     /// The database could not be reached (a restart, a failover, a lost network):
     /// worth trying again, unlike a query the database refused.
     pub fn is_unavailable(&self) -> bool {

@@ -446,3 +446,34 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
     let scheduled = store::commit_poll(conn, &poll, &records, |_| Ok(planned))?;
     Ok(scheduled.into_iter().map(|(id, _)| id).collect())
 }
+
+#[actix_rt::test]
+async fn status_on_a_database_no_instance_has_migrated_says_so() {
+    let Some(server) = postgres_or_skip("status_on_a_database_no_instance…") else {
+        return;
+    };
+    let database = TestDatabase::on_postgres(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[yclients]\npartner_token = \"p\"\n\
+             user_token = \"u\"\n[[companies]]\nid = 1\n[whatsapp]\nprovider = \"log\"\n",
+            database.url()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no tables yet: run `run` or `migrate` first"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booking:booking"), "{stderr}");
+}
