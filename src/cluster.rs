@@ -38,6 +38,13 @@ struct Share {
     polling: HashSet<CompanyId>,
 }
 
+impl Share {
+    /// Renewed recently enough that no other instance can hold these companies.
+    fn is_current(&self) -> bool {
+        self.valid_until.is_some_and(|t| Instant::now() < t)
+    }
+}
+
 impl Cluster {
     /// One process on its own database: it holds every company.
     pub fn alone(instance_id: String) -> Cluster {
@@ -80,8 +87,7 @@ impl Cluster {
             return true;
         }
         let mut share = self.share();
-        let valid = share.valid_until.is_some_and(|t| Instant::now() < t);
-        if valid && share.held.contains(&company) {
+        if share.is_current() && share.held.contains(&company) {
             share.polling.insert(company);
             true
         } else {
@@ -99,16 +105,16 @@ impl Cluster {
             return true;
         }
         let share = self.share();
-        share.valid_until.is_some_and(|t| Instant::now() < t)
-            && share.held.len() >= share.fair_share
+        share.is_current() && share.held.len() >= share.fair_share
     }
 
     /// Companies held now (for `/metrics` and `/readyz`).
     pub fn held(&self) -> usize {
         let share = self.share();
-        match share.valid_until {
-            Some(t) if Instant::now() < t => share.held.len(),
-            _ => 0,
+        if share.is_current() {
+            share.held.len()
+        } else {
+            0
         }
     }
 

@@ -141,10 +141,7 @@ impl Db {
             path: path.to_string_lossy().into_owned(),
             read_only: false,
         };
-        let pool = Db::pool(target, &DbOptions::default())
-            .build(manager_for(path))
-            .map_err(|e| fail(e.to_string()))?;
-        let db = Db::from_pool(pool, false);
+        let db = Db::new(target, &DbOptions::default(), true).map_err(|e| fail(e.to_string()))?;
         db.blocking(backend::migrate)?;
         Ok(db)
     }
@@ -163,12 +160,7 @@ impl Db {
         let target = Target::Postgres {
             url: url.to_string(),
         };
-        let manager = backend::Manager {
-            target: target.clone(),
-            connect_timeout: options.connect_timeout,
-        };
-        let pool = Db::pool(target, options).build_unchecked(manager);
-        Ok(Db::from_pool(pool, true))
+        Ok(Db::new(target, options, false)?)
     }
 
     /// Opens an existing database read-only, for commands that only read (`status`):
@@ -183,37 +175,41 @@ impl Db {
             path: read_only_uri(path),
             read_only: true,
         };
-        let manager = backend::Manager {
-            target: target.clone(),
-            connect_timeout: Duration::from_secs(10),
-        };
         let options = DbOptions {
             pool_size: 1,
             ..DbOptions::default()
         };
-        let pool = Db::pool(target, &options).build_unchecked(manager);
-        Ok(Db::from_pool(pool, false))
+        Ok(Db::new(target, &options, false)?)
     }
 
-    fn pool(target: Target, options: &DbOptions) -> r2d2::Builder<backend::Manager> {
+    /// A pool for `target`. `check_now` opens a first connection at once (a SQLite
+    /// file); otherwise connections open when first asked for.
+    fn new(target: Target, options: &DbOptions, check_now: bool) -> Result<Db, r2d2::Error> {
         let min_idle = match target {
             Target::Sqlite {
                 read_only: true, ..
             } => 0,
             _ => 1,
         };
-        Pool::builder()
+        let postgres = matches!(target, Target::Postgres { .. });
+        let manager = backend::Manager {
+            target,
+            connect_timeout: options.connect_timeout,
+        };
+        let builder = Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(min_idle))
-            .connection_timeout(options.connect_timeout)
-    }
-
-    fn from_pool(pool: Pool<backend::Manager>, postgres: bool) -> Db {
-        Db {
+            .connection_timeout(options.connect_timeout);
+        let pool = if check_now {
+            builder.build(manager)?
+        } else {
+            builder.build_unchecked(manager)
+        };
+        Ok(Db {
             pool,
             postgres,
             closing: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     /// True on PostgreSQL: many instances may share the database.
@@ -275,16 +271,6 @@ impl Db {
         .await
         .map_err(|e| StoreError::Panicked(e.to_string()))?
         .map_err(StoreError::Panicked)?
-    }
-}
-
-fn manager_for(path: &Path) -> backend::Manager {
-    backend::Manager {
-        target: Target::Sqlite {
-            path: path.to_string_lossy().into_owned(),
-            read_only: false,
-        },
-        connect_timeout: Duration::from_secs(10),
     }
 }
 
