@@ -14,7 +14,7 @@ use slog::Logger;
 
 use crate::actors::messages::{Refill, Schedule};
 use crate::actors::{DelayActor, Shared};
-use crate::config::Config;
+use crate::config::{Agreement, Config};
 use crate::domain::CompanyId;
 use crate::metrics::Metrics;
 use crate::store::{self, Db, LeaseRequest};
@@ -36,6 +36,10 @@ struct Share {
     valid_until: Option<Instant>,
     /// Companies whose poll is in flight: not given away until it ends.
     polling: HashSet<CompanyId>,
+    /// The live instances whose settings differ from this one's, and the first
+    /// difference; `None` while all agree.
+    disagreement: Option<String>,
+    disagreeing: usize,
 }
 
 impl Share {
@@ -108,6 +112,17 @@ impl Cluster {
         share.is_current() && share.held.len() >= share.fair_share
     }
 
+    /// The instances whose settings differ from this one's, with the first
+    /// difference (for `/readyz` and `/metrics`); `None` while all agree.
+    pub fn disagreement(&self) -> Option<String> {
+        self.share().disagreement.clone()
+    }
+
+    /// How many other live instances run with other settings (for `/metrics`).
+    pub fn disagreeing(&self) -> usize {
+        self.share().disagreeing
+    }
+
     /// Companies held now (for `/metrics` and `/readyz`).
     pub fn held(&self) -> usize {
         let share = self.share();
@@ -153,12 +168,15 @@ impl Cluster {
     ) {
         let started_at = Utc::now();
         let ttl = TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(15));
+        let agreement = config.agreement();
+        let (settings, fingerprint) = (agreement.to_text(), agreement.fingerprint());
         let mut failing = false;
         let mut warned_budget = false;
         loop {
             let began = Instant::now();
             let busy = self.share().polling.clone();
             let (me, list) = (self.instance_id.clone(), companies.to_vec());
+            let (settings, fingerprint) = (settings.clone(), fingerprint.clone());
             let round = db
                 .run_once(move |conn| {
                     store::lease_round(
@@ -169,6 +187,8 @@ impl Cluster {
                             companies: &list,
                             busy: &busy,
                             ttl,
+                            settings: &settings,
+                            fingerprint: &fingerprint,
                         },
                     )
                 })
@@ -194,7 +214,33 @@ impl Cluster {
                             "notification" => id.0);
                         delay.do_send(Schedule { id, due_at });
                     }
+                    let others: Vec<(String, Agreement)> = round
+                        .disagreeing
+                        .iter()
+                        .map(|peer| {
+                            (
+                                peer.instance_id.clone(),
+                                Agreement::from_text(peer.settings.as_deref().unwrap_or("")),
+                            )
+                        })
+                        .collect();
+                    let disagreement = agreement.disagreement(&self.instance_id, &others);
                     let mut share = self.share();
+                    share.disagreeing = round.disagreeing.len();
+                    if disagreement != share.disagreement {
+                        match &disagreement {
+                            Some(what) => {
+                                slog::error!(log, "cluster: instances on this database run with different settings; make every instance's config the same";
+                                "difference" => what)
+                            }
+                            None if share.disagreement.is_some() => slog::info!(
+                                log,
+                                "cluster: every live instance runs with the same settings again"
+                            ),
+                            None => {}
+                        }
+                        share.disagreement = disagreement;
+                    }
                     if !round.held.is_subset(&share.held) {
                         // Rows of the companies just taken wait in the table.
                         delay.do_send(Refill);

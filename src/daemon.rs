@@ -22,6 +22,7 @@ use crate::http_api::{self, ApiState};
 use crate::http_client::{TlsRoots, TlsSetupError};
 use crate::lifecycle::Policy;
 use crate::metrics::Metrics;
+use crate::monitoring_start::MonitoringStart;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 
@@ -93,6 +94,7 @@ impl Daemon {
             } else {
                 Cluster::alone(config.cluster.instance_id())
             }),
+            start: Arc::new(MonitoringStart::now()),
             config,
             db,
             logger,

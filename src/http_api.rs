@@ -86,7 +86,11 @@ async fn readyz(state: State) -> HttpResponse {
         Ok(companies) => {
             if !state.config.monitor.enabled {
                 problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
-            } else if !state.cluster.ready() {
+            }
+            if let Some(difference) = state.cluster.disagreement() {
+                problems.push(format!("instances disagree: {difference}"));
+            }
+            if state.config.monitor.enabled && !state.cluster.ready() {
                 problems.push(format!(
                     "instance {}: holds {} companies of its fair share of {}",
                     state.cluster.instance_id,
@@ -147,6 +151,7 @@ async fn metrics(state: State) -> HttpResponse {
         } else {
             state.config.companies.len() as u64
         },
+        instances_disagreeing: state.cluster.disagreeing() as u64,
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

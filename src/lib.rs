@@ -17,6 +17,7 @@ pub mod http_client;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
+pub mod monitoring_start;
 pub mod panic_guard;
 pub mod simulator;
 pub mod status;

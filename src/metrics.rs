@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub rate_limit_waits: u64,
     pub actor_restarts: u64,
     pub leases_held: u64,
+    /// Other live instances whose settings differ from this one's.
+    pub instances_disagreeing: u64,
 }
 
 impl Metrics {
@@ -203,6 +205,13 @@ impl Metrics {
             "Companies whose lease this instance holds (every configured one on SQLite).",
         );
         let _ = writeln!(out, "{name} {}", snapshot.leases_held);
+        let name = header(
+            &mut out,
+            "booking_monitor_instances_disagreeing",
+            "gauge",
+            "Other live instances on this database whose settings (companies, notification rules) differ from this one's.",
+        );
+        let _ = writeln!(out, "{name} {}", snapshot.instances_disagreeing);
         for (name, help, value) in [
             (
                 "booking_monitor_takeovers_total",

@@ -5,10 +5,12 @@ use actix::prelude::*;
 use super::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
 use super::Shared;
 use crate::domain::{NotificationId, RecordId, Status};
-use crate::lifecycle::{Policy, Sighting};
+use crate::lifecycle::{self, Policy, Sighting};
 use crate::panic_guard::{self, Guarded};
 use crate::store::{self, Planned, PollCommit, StoreError};
 use chrono::{DateTime, Utc};
+
+use crate::yclients::Record;
 
 const NAME: &str = "filter";
 
@@ -35,11 +37,12 @@ impl Supervised for FilterActor {
 }
 
 /// What one committed poll produced.
-struct Committed {
+struct Decided {
     scheduled: Vec<(NotificationId, DateTime<Utc>)>,
     /// Each record's plan in a few words, for the log once it is committed.
     decisions: Vec<(RecordId, String)>,
     outcome: FilterOutcome,
+    replanned: Option<store::Replanned>,
 }
 
 /// Plans every readable record and commits the plans together with the company's
@@ -48,7 +51,7 @@ fn commit(
     shared: &Shared,
     conn: &mut store::Conn,
     msg: &RecordsSeen,
-) -> Result<Committed, StoreError> {
+) -> Result<Decided, StoreError> {
     let company = msg.company;
     let mut records = Vec::new();
     for item in &msg.records {
@@ -63,38 +66,25 @@ fn commit(
         }
     }
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
-    let pushed = msg.next_cursor.is_none();
-    let monitored_since = store::cursor(conn, company)?
-        .map(|c| c.monitored_since)
-        .unwrap_or(msg.next_cursor.unwrap_or(msg.asked_at));
     let poll = PollCommit {
         // A webhook's record is the database's to decide, whoever holds the lease.
         lease_holder: msg.next_cursor.and_then(|_| shared.cluster.lease_holder()),
         company,
         new_cursor: msg.next_cursor,
-        monitored_since,
+        monitored_since: msg.monitoring_began,
+        planned_with: msg.next_cursor.map(|_| shared.policy.planned_with()),
         asked_at: msg.asked_at,
         now: msg.polled_at,
         baselined: msg.baselined,
     };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();
-    let scheduled = store::commit_poll(conn, &poll, &ids, |known| {
+    let decide = |known: &store::Known| {
         // Test-only faults strike here, inside the transaction.
         shared.faults.strike(NAME)?;
         let plans: Vec<Planned> = records
             .iter()
-            .map(|record| {
-                shared.policy.plan(&Sighting {
-                    record,
-                    known,
-                    monitored_since,
-                    seen_at: msg.asked_at,
-                    yclients_ahead_by: msg.yclients_ahead_by,
-                    tz: msg.timezone,
-                    pushed,
-                })
-            })
+            .map(|record| shared.policy.plan(&sighting(msg, record, known)))
             .collect();
         for planned in &plans {
             let skipped = planned.open.iter().filter(|n| n.status == Status::Skipped);
@@ -105,13 +95,37 @@ fn commit(
             decisions.push(Policy::describe(planned));
         }
         Ok(plans)
-    })?;
-    outcome.scheduled = scheduled.len();
-    Ok(Committed {
-        scheduled,
+    };
+    let replan = |known: &store::Known| {
+        Ok(known
+            .bookings
+            .values()
+            .filter_map(|stored| {
+                let record = lifecycle::parse_record(&stored.record_json)?;
+                shared.policy.replan(&sighting(msg, &record, known), stored)
+            })
+            .collect())
+    };
+    let committed = store::commit_poll(conn, &poll, &ids, decide, replan)?;
+    outcome.scheduled = committed.scheduled.len();
+    Ok(Decided {
+        scheduled: committed.scheduled,
         decisions,
         outcome,
+        replanned: committed.replanned,
     })
+}
+
+fn sighting<'a>(msg: &RecordsSeen, record: &'a Record, known: &'a store::Known) -> Sighting<'a> {
+    Sighting {
+        record,
+        known,
+        seen_at: msg.asked_at,
+        yclients_ahead_by: msg.yclients_ahead_by,
+        tz: msg.timezone,
+        // A webhook's record leaves the cursor alone.
+        pushed: msg.next_cursor.is_none(),
+    }
 }
 
 impl Handler<RecordsSeen> for FilterActor {
@@ -130,7 +144,7 @@ impl Handler<RecordsSeen> for FilterActor {
                 // Not the filter's failure: the poll outlived its lease.
                 return Err(ActorFailure { actor: NAME, reason: lost.to_string() });
             }
-            let Committed { scheduled, decisions, outcome } =
+            let Decided { scheduled, decisions, outcome, replanned } =
                 panic_guard::or_restart::<Self, _, _>(ctx, &log, "filter: committing a poll", result)
                     .map_err(|reason| ActorFailure { actor: NAME, reason })?;
             for (record, plan) in decisions {
@@ -139,6 +153,12 @@ impl Handler<RecordsSeen> for FilterActor {
                 } else {
                     slog::info!(log, "filter: planned"; "record_id" => record.0, "plan" => plan);
                 }
+            }
+            if let Some(r) = replanned {
+                slog::info!(log, "filter: the lifecycle settings changed since this salon's notices were planned; planned its stored bookings again";
+                    "before" => r.before.as_deref().unwrap_or("unknown (planned before settings were recorded)"),
+                    "now" => act.shared.policy.planned_with(), "bookings" => r.bookings,
+                    "opened" => r.opened, "closed" => r.closed, "moved" => r.moved);
             }
             for (id, due_at) in scheduled {
                 act.delay.do_send(Schedule { id, due_at });

@@ -24,6 +24,9 @@ pub struct RecordsSeen {
     pub next_cursor: Option<DateTime<Utc>>,
     /// The records include the baseline of the company's future bookings.
     pub baselined: bool,
+    /// This process's start on YClients' clock: when monitoring of the company
+    /// began, unless a process registered an earlier start.
+    pub monitoring_began: DateTime<Utc>,
     /// YClients' clock minus ours.
     pub yclients_ahead_by: chrono::Duration,
     /// The salon's zone, to tell a past visit from a future one.

@@ -19,6 +19,7 @@ use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
 use crate::lifecycle::Policy;
 use crate::metrics::Metrics;
+use crate::monitoring_start::MonitoringStart;
 use crate::store::Db;
 use crate::yclients::RateLimiter;
 
@@ -45,6 +46,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// This instance and its share of the companies.
     pub cluster: Arc<Cluster>,
+    /// When this process began monitoring (YClients' clock).
+    pub start: Arc<MonitoringStart>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, with ±20 % jitter so that many

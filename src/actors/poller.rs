@@ -201,28 +201,47 @@ async fn poll_company(
         Ok(salon) => salon,
         Err(e) => return record_failure(&shared, company, e).await,
     };
-    let cursor = match shared.db.run(move |c| store::cursor(c, company)).await {
-        Ok(cursor) => cursor,
+    let (cursor, registered) = match shared
+        .db
+        .run(move |c| {
+            Ok((
+                store::cursor(c, company)?,
+                store::monitored_since(c, company)?,
+            ))
+        })
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return e.into(),
     };
     if let Some(wait) = cursor.and_then(|c| polled_recently(&shared, c.last_poll_at, polled_at)) {
         return PollResult::NotYet(wait);
     }
-    let overlap = chrono::Duration::milliseconds(shared.config.monitor.cursor_overlap_ms as i64);
-    let from: DateTime<Utc> = cursor.map(|c| c.changed_after).unwrap_or(polled_at) - overlap;
-    // In the salon's own zone, offset included: right whether or not YClients reads the offset.
-    let since = from.with_timezone(&salon.timezone).fixed_offset();
     let asked_at = Utc::now();
     // When monitoring begins, and once after an upgrade from before the lifecycle.
     let baselined = cursor.is_none_or(|c| !c.baselined);
+    let start = Resume {
+        cursor: cursor.map(|c| c.changed_after),
+        registered,
+        tz: salon.timezone,
+    };
     let changed = match baselined {
-        false => yclients.records_changed_after(company, since).await,
-        true => first_poll(&shared, &yclients, company, since, salon.timezone).await,
+        false => {
+            let since = start.since(&shared, asked_at);
+            yclients.records_changed_after(company, since).await
+        }
+        true => first_poll(&shared, &yclients, company, &start).await,
     };
     let changed = match changed {
         Ok(changed) => changed,
         Err(e) => return record_failure(&shared, company, e).await,
     };
+    let began = shared
+        .start
+        .on_yclients(changed.server_time, changed.answered);
+    if let Err(e) = register_start(&shared, began).await {
+        return e.into();
+    }
     let requests = changed.requests;
     // YClients' clock, not ours: then skew between the two cannot open a gap.
     let mut next_cursor = changed.server_time.unwrap_or(polled_at);
@@ -238,6 +257,7 @@ async fn poll_company(
         polled_at: Utc::now(),
         next_cursor: Some(next_cursor),
         baselined,
+        monitoring_began: began,
         yclients_ahead_by: changed.clock_offset,
         timezone: salon.timezone,
     };
@@ -248,20 +268,74 @@ async fn poll_company(
     }
 }
 
+/// Where a company's poll starts from.
+struct Resume {
+    /// The last committed poll's cursor.
+    cursor: Option<DateTime<Utc>>,
+    /// When a process registered the company's monitoring start.
+    registered: Option<DateTime<Utc>>,
+    tz: chrono_tz::Tz,
+}
+
+impl Resume {
+    /// `changed_after` for the poll: the cursor, or before the first poll, the
+    /// start of monitoring (however long ago: whatever was made since is news),
+    /// less the overlap that absorbs clock skew.
+    fn since(&self, shared: &Shared, began: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+        let overlap =
+            chrono::Duration::milliseconds(shared.config.monitor.cursor_overlap_ms as i64);
+        let start = self.registered.map_or(began, |r| r.min(began));
+        let from = self.cursor.unwrap_or(start) - overlap;
+        // In the salon's own zone, offset included: right whether or not YClients reads the offset.
+        from.with_timezone(&self.tz).fixed_offset()
+    }
+}
+
+/// The first answer of this process tells its start on YClients' clock; that
+/// start is registered once for every configured company, so that one polled
+/// later (many salons share the budget at start; another instance may take it)
+/// still counts as monitored from then.
+async fn register_start(shared: &Shared, began: DateTime<Utc>) -> Result<(), StoreError> {
+    if shared.start.registered() {
+        return Ok(());
+    }
+    let companies: Vec<CompanyId> = shared
+        .config
+        .companies
+        .iter()
+        .map(|c| c.company_id())
+        .collect();
+    let begun = shared
+        .db
+        .run(move |c| store::begin_monitoring(c, &companies, began, Utc::now()))
+        .await?;
+    shared.start.mark_registered();
+    if begun > 0 {
+        slog::info!(shared.logger, "monitoring begins: bookings made from now on are news";
+            "since" => %began, "companies" => begun);
+    }
+    Ok(())
+}
+
 /// When monitoring of a company begins: the baseline of its future bookings (so
 /// that their changes and reminders work; it sends nothing by itself), then what
-/// changed lately. A record in both comes once, as the later answer has it.
+/// changed since monitoring began. A record in both comes once, as the later
+/// answer has it.
 async fn first_poll(
     shared: &Shared,
     yclients: &YClients,
     company: CompanyId,
-    since: DateTime<chrono::FixedOffset>,
-    tz: chrono_tz::Tz,
+    start: &Resume,
 ) -> Result<ChangedRecords, YClientsError> {
-    let today = Utc::now().with_timezone(&tz).date_naive();
+    let today = Utc::now().with_timezone(&start.tz).date_naive();
     let last = today + chrono::Days::new(shared.config.notifications.baseline_days.into());
     let baseline = yclients.records_visiting(company, today, last).await?;
-    let mut changed = yclients.records_changed_after(company, since).await?;
+    let began = shared
+        .start
+        .on_yclients(baseline.server_time, baseline.answered);
+    let mut changed = yclients
+        .records_changed_after(company, start.since(shared, began))
+        .await?;
     let fresh: std::collections::HashSet<_> = changed
         .records
         .iter()

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::domain::CompanyId;
 
+mod agreement;
 mod checks;
 mod cluster;
 mod database;
@@ -24,6 +25,7 @@ mod tls;
 mod whatsapp;
 mod yclients;
 
+pub use agreement::Agreement;
 use checks::{missing, positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use database::{redact_password, DatabaseConfig};

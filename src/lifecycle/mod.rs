@@ -38,7 +38,6 @@ pub struct Policy {
 pub struct Sighting<'a> {
     pub record: &'a Record,
     pub known: &'a Known,
-    pub monitored_since: DateTime<Utc>,
     /// When it was seen (the poll was asked), our clock.
     pub seen_at: DateTime<Utc>,
     /// YClients' clock minus ours.
@@ -178,6 +177,23 @@ impl Policy {
         }
     }
 
+    /// The settings that decide which notices a booking has and when, as text:
+    /// stored with each company's notices (`poll_cursors.planned_with`) so that a
+    /// change is noticed and the stored bookings planned again.
+    pub fn planned_with(&self) -> String {
+        let n = &self.notifications;
+        let off = || "off".to_string();
+        format!(
+            "changed={} cancelled={} reminder_day_before={} reminder_hours_before={} quiet_hours={}",
+            n.changed,
+            n.cancelled,
+            n.reminder_day_before.map_or_else(off, |t| t.to_string()),
+            n.reminder_hours_before
+                .map_or_else(off, |h| format!("{}s", h.num_seconds())),
+            n.quiet_hours.map_or_else(off, |q| q.to_string()),
+        )
+    }
+
     /// A booking's id and what the log says of its plan.
     pub fn describe(planned: &Planned) -> (RecordId, String) {
         let opened: Vec<String> = planned
@@ -221,7 +237,8 @@ fn phone_of(record: &Record) -> Result<Phone, Reason> {
     Phone::parse(raw).map_err(|e| e.reason())
 }
 
-fn parse_record(json: &str) -> Option<Record> {
+/// A stored record's JSON read back; `None` when it no longer reads.
+pub fn parse_record(json: &str) -> Option<Record> {
     serde_json::from_str(json)
         .ok()
         .and_then(|v| Record::from_json(v).ok())

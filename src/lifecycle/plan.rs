@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use super::change::{BookingState, Changes};
 use super::{parse_record, phone_of, reminder_key, timing, visit_at, Policy, Sighting};
 use crate::domain::{Audience, Kind, Phone, Reason, Status};
-use crate::store::{BookingUpdate, NewNotification, OpenNotice, Planned};
+use crate::store::{BookingUpdate, NewNotification, OpenNotice, Planned, StoredBooking};
 use crate::yclients::{Attendance, Record};
 
 impl Policy {
@@ -29,6 +29,7 @@ impl Policy {
             },
             open: Vec::new(),
             close: Vec::new(),
+            reschedule: Vec::new(),
         };
         match s.known.bookings.get(&id) {
             Some(stored) => {
@@ -55,7 +56,7 @@ impl Policy {
         let record = s.record;
         let audience = self
             .makers()
-            .classify(record, registered, s.monitored_since);
+            .classify(record, registered, s.known.monitored_since);
         let legacy_created = s.known.created.get(&record.id);
         planned.booking.audience = audience;
         planned.booking.told_json = match audience {
@@ -66,7 +67,10 @@ impl Policy {
                 .map(|(_, json)| json.clone()),
             Audience::Bot => None,
         };
-        if legacy_created.is_some() || record.is_gone() || record.created_at < s.monitored_since {
+        if legacy_created.is_some()
+            || record.is_gone()
+            || record.created_at < s.known.monitored_since
+        {
             return;
         }
         // Online and bot bookings get a `skipped` row: the salon sees why no confirmation.
@@ -165,6 +169,61 @@ impl Policy {
             reason: None,
             record_json: record.raw.to_string(),
         });
+    }
+
+    /// A stored booking planned again under changed lifecycle settings: the
+    /// reminders they call for open, those they no longer do close (`moved`,
+    /// `turned_off`), and pending notices whose time the settings moved (a reminder's
+    /// hour, or one held by quiet hours) fall due at their new time, where the
+    /// notifier checks them once more. Nothing else about the booking changes.
+    /// `None` for a booking that is gone or whose visit is over.
+    pub fn replan(&self, s: &Sighting, stored: &StoredBooking) -> Option<Planned> {
+        let record = s.record;
+        if record.is_gone() || visit_at(record, s.tz).is_none_or(|v| v <= s.seen_at) {
+            return None;
+        }
+        let open: &[OpenNotice] = s
+            .known
+            .open
+            .get(&record.id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let mut planned = Planned {
+            booking: BookingUpdate {
+                record: record.id,
+                audience: stored.audience,
+                record_json: stored.record_json.clone(),
+                told_json: stored.told_json.clone(),
+                revision: stored.revision,
+                pushed_at: None,
+            },
+            open: Vec::new(),
+            close: Vec::new(),
+            reschedule: Vec::new(),
+        };
+        let (off, on): (Vec<&OpenNotice>, Vec<&OpenNotice>) =
+            open.iter().partition(|n| !self.enabled(n.kind));
+        planned
+            .close
+            .extend(off.iter().map(|n| (n.id, Reason::TurnedOff)));
+        let on: Vec<OpenNotice> = on.into_iter().cloned().collect();
+        self.plan_reminders(s, &on, &mut planned);
+        let visit = visit_at(record, s.tz);
+        for n in on.iter().filter(|n| n.status == Status::Pending) {
+            if planned.close.iter().any(|(id, _)| *id == n.id) {
+                continue;
+            }
+            let due = if n.kind.is_reminder() {
+                visit.and_then(|v| self.reminder_at(n.kind, v, s.tz))
+            } else {
+                // Held past its grace delay: by quiet hours, or a retry's backoff.
+                (n.due_at > s.seen_at + self.delay).then_some(s.seen_at)
+            };
+            if let Some(due) = due.filter(|d| *d != n.due_at) {
+                planned.reschedule.push((n.id, due));
+            }
+        }
+        Some(planned)
     }
 
     /// Reminders keyed by the visit time: a moved visit closes the old ones and

@@ -33,10 +33,11 @@ fn now() -> DateTime<Utc> {
 }
 
 fn plan(policy: &Policy, record: &Record, known: &Known) -> Planned {
+    let mut known = known.clone();
+    known.monitored_since = "2026-11-25T06:00:00Z".parse().unwrap();
     policy.plan(&Sighting {
         record,
-        known,
-        monitored_since: "2026-11-25T06:00:00Z".parse().unwrap(),
+        known: &known,
         seen_at: now(),
         yclients_ahead_by: chrono::Duration::zero(),
         tz: chrono_tz::Europe::Moscow,
@@ -160,6 +161,8 @@ fn a_pending_change_folds_further_edits() {
         id: NotificationId(7),
         kind: Kind::Changed,
         key: "r1".into(),
+        status: Status::Pending,
+        due_at: now(),
     }];
     let known = told(Audience::Ours, &record(json!({})), open);
     let again = plan(&p, &record(json!({"staff_id": 10})), &known);
@@ -173,6 +176,8 @@ fn a_cancellation_supersedes_a_pending_change() {
         id: NotificationId(7),
         kind: Kind::Changed,
         key: "r1".into(),
+        status: Status::Pending,
+        due_at: now(),
     }];
     let known = told(Audience::NotOurs, &record(json!({})), open);
     let gone = plan(&p, &record(json!({"deleted": true})), &known);
@@ -219,6 +224,8 @@ fn reminders_are_keyed_by_the_visit_and_follow_a_move() {
         id: NotificationId(3),
         kind: Kind::ReminderDayBefore,
         key: first.open[1].key.clone(),
+        status: Status::Pending,
+        due_at: first.open[1].due_at,
     }];
     let known = told(Audience::NotOurs, &record(json!({"online": true})), open);
     let moved = plan(

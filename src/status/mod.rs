@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Agreement, Config};
 use crate::domain::{mask_phone, Kind, Status};
 use crate::store::{self, Conn, StoreError};
 use crate::yclients::{Record, VisitTime};
@@ -33,6 +33,9 @@ pub struct Report {
     pub recent: Vec<DecisionReport>,
     /// The instances sharing a PostgreSQL database (none on SQLite).
     pub instances: Vec<InstanceReport>,
+    /// Live instances whose settings differ, with the first difference: every
+    /// instance must have the same companies and notification rules.
+    pub instances_disagree: Option<String>,
 }
 
 /// One instance on a shared database, as the database knows it.
@@ -102,13 +105,17 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                 name: c.name.clone(),
                 last_poll_at: state.and_then(|s| s.last_poll_at).map(|t| t.and_utc()),
                 last_poll: match state {
-                    None => "never",
                     Some(s) if s.last_poll_error.is_some() => "failing",
-                    Some(_) => "ok",
+                    Some(s) if s.ever_succeeded() => "ok",
+                    // Monitoring may have begun (a process registered its start)
+                    // while the first poll waits its turn.
+                    _ => "never",
                 },
                 last_error: state.and_then(|s| s.last_poll_error.clone()),
                 cursor: monitored.map(|s| s.changed_after.and_utc()),
-                monitored_since: monitored.map(|s| s.monitored_since.and_utc()),
+                monitored_since: state
+                    .and_then(store::PollState::monitoring_began)
+                    .map(|t| t.and_utc()),
                 last_webhook_at: receipt.map(|r| r.1.and_utc()),
                 webhook_events: receipt.map(|r| r.2).unwrap_or(0),
             }
@@ -179,7 +186,9 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         })
         .collect();
     let deliveries = store::count_deliveries(conn)?.into_iter().collect();
-    let instances = store::instance_states(conn)?
+    let states = store::instance_states(conn)?;
+    let instances_disagree = disagreement(&states);
+    let instances = states
         .into_iter()
         .map(|i| InstanceReport {
             instance_id: i.instance_id,
@@ -191,6 +200,7 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         .collect();
     Ok(Report {
         instances,
+        instances_disagree,
         companies,
         notifications,
         kinds,
@@ -198,6 +208,19 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         upcoming,
         recent,
     })
+}
+
+/// The live instances whose settings differ from the first live one's (by name).
+fn disagreement(states: &[store::InstanceState]) -> Option<String> {
+    let settings =
+        |i: &store::InstanceState| Agreement::from_text(i.settings.as_deref().unwrap_or(""));
+    let mut live = states.iter().filter(|i| i.live);
+    let first = live.next()?;
+    let others: Vec<(String, Agreement)> = live
+        .filter(|i| i.settings_fingerprint != first.settings_fingerprint)
+        .map(|i| (i.instance_id.clone(), settings(i)))
+        .collect();
+    settings(first).disagreement(&first.instance_id, &others)
 }
 
 /// For people at a terminal.
@@ -237,6 +260,12 @@ pub fn render_text(report: &Report) -> String {
             when(Some(i.last_heartbeat)),
             i.companies.len(),
             i.companies
+        );
+    }
+    if let Some(difference) = &report.instances_disagree {
+        let _ = writeln!(
+            out,
+            "  ! instances disagree (give every instance the same config): {difference}"
         );
     }
     out.push_str("Notifications:");

@@ -124,6 +124,8 @@ pub enum Serialize {
     Deliveries,
     /// The shares of companies among instances.
     Leases,
+    /// When monitoring of each company began.
+    MonitoringStarts,
 }
 
 impl Serialize {
@@ -133,6 +135,7 @@ impl Serialize {
             // Company ids are positive: the negative keys never collide with them.
             Serialize::Deliveries => -2,
             Serialize::Leases => -3,
+            Serialize::MonitoringStarts => -4,
         }
     }
 }

@@ -25,6 +25,18 @@ pub struct LeaseRequest<'a> {
     /// Companies being polled right now: kept until their poll ends.
     pub busy: &'a HashSet<CompanyId>,
     pub ttl: TimeDelta,
+    /// The settings every instance must share (`Agreement::to_text`) and their digest.
+    pub settings: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// Another live instance and the settings it runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub instance_id: String,
+    /// `None`: a version from before instances reported them.
+    pub fingerprint: Option<String>,
+    pub settings: Option<String>,
 }
 
 /// What the round decided for this instance.
@@ -39,6 +51,8 @@ pub struct LeaseRound {
     pub live_instances: usize,
     /// Rows a dead instance left in `sending`, now `pending` again.
     pub reclaimed: Vec<(NotificationId, DateTime<Utc>)>,
+    /// The other live instances whose settings differ from this one's.
+    pub disagreeing: Vec<Peer>,
 }
 
 /// The database's clock.
@@ -53,11 +67,27 @@ pub fn lease_round(conn: &mut Conn, request: &LeaseRequest) -> Result<LeaseRound
         let now = db_now(conn)?;
         let expires = now + request.ttl;
         heartbeat(conn, request, now, expires)?;
-        let live: HashSet<String> = instances::table
+        let peers: Vec<Peer> = instances::table
             .filter(instances::expires_at.gt(now))
-            .select(instances::instance_id)
-            .load::<String>(conn)?
+            .select((
+                instances::instance_id,
+                instances::settings_fingerprint,
+                instances::settings,
+            ))
+            .load::<(String, Option<String>, Option<String>)>(conn)?
             .into_iter()
+            .map(|(instance_id, fingerprint, settings)| Peer {
+                instance_id,
+                fingerprint,
+                settings,
+            })
+            .collect();
+        let live: HashSet<String> = peers.iter().map(|p| p.instance_id.clone()).collect();
+        let disagreeing: Vec<Peer> = peers
+            .into_iter()
+            .filter(|p| {
+                p.instance_id != request.me && p.fingerprint.as_deref() != Some(request.fingerprint)
+            })
             .collect();
         diesel::update(company_leases::table.filter(company_leases::holder.eq(request.me)))
             .set(company_leases::expires_at.eq(expires))
@@ -121,6 +151,7 @@ pub fn lease_round(conn: &mut Conn, request: &LeaseRequest) -> Result<LeaseRound
             fair_share,
             live_instances: live.len(),
             reclaimed,
+            disagreeing,
         })
     })
 }
@@ -146,12 +177,16 @@ fn heartbeat(
             instances::started_at.eq(request.started_at.naive_utc()),
             instances::heartbeat_at.eq(now),
             instances::expires_at.eq(expires),
+            instances::settings.eq(request.settings),
+            instances::settings_fingerprint.eq(request.fingerprint),
         ))
         .on_conflict(instances::instance_id)
         .do_update()
         .set((
             instances::heartbeat_at.eq(now),
             instances::expires_at.eq(expires),
+            instances::settings.eq(request.settings),
+            instances::settings_fingerprint.eq(request.fingerprint),
         ));
     each_backend!(conn, |c| upsert.execute(c))?;
     diesel::delete(instances::table.filter(instances::expires_at.lt(now - FORGET_AFTER)))
@@ -248,6 +283,10 @@ pub struct InstanceState {
     pub heartbeat_at: NaiveDateTime,
     pub live: bool,
     pub companies: Vec<i64>,
+    /// The settings it runs with (`Agreement::to_text`), and their digest.
+    #[serde(skip)]
+    pub settings: Option<String>,
+    pub settings_fingerprint: Option<String>,
 }
 
 pub fn instance_states(conn: &mut Conn) -> Result<Vec<InstanceState>, StoreError> {
@@ -263,15 +302,41 @@ pub fn instance_states(conn: &mut Conn) -> Result<Vec<InstanceState>, StoreError
     }
     Ok(instances::table
         .order(instances::instance_id.asc())
-        .load::<(String, NaiveDateTime, NaiveDateTime, NaiveDateTime)>(conn)?
+        .select((
+            instances::instance_id,
+            instances::started_at,
+            instances::heartbeat_at,
+            instances::expires_at,
+            instances::settings,
+            instances::settings_fingerprint,
+        ))
+        .load::<(
+            String,
+            NaiveDateTime,
+            NaiveDateTime,
+            NaiveDateTime,
+            Option<String>,
+            Option<String>,
+        )>(conn)?
         .into_iter()
         .map(
-            |(instance_id, started_at, heartbeat_at, expires_at)| InstanceState {
-                companies: held.remove(&instance_id).unwrap_or_default(),
-                live: expires_at > now,
+            |(
                 instance_id,
                 started_at,
                 heartbeat_at,
+                expires_at,
+                settings,
+                settings_fingerprint,
+            )| {
+                InstanceState {
+                    companies: held.remove(&instance_id).unwrap_or_default(),
+                    live: expires_at > now,
+                    instance_id,
+                    started_at,
+                    heartbeat_at,
+                    settings,
+                    settings_fingerprint,
+                }
             },
         )
         .collect())

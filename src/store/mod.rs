@@ -12,6 +12,7 @@ mod lock;
 mod outbox;
 mod poll;
 mod push;
+mod replan;
 mod schema;
 mod sql_types;
 
@@ -20,7 +21,7 @@ pub use bookings::{booking, refresh_booking, BookingUpdate, StoredBooking};
 pub use bot_records::{add_bot_record, is_bot_record, remove_bot_record};
 pub use cluster::{
     db_now, holds_lease, instance_states, lease_round, release_all, InstanceState, LeaseRequest,
-    LeaseRound,
+    LeaseRound, Peer,
 };
 pub use lock::InstanceLock;
 pub use outbox::*;
@@ -28,6 +29,7 @@ pub use poll::*;
 pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
 };
+pub use replan::Replanned;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

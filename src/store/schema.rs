@@ -64,6 +64,7 @@ diesel::table! {
         last_poll_error -> Nullable<Text>,
         proven_at -> Nullable<Timestamp>,
         baseline_at -> Nullable<Timestamp>,
+        planned_with -> Nullable<Text>,
     }
 }
 
@@ -89,6 +90,8 @@ diesel::table! {
         started_at -> Timestamp,
         heartbeat_at -> Timestamp,
         expires_at -> Timestamp,
+        settings -> Nullable<Text>,
+        settings_fingerprint -> Nullable<Text>,
     }
 }
 

@@ -135,6 +135,8 @@ async fn commit(
         polled_at: now,
         next_cursor: None,
         baselined: false,
+        // Taken only after the first poll registered when monitoring began.
+        monitoring_began: now,
         yclients_ahead_by: chrono::Duration::zero(),
         timezone: salons.known(company).timezone,
     };

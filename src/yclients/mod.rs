@@ -37,6 +37,8 @@ pub struct ChangedRecords {
     /// How far YClients' clock is ahead of ours (negative: behind), read off the
     /// same `Date` header when it arrived; whole seconds, so it errs on the late side.
     pub clock_offset: chrono::Duration,
+    /// When the first page was answered (with `server_time`: YClients' clock then).
+    pub answered: std::time::Instant,
     pub requests: u32,
 }
 
@@ -113,6 +115,7 @@ impl YClients {
             records: Vec::new(),
             server_time: None,
             clock_offset: chrono::Duration::zero(),
+            answered: std::time::Instant::now(),
             requests: 0,
         };
         for page in 1..=MAX_PAGES {
@@ -129,6 +132,7 @@ impl YClients {
                 .await?;
             out.requests += 1;
             if page == 1 {
+                out.answered = std::time::Instant::now();
                 out.server_time = date;
                 out.clock_offset = date.map(|d| d - Utc::now()).unwrap_or_default();
             }

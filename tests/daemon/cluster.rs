@@ -18,7 +18,7 @@ const POLL_MS: u64 = 500;
 
 /// One cluster test at a time: each runs three or four daemons polling thirty
 /// salons twice a second, and the machine running the suite has two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const TTL_MS: u64 = 3_000;
 const FIRST_COMPANY: i64 = 6_001;
 
@@ -119,7 +119,7 @@ fn book(app: &TestApp, company: i64, n: usize) -> String {
 }
 
 /// Messages per phone.
-fn messages_per_phone(app: &TestApp) -> HashMap<String, usize> {
+pub fn messages_per_phone(app: &TestApp) -> HashMap<String, usize> {
     let mut sent = HashMap::new();
     for m in &app.sim.world().messages {
         *sent.entry(m.phone.clone()).or_default() += 1;
@@ -128,7 +128,7 @@ fn messages_per_phone(app: &TestApp) -> HashMap<String, usize> {
 }
 
 /// Waits until every phone in `phones` got a message.
-async fn wait_all_sent(app: &TestApp, phones: &[String]) {
+pub async fn wait_all_sent(app: &TestApp, phones: &[String]) {
     app.sim
         .wait_until(Duration::from_secs(60), |w| {
             phones
@@ -432,6 +432,7 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
                 record_json: "{}".into(),
             }],
             close: Vec::new(),
+            reschedule: Vec::new(),
         })
         .collect();
     let poll = PollCommit {
@@ -439,12 +440,13 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
         company: CompanyId(FIRST_COMPANY),
         new_cursor: None,
         monitored_since: now,
+        planned_with: None,
         asked_at: now,
         now,
         baselined: false,
     };
-    let scheduled = store::commit_poll(conn, &poll, &records, |_| Ok(planned))?;
-    Ok(scheduled.into_iter().map(|(id, _)| id).collect())
+    let committed = store::commit_poll(conn, &poll, &records, |_| Ok(planned), |_| Ok(Vec::new()))?;
+    Ok(committed.scheduled.into_iter().map(|(id, _)| id).collect())
 }
 
 #[actix_rt::test]

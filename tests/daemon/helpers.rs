@@ -35,6 +35,8 @@ pub struct Options {
     pub retry_max_ms: u64,
     /// Extra keys for `[whatsapp.cloud_api]`.
     pub cloud_api_extra: String,
+    /// Extra keys for `[monitor]`.
+    pub monitor_extra: String,
     /// A PostgreSQL server to put the test's database on, whatever the suite's backend.
     pub postgres: Option<String>,
 }
@@ -49,6 +51,7 @@ impl Default for Options {
             yclients_extra: String::new(),
             yclients_timeout_ms: 2_000,
             cloud_api_extra: String::new(),
+            monitor_extra: String::new(),
             retry_max_ms: 1_000,
             postgres: None,
         }
@@ -240,8 +243,8 @@ impl TestApp {
             ),
             monitor: format!(
                 "poll_interval_ms = {}\nnotification_delay_ms = {}\nbot_user_ids = [{BOT_USER}]\n\
-                 retry_initial_ms = 100\nretry_max_ms = {}",
-                o.poll_ms, o.delay_ms, o.retry_max_ms
+                 retry_initial_ms = 100\nretry_max_ms = {}\n{}",
+                o.poll_ms, o.delay_ms, o.retry_max_ms, o.monitor_extra
             ),
             whatsapp: "request_timeout_ms = 2000".into(),
             cloud_api: o.cloud_api_extra.clone(),

@@ -495,12 +495,13 @@ async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
         company: CompanyId(COMPANY),
         new_cursor: Some(now),
         monitored_since: now - Duration::hours(1),
+        planned_with: None,
         asked_at: now,
         now,
         baselined: false,
     };
     app.db
-        .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new())))
+        .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new()), |_| Ok(Vec::new())))
         .await
         .unwrap();
 

@@ -2,6 +2,7 @@
 //! PostgreSQL database (see `helpers`).
 
 mod actix_panics;
+mod agreement;
 mod bad_input;
 mod cluster;
 mod config_errors;
@@ -13,10 +14,12 @@ mod helpers;
 mod kill;
 mod lifecycle;
 mod limits;
+mod monitoring_start;
 mod notifications;
 mod operations;
 mod polling;
 mod push;
+mod replan;
 mod security;
 mod shutdown;
 mod supervision;
