@@ -13,6 +13,7 @@ mod helpers;
 mod kill;
 mod lifecycle;
 mod limits;
+mod monitoring;
 mod notifications;
 mod operations;
 mod polling;
