@@ -5,6 +5,7 @@ mod actix_panics;
 mod bad_input;
 mod cluster;
 mod config_errors;
+mod container;
 mod database;
 mod demo;
 mod deploy;
