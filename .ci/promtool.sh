@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The alerting rules: `promtool check rules` (syntax, PromQL, templates) and
-# `promtool test rules` (each alert firing and not firing on made-up series).
+# `promtool test rules` (each alert firing and not firing on made-up series); and
+# the example Prometheus config.
 # promtool comes from Debian's `prometheus` package (~19 MB download), installed
 # here when missing; the server it also installs is not started.
 set -euo pipefail
@@ -21,3 +22,5 @@ fi
 
 promtool check rules alerts.yml
 promtool test rules alerts.test.yml
+# compose.yaml's Prometheus config (it loads alerts.yml too).
+promtool check config prometheus.yml

@@ -13,8 +13,6 @@ use booking_monitor::simulator::{ConfigParts, Simulator};
 use crate::helpers::get;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// A cold build compiles every dependency in release mode.
-const BUILD_PATIENCE: Duration = Duration::from_secs(40 * 60);
 const READY_PATIENCE: Duration = Duration::from_secs(120);
 
 fn docker(args: &[&str]) -> Output {
@@ -48,13 +46,7 @@ fn run(args: &[&str]) -> String {
 #[test]
 fn the_image_runs_the_demo_as_a_non_root_user_with_a_health_check() {
     let tag = "booking-monitor:test";
-    let started = Instant::now();
     run(&["build", "--tag", tag, ROOT]);
-    assert!(
-        started.elapsed() < BUILD_PATIENCE,
-        "{:?}",
-        started.elapsed()
-    );
     let summary = run(&["run", "--rm", tag, "demo"]);
     assert!(summary.contains("Summary ("), "{summary}");
     let uid = run(&["run", "--rm", "--entrypoint", "id", tag, "-u"]);

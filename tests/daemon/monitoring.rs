@@ -104,8 +104,8 @@ fn serving_demo(tmp: &std::path::Path) -> (Demo, String) {
         }
     });
     let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the demo serves its page within 60 s")
+        .recv_timeout(PATIENCE * 6)
+        .expect("the demo serves its page")
         .expect("a URL on the line");
     (demo, url)
 }
