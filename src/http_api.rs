@@ -131,8 +131,18 @@ async fn readyz(state: State) -> HttpResponse {
 }
 
 async fn metrics(state: State) -> HttpResponse {
-    let notifications = match state.db.run_once(store::count_by_kind_and_status).await {
-        Ok(n) => n,
+    let read = state
+        .db
+        .run_once(|conn| {
+            Ok((
+                store::count_by_kind_and_status(conn)?,
+                store::poll_states(conn)?,
+                store::earliest_open_due(conn)?,
+            ))
+        })
+        .await;
+    let (notifications, polls, earliest_open_due) = match read {
+        Ok(read) => read,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };
     let deliveries = state
@@ -140,17 +150,38 @@ async fn metrics(state: State) -> HttpResponse {
         .run_once(store::count_deliveries)
         .await
         .unwrap_or_default();
+    let config = &state.config;
+    let companies = config.companies.len() as u64;
+    let (leases_held, fair_share) = if state.cluster.is_shared() {
+        (
+            state.cluster.held() as u64,
+            state.cluster.fair_share() as u64,
+        )
+    } else {
+        (companies, companies)
+    };
+    let last_good_polls = config
+        .companies
+        .iter()
+        .map(|c| {
+            let proven = polls.iter().find(|p| p.company_id == c.id);
+            (c.id, proven.and_then(|p| p.proven_at).map(|t| t.and_utc()))
+        })
+        .collect();
     let snapshot = Snapshot {
+        now: Utc::now(),
         notifications,
         deliveries,
         yclients_requests: state.limiter.requests(),
         rate_limit_waits: state.limiter.waits(),
+        budget_in_use: state.limiter.budget_in_use(),
         actor_restarts: state.supervision.restarts(),
-        leases_held: if state.cluster.is_shared() {
-            state.cluster.held() as u64
-        } else {
-            state.config.companies.len() as u64
-        },
+        leases_held,
+        fair_share,
+        companies,
+        poll_interval: std::time::Duration::from_millis(config.monitor.poll_interval_ms),
+        last_good_polls,
+        earliest_open_due,
         instances_disagreeing: state.cluster.disagreeing() as u64,
     };
     HttpResponse::Ok()

@@ -1,10 +1,17 @@
 //! Counters for `/metrics`, in Prometheus' text format. Gauges that the database
-//! already knows (notifications by status) are read from it at scrape time.
+//! already knows (notifications by status, the last good poll of each company, the
+//! earliest open notice) are read from it at scrape time.
+//!
+//! `deploy/grafana/booking-monitor.json` and `deploy/prometheus/alerts.yml` read
+//! these names; `tests/daemon/monitoring.rs` fails on any name they use that is not
+//! rendered here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use crate::domain::{CompanyId, Kind, Status};
 
@@ -13,9 +20,19 @@ const LATENESS_BUCKETS: [f64; 10] = [
     1.0, 5.0, 15.0, 30.0, 45.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
 ];
 
-#[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// A company this process has not seen polled successfully ages from here.
+    started_at: DateTime<Utc>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            inner: Mutex::default(),
+            started_at: Utc::now(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -39,15 +56,28 @@ struct Histogram {
 }
 
 /// What the rest of the process knows, read at scrape time.
+#[derive(Default)]
 pub struct Snapshot {
+    pub now: DateTime<Utc>,
     pub notifications: Vec<(Kind, Status, i64)>,
     pub deliveries: Vec<(String, i64)>,
     pub yclients_requests: u64,
     pub rate_limit_waits: u64,
+    /// The share of YClients' per-minute budget the last minute's requests used.
+    pub budget_in_use: f64,
     pub actor_restarts: u64,
     pub leases_held: u64,
     /// Other live instances whose settings differ from this one's.
     pub instances_disagreeing: u64,
+    /// What this instance should hold (every company when alone).
+    pub fair_share: u64,
+    /// The companies configured.
+    pub companies: u64,
+    pub poll_interval: Duration,
+    /// Each configured company and when its last successful poll asked YClients.
+    pub last_good_polls: Vec<(i64, Option<DateTime<Utc>>)>,
+    /// The due time of the earliest notice still to be sent, by kind.
+    pub earliest_open_due: Vec<(Kind, DateTime<Utc>)>,
 }
 
 impl Metrics {
@@ -212,6 +242,7 @@ impl Metrics {
             "Other live instances on this database whose settings (companies, notification rules) differ from this one's.",
         );
         let _ = writeln!(out, "{name} {}", snapshot.instances_disagreeing);
+        self.render_gauges(&mut out, snapshot);
         for (name, help, value) in [
             (
                 "booking_monitor_takeovers_total",
@@ -249,6 +280,72 @@ impl Metrics {
         }
         out
     }
+
+    /// The gauges the alerts compare: a company's polls, the outbox's lag, the
+    /// YClients budget, an instance's share.
+    fn render_gauges(&self, out: &mut String, snapshot: &Snapshot) {
+        family(
+            out,
+            (
+                "booking_monitor_last_successful_poll_timestamp_seconds",
+                "gauge",
+            ),
+            "When the last successful poll of each company asked YClients (Unix time); \
+             before its first, when this process started.",
+            snapshot.last_good_polls.iter().map(|(company, at)| {
+                let at = at.unwrap_or(self.started_at);
+                (format!("company_id=\"{company}\""), unix_seconds(at))
+            }),
+        );
+        let overdue = |kind: &Kind| {
+            snapshot
+                .earliest_open_due
+                .iter()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, due)| (snapshot.now - *due).as_seconds_f64().max(0.0))
+                .fold(0.0, f64::max)
+        };
+        family(
+            out,
+            ("booking_monitor_notifications_overdue_seconds", "gauge"),
+            "How long past its due time the most overdue notice not yet sent is, by kind \
+             (0: none is due).",
+            Kind::ALL
+                .iter()
+                .map(|kind| (format!("kind=\"{kind}\""), overdue(kind))),
+        );
+        for (name, help, value) in [
+            (
+                "booking_monitor_yclients_budget_in_use_ratio",
+                "The share of YClients' per-minute request budget this instance used in the \
+                 last minute.",
+                snapshot.budget_in_use,
+            ),
+            (
+                "booking_monitor_leases_fair_share",
+                "Companies this instance should hold: the companies divided among the live \
+                 instances (every configured one on SQLite).",
+                snapshot.fair_share as f64,
+            ),
+            (
+                "booking_monitor_companies",
+                "Companies in this instance's config.",
+                snapshot.companies as f64,
+            ),
+            (
+                "booking_monitor_poll_interval_seconds",
+                "monitor.poll_interval_ms, in seconds.",
+                snapshot.poll_interval.as_secs_f64(),
+            ),
+        ] {
+            let name = header(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+}
+
+fn unix_seconds(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
 }
 
 /// One metric with its samples, each `(labels, value)`.
@@ -267,4 +364,84 @@ fn family(
 fn header<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+    }
+
+    #[test]
+    fn a_company_never_polled_ages_from_the_start_of_the_process() {
+        let metrics = Metrics::default();
+        let polled = DateTime::from_timestamp(1_700_000_000, 500_000_000).unwrap();
+        let text = metrics.render(&Snapshot {
+            last_good_polls: vec![(1, Some(polled)), (2, None)],
+            ..Snapshot::default()
+        });
+        let name = "booking_monitor_last_successful_poll_timestamp_seconds";
+        assert_eq!(
+            sample(&text, &format!("{name}{{company_id=\"1\"}}")),
+            Some("1700000000.5")
+        );
+        let never: f64 = sample(&text, &format!("{name}{{company_id=\"2\"}}"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(never, unix_seconds(metrics.started_at));
+    }
+
+    #[test]
+    fn overdue_is_the_oldest_past_due_notice_of_each_kind_and_0_for_the_rest() {
+        let now = Utc::now();
+        let text = Metrics::default().render(&Snapshot {
+            now,
+            earliest_open_due: vec![
+                (Kind::Created, now - TimeDelta::seconds(700)),
+                (Kind::ReminderDayBefore, now + TimeDelta::seconds(3600)),
+            ],
+            ..Snapshot::default()
+        });
+        let overdue = |kind: &str| {
+            sample(
+                &text,
+                &format!("booking_monitor_notifications_overdue_seconds{{kind=\"{kind}\"}}"),
+            )
+        };
+        assert_eq!(overdue("created"), Some("700"));
+        assert_eq!(overdue("reminder_day_before"), Some("0"), "not due yet");
+        for kind in Kind::ALL {
+            assert!(overdue(kind.as_str()).is_some(), "{kind} has a series");
+        }
+    }
+
+    #[test]
+    fn the_share_the_budget_and_the_interval_are_gauges() {
+        let text = Metrics::default().render(&Snapshot {
+            budget_in_use: 0.25,
+            leases_held: 2,
+            fair_share: 3,
+            companies: 5,
+            poll_interval: Duration::from_millis(1500),
+            ..Snapshot::default()
+        });
+        for (series, value) in [
+            ("booking_monitor_yclients_budget_in_use_ratio", "0.25"),
+            ("booking_monitor_leases_held", "2"),
+            ("booking_monitor_leases_fair_share", "3"),
+            ("booking_monitor_companies", "5"),
+            ("booking_monitor_poll_interval_seconds", "1.5"),
+        ] {
+            assert_eq!(sample(&text, series), Some(value), "{series}");
+            assert!(
+                text.contains(&format!("# TYPE {series} gauge\n")),
+                "{series}"
+            );
+        }
+    }
 }

@@ -310,6 +310,20 @@ pub fn count_by_kind_and_status(conn: &mut Conn) -> Result<Vec<(Kind, Status, i6
         .load(conn)?)
 }
 
+/// For each kind with notices still to be sent, the due time of the earliest (for
+/// the metric an alert on stuck sends reads).
+pub fn earliest_open_due(conn: &mut Conn) -> Result<Vec<(Kind, DateTime<Utc>)>, StoreError> {
+    let rows: Vec<(Kind, Option<NaiveDateTime>)> = notifications::table
+        .filter(notifications::status.eq_any([Status::Pending, Status::Sending]))
+        .group_by(notifications::kind)
+        .select((notifications::kind, diesel::dsl::min(notifications::due_at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, due)| Some((kind, due?.and_utc())))
+        .collect())
+}
+
 /// The open notifications, earliest due first (for `status`: what is coming).
 pub fn upcoming(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreError> {
     Ok(notifications::table

@@ -93,6 +93,20 @@ impl RateLimiter {
         self.state.lock().expect("rate limiter lock").requests
     }
 
+    /// The share of the per-minute budget that the requests of the last minute (the
+    /// limiter's own window) used, 0 to 1 (for metrics).
+    pub fn budget_in_use(&self) -> f64 {
+        let now = Instant::now();
+        let w = self.state.lock().expect("rate limiter lock");
+        let in_window = w
+            .sent
+            .iter()
+            .rev()
+            .take_while(|t| now - **t < MINUTE)
+            .count();
+        in_window as f64 / self.per_minute as f64
+    }
+
     fn next_slot(&self, w: &mut Window, now: Instant) -> Option<Instant> {
         while w.sent.front().is_some_and(|t| now - *t >= MINUTE) {
             w.sent.pop_front();
@@ -162,6 +176,28 @@ mod tests {
         assert!(limiter.try_take_spare(), "the minute has passed");
         limiter.pause_for(Duration::from_secs(5));
         assert!(!limiter.try_take_spare(), "paused by a 429");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_in_use_counts_the_last_minute_only() {
+        let limiter = RateLimiter::new(1000, 20);
+        assert_eq!(limiter.budget_in_use(), 0.0);
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        tokio::time::advance(MINUTE / 2).await;
+        for _ in 0..10 {
+            limiter.acquire().await;
+        }
+        assert_eq!(limiter.budget_in_use(), 0.75);
+        tokio::time::advance(MINUTE / 2).await;
+        assert_eq!(
+            limiter.budget_in_use(),
+            0.5,
+            "the first five left the window"
+        );
+        tokio::time::advance(MINUTE).await;
+        assert_eq!(limiter.budget_in_use(), 0.0);
     }
 
     #[tokio::test(start_paused = true)]

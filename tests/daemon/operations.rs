@@ -118,7 +118,7 @@ async fn status_shows_a_skipped_booking_with_its_reason_and_no_whole_phone() {
 }
 
 /// Checks the Prometheus text format line by line; returns the samples.
-fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+pub(crate) fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     let mut samples = Vec::new();
     let mut typed = std::collections::HashSet::new();
     for line in text.lines() {
@@ -175,7 +175,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     samples
 }
 
-fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+pub(crate) fn sample(samples: &[(String, f64)], series: &str) -> f64 {
     samples
         .iter()
         .find(|(s, _)| s == series)
