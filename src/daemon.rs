@@ -11,7 +11,7 @@ use actix::{Addr, Recipient, Supervisor};
 use actix_rt::Arbiter;
 use slog::Logger;
 
-use crate::actors::messages::{Drain, RecordsSeen};
+use crate::actors::messages::{Drain, RecordsSeen, Schedule};
 use crate::actors::{
     DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
 };
@@ -115,7 +115,7 @@ impl Daemon {
             poller: None,
             http: None,
         };
-        let filter = if daemon.shared.config.monitor.enabled {
+        let started = if daemon.shared.config.monitor.enabled {
             Some(daemon.start_actors())
         } else {
             slog::warn!(
@@ -133,13 +133,14 @@ impl Daemon {
                 supervision: daemon.shared.supervision.clone(),
                 cluster: daemon.shared.cluster.clone(),
                 salons: daemon.shared.salons.clone(),
-                webhooks: filter.map(|filter| {
+                webhooks: started.as_ref().map(|(filter, _)| {
                     crate::webhooks::Batcher::start(
-                        filter,
+                        filter.clone(),
                         daemon.shared.db.clone(),
                         daemon.shared.salons.clone(),
                     )
                 }),
+                schedule: started.map(|(_, delay)| delay),
                 logger: daemon.shared.logger.clone(),
                 rejects: Default::default(),
             };
@@ -152,8 +153,9 @@ impl Daemon {
     }
 
     /// Notifier, then Delay, Filter, Poller, each given its downstream's address;
-    /// returns the filter's, which YClients' webhooks feed too.
-    fn start_actors(&mut self) -> Recipient<RecordsSeen> {
+    /// returns the filter's, which YClients' webhooks feed too, and the delay
+    /// actor's, which times the rows a client's reply opens.
+    fn start_actors(&mut self) -> (Recipient<RecordsSeen>, Recipient<Schedule>) {
         let handle = self.arbiter.handle();
         let s = self.shared.clone();
         let notifier = Supervisor::start_in_arbiter(&handle, move |_| NotifierActor::new(s));
@@ -162,6 +164,7 @@ impl Daemon {
         if self.shared.cluster.is_shared() {
             handle.spawn(Cluster::run_leases(self.shared.clone(), delay.clone()));
         }
+        let for_replies = delay.clone().recipient();
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
         let (s, to_filter) = (self.shared.clone(), filter.recipient::<RecordsSeen>());
@@ -179,7 +182,7 @@ impl Daemon {
         }
         self.notifier = Some(notifier);
         self.poller = Some(poller);
-        for_webhooks
+        (for_webhooks, for_replies)
     }
 
     /// Stops at once, without waiting for a send in flight or checkpointing: for an

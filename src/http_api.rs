@@ -32,6 +32,9 @@ pub struct ApiState {
     /// Where a YClients webhook's record goes (to the filter, in groups); `None`
     /// while monitoring is off.
     pub webhooks: Option<crate::webhooks::Batcher>,
+    /// Where outbox rows opened here (by a client's reply) are timed; `None`
+    /// while monitoring is off.
+    pub schedule: Option<actix::Recipient<crate::actors::messages::Schedule>>,
     pub logger: slog::Logger,
     /// Refused webhook requests, logged sparingly.
     pub rejects: Arc<crate::webhooks::RejectLog>,

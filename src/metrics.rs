@@ -45,6 +45,9 @@ struct Inner {
     takeovers: u64,
     claim_conflicts: u64,
     webhooks: BTreeMap<(&'static str, &'static str), u64>,
+    replies: BTreeMap<&'static str, u64>,
+    yclients_writes: BTreeMap<&'static str, u64>,
+    staff_alerts: BTreeMap<&'static str, u64>,
     deliveries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
@@ -103,6 +106,25 @@ impl Metrics {
     pub fn webhook(&self, status: &'static str, outcome: &'static str) {
         let mut m = self.inner.lock().expect("metrics lock");
         *m.webhooks.entry((status, outcome)).or_default() += 1;
+    }
+
+    /// A client's reply taken, by what it was read as: `confirm`, `cancel`,
+    /// `other`, `ambiguous`, `unmatched`.
+    pub fn reply(&self, intent: &'static str) {
+        *self.inner.lock().expect("metrics lock").replies.entry(intent).or_default() += 1;
+    }
+
+    /// A write to YClients (the visit confirmed) and how it ended: `confirmed`,
+    /// `already_confirmed`, `retry`, `failed`.
+    pub fn yclients_write(&self, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.yclients_writes.entry(outcome).or_default() += 1;
+    }
+
+    /// A staff alert and how it ended: `sent`, `page_only`, `retry`, `failed`.
+    pub fn staff_alert(&self, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.staff_alerts.entry(outcome).or_default() += 1;
     }
 
     /// A WhatsApp delivery status and what it did (`applied`, `stale`, `unknown_id`…).
@@ -219,6 +241,35 @@ impl Metrics {
                 )
             }),
         );
+        for (name, help, label, values) in [
+            (
+                "booking_monitor_replies_total",
+                "Clients' replies taken, by what they were read as.",
+                "intent",
+                &m.replies,
+            ),
+            (
+                "booking_monitor_yclients_writes_total",
+                "Visits marked confirmed in YClients after a client's reply, by outcome.",
+                "outcome",
+                &m.yclients_writes,
+            ),
+            (
+                "booking_monitor_staff_alerts_total",
+                "Messages to the salons' staff, by outcome.",
+                "outcome",
+                &m.staff_alerts,
+            ),
+        ] {
+            family(
+                &mut out,
+                (name, "counter"),
+                help,
+                values
+                    .iter()
+                    .map(|(value, n)| (format!("{label}=\"{value}\""), *n as f64)),
+            );
+        }
         family(
             &mut out,
             ("booking_monitor_deliveries", "gauge"),

@@ -37,6 +37,15 @@ pub const DEFAULT_REMINDER_DAY_BEFORE: &str = "Здравствуйте, {client
 pub const DEFAULT_REMINDER_HOURS_BEFORE: &str = "Здравствуйте, {client_name}! Ждём вас сегодня \
 в {time} в {company}.\nМастер: {staff}\nАдрес: {address}";
 
+/// Appended to a notice that asks the client to answer (`replies.ask_in`).
+pub const DEFAULT_ASK_TO_CONFIRM: &str =
+    "Ответьте 1, чтобы подтвердить запись, или 2, если не сможете прийти.";
+/// Our answers to a client's reply.
+pub const DEFAULT_REPLY_CONFIRMED: &str = "Спасибо, {client_name}! Ждём вас {date} в {time}.";
+pub const DEFAULT_REPLY_CANCEL_REQUEST: &str =
+    "Передали администратору: с вами свяжутся, чтобы перенести или отменить запись.";
+pub const DEFAULT_REPLY_FORWARDED: &str = "Передали ваше сообщение администратору.";
+
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),

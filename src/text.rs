@@ -87,6 +87,11 @@ impl MessageFields {
         MessageFields(values.into_iter().collect())
     }
 
+    /// No booking to fill the placeholders from (an answer about several): each is empty.
+    pub fn empty() -> MessageFields {
+        MessageFields(Vec::new())
+    }
+
     /// Adds what the client was told before: `{old_date}`, `{old_time}`, `{changes}`.
     pub fn with_change(mut self, told: &Record, changes: String, salon: &Salon) -> MessageFields {
         let old = MessageFields::new(told, salon);

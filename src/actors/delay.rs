@@ -95,6 +95,11 @@ impl DelayActor {
                     .map(move |reply, act, ctx| match reply {
                         Ok(Ok(DueOutcome::Done)) => {}
                         Ok(Ok(DueOutcome::RetryAt(at))) => act.schedule(id, at, ctx),
+                        Ok(Ok(DueOutcome::Opened(rows))) => {
+                            for (opened, at) in rows {
+                                act.schedule(opened, at, ctx);
+                            }
+                        }
                         // The notifier failed or restarted mid-way; the row is still in the
                         // table, so look at it again shortly.
                         Ok(Err(_)) | Err(_) => act.schedule(id, Utc::now() + retry_pause, ctx),

@@ -61,12 +61,15 @@ pub struct Due {
     pub id: NotificationId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DueOutcome {
     /// Nothing more to do for this row (sent, skipped, cancelled, failed, or not ours).
     Done,
     /// Still pending: ask again at this time.
     RetryAt(DateTime<Utc>),
+    /// Done, and carrying it out opened these rows (the client's answer once the
+    /// visit is confirmed in YClients), due then.
+    Opened(Vec<(NotificationId, DateTime<Utc>)>),
 }
 
 /// Shutdown → Notifier: answered once the send in flight, if any, has finished.

@@ -18,16 +18,29 @@ pub struct MessagesConfig {
     pub reminder_day_before: Template,
     #[serde(default = "hours_before", deserialize_with = "template")]
     pub reminder_hours_before: Template,
+    /// Ends a text notice of a kind in `replies.ask_in`.
+    #[serde(default = "ask_to_confirm", deserialize_with = "template")]
+    pub ask_to_confirm: Template,
+    /// Our answers to a client's reply: the visit confirmed in YClients, a cancel
+    /// request passed on, anything else passed on.
+    #[serde(default = "reply_confirmed", deserialize_with = "template")]
+    pub reply_confirmed: Template,
+    #[serde(default = "reply_cancel_request", deserialize_with = "template")]
+    pub reply_cancel_request: Template,
+    #[serde(default = "reply_forwarded", deserialize_with = "template")]
+    pub reply_forwarded: Template,
 }
 
 impl MessagesConfig {
-    pub fn template(&self, kind: Kind) -> &Template {
+    /// The text of a notice of the booking's life; `None` for other rows.
+    pub fn template(&self, kind: Kind) -> Option<&Template> {
         match kind {
-            Kind::Created => &self.booking_created,
-            Kind::Changed => &self.booking_changed,
-            Kind::Cancelled => &self.booking_cancelled,
-            Kind::ReminderDayBefore => &self.reminder_day_before,
-            Kind::ReminderHoursBefore => &self.reminder_hours_before,
+            Kind::Created => Some(&self.booking_created),
+            Kind::Changed => Some(&self.booking_changed),
+            Kind::Cancelled => Some(&self.booking_cancelled),
+            Kind::ReminderDayBefore => Some(&self.reminder_day_before),
+            Kind::ReminderHoursBefore => Some(&self.reminder_hours_before),
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => None,
         }
     }
 }
@@ -61,33 +74,102 @@ fn day_before() -> Template {
 fn hours_before() -> Template {
     builtin(template::DEFAULT_REMINDER_HOURS_BEFORE)
 }
+fn ask_to_confirm() -> Template {
+    builtin(template::DEFAULT_ASK_TO_CONFIRM)
+}
+fn reply_confirmed() -> Template {
+    builtin(template::DEFAULT_REPLY_CONFIRMED)
+}
+fn reply_cancel_request() -> Template {
+    builtin(template::DEFAULT_REPLY_CANCEL_REQUEST)
+}
+fn reply_forwarded() -> Template {
+    builtin(template::DEFAULT_REPLY_FORWARDED)
+}
 
-/// `[whatsapp.cloud_api] templates`: Meta-approved template names per kind; empty: text.
+/// An approved Cloud API template: a name (the string form), or a table that also
+/// gives its language and its body parameters in order, since approved templates
+/// differ in what they take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudTemplate {
+    pub name: String,
+    /// `None`: `whatsapp.cloud_api.language`.
+    pub language: Option<String>,
+    /// Placeholder names; `None`: `whatsapp.cloud_api.template_parameters`.
+    pub parameters: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for CloudTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CloudTemplate, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Name(String),
+            Table(Table),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            name: String,
+            #[serde(default)]
+            language: Option<String>,
+            #[serde(default)]
+            parameters: Option<Vec<String>>,
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Name(name) => CloudTemplate {
+                name,
+                ..CloudTemplate::default()
+            },
+            Form::Table(t) => CloudTemplate {
+                name: t.name,
+                language: t.language,
+                parameters: t.parameters,
+            },
+        })
+    }
+}
+
+/// `[whatsapp.cloud_api] templates`: Meta-approved templates per kind; empty: text.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudTemplates {
     #[serde(default)]
-    pub created: String,
+    pub created: CloudTemplate,
     #[serde(default)]
-    pub changed: String,
+    pub changed: CloudTemplate,
     #[serde(default)]
-    pub cancelled: String,
+    pub cancelled: CloudTemplate,
     #[serde(default)]
-    pub reminder_day_before: String,
+    pub reminder_day_before: CloudTemplate,
     #[serde(default)]
-    pub reminder_hours_before: String,
+    pub reminder_hours_before: CloudTemplate,
 }
 
 impl CloudTemplates {
     /// The approved template for `kind`, if one is configured.
-    pub fn for_kind(&self, kind: Kind) -> Option<&str> {
-        let name = match kind {
+    pub fn for_kind(&self, kind: Kind) -> Option<&CloudTemplate> {
+        let template = match kind {
             Kind::Created => &self.created,
             Kind::Changed => &self.changed,
             Kind::Cancelled => &self.cancelled,
             Kind::ReminderDayBefore => &self.reminder_day_before,
             Kind::ReminderHoursBefore => &self.reminder_hours_before,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => return None,
         };
-        Some(name.trim()).filter(|n| !n.is_empty())
+        Some(template).filter(|t| !t.name.trim().is_empty())
+    }
+
+    /// Each configured template with its key, for the config's checks.
+    pub fn each(&self) -> impl Iterator<Item = (&'static str, &CloudTemplate)> {
+        [
+            ("created", &self.created),
+            ("changed", &self.changed),
+            ("cancelled", &self.cancelled),
+            ("reminder_day_before", &self.reminder_day_before),
+            ("reminder_hours_before", &self.reminder_hours_before),
+        ]
+        .into_iter()
+        .filter(|(_, t)| !t.name.trim().is_empty())
     }
 }

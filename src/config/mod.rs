@@ -20,6 +20,7 @@ mod log;
 mod messages;
 mod monitor;
 mod notifications;
+mod replies;
 mod supervisor;
 mod tls;
 mod whatsapp;
@@ -31,9 +32,10 @@ pub use cluster::ClusterConfig;
 pub use database::{redact_password, DatabaseConfig};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
-pub use messages::{CloudTemplates, MessagesConfig};
+pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
+pub use replies::RepliesConfig;
 pub use supervisor::SupervisorConfig;
 pub use tls::TlsConfig;
 pub use whatsapp::{CloudApiConfig, GreenApiConfig, ProviderKind, WebhookConfig, WhatsAppConfig};
@@ -110,6 +112,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     #[serde(default)]
     pub messages: MessagesConfig,
+    #[serde(default)]
+    pub replies: RepliesConfig,
     #[serde(default)]
     pub supervisor: SupervisorConfig,
     #[serde(default)]
@@ -210,6 +214,14 @@ impl Config {
             "WHATSAPP_VERIFY_TOKEN",
             &mut self.whatsapp.cloud_api.verify_token,
         );
+        set(
+            "GREEN_API_WEBHOOK_TOKEN",
+            &mut self.whatsapp.green_api.webhook_token,
+        );
+        set(
+            "WHATSAPP_GATEWAY_TOKEN",
+            &mut self.whatsapp.webhook.inbound_token,
+        );
         if let Some(http) = self.http.as_mut() {
             set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
         }
@@ -256,6 +268,7 @@ impl Config {
         self.validate_companies()?;
         self.monitor.validate()?;
         self.whatsapp.validate()?;
+        self.replies.validate()?;
         self.supervisor.validate()?;
         if let Some(http) = &self.http {
             http.validate()?;

@@ -136,19 +136,30 @@ impl CloudApiConfig {
                 "WHATSAPP_ACCESS_TOKEN",
             ));
         }
-        for (i, name) in self.template_parameters.iter().enumerate() {
-            if !crate::template::PLACEHOLDERS.contains(&name.as_str()) {
-                return Err(ConfigError::new(
-                    format!("whatsapp.cloud_api.template_parameters[{i}]"),
-                    format!(
-                        "unknown placeholder {name:?}; known: {}",
-                        crate::template::PLACEHOLDERS.join(", ")
-                    ),
-                ));
+        known_placeholders("whatsapp.cloud_api.template_parameters", &self.template_parameters)?;
+        for (kind, template) in self.templates.each() {
+            if let Some(parameters) = &template.parameters {
+                let key = format!("whatsapp.cloud_api.templates.{kind}.parameters");
+                known_placeholders(&key, parameters)?;
             }
         }
         Ok(())
     }
+}
+
+fn known_placeholders(key: &str, names: &[String]) -> Result<(), ConfigError> {
+    for (i, name) in names.iter().enumerate() {
+        if !crate::template::PLACEHOLDERS.contains(&name.as_str()) {
+            return Err(ConfigError::new(
+                format!("{key}[{i}]"),
+                format!(
+                    "unknown placeholder {name:?}; known: {}",
+                    crate::template::PLACEHOLDERS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +171,10 @@ pub struct GreenApiConfig {
     pub id_instance: String,
     #[serde(default)]
     pub api_token: Secret,
+    /// The path token of `POST /webhooks/green-api/{token}` (incoming messages and
+    /// delivery statuses); empty: that endpoint is off.
+    #[serde(default)]
+    pub webhook_token: Secret,
 }
 
 impl Default for GreenApiConfig {
@@ -195,4 +210,8 @@ pub struct WebhookConfig {
     pub url: String,
     #[serde(default)]
     pub token: Secret,
+    /// The path token of `POST /webhooks/gateway/{token}` (the gateway's incoming
+    /// messages); empty: that endpoint is off.
+    #[serde(default)]
+    pub inbound_token: Secret,
 }

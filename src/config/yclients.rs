@@ -82,6 +82,10 @@ pub struct CompanyConfig {
     /// Parsed at load: an unknown zone stops the start, naming the key.
     #[serde(default, deserialize_with = "some_time_zone")]
     pub timezone: Option<Tz>,
+    /// The Telegram chat (a group's id is negative) where this salon's staff hear
+    /// what needs a person; 0: none (the page only).
+    #[serde(default)]
+    pub staff_telegram_chat_id: i64,
 }
 
 fn some_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
@@ -91,6 +95,11 @@ fn some_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Tz>, 
 impl CompanyConfig {
     pub fn company_id(&self) -> CompanyId {
         CompanyId(self.id)
+    }
+
+    /// Where this salon's staff alerts go in Telegram, if anywhere.
+    pub fn staff_chat(&self) -> Option<i64> {
+        Some(self.staff_telegram_chat_id).filter(|id| *id != 0)
     }
 
     /// `index`: its place in `[[companies]]`, for the key in the error.

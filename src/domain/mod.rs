@@ -3,7 +3,9 @@
 mod ids;
 mod notice;
 mod phone;
+mod reply;
 
 pub use ids::{CompanyId, NotificationId, RecordId};
-pub use notice::{Audience, Delivery, Kind, Reason, Status};
+pub use notice::{Audience, Delivery, Effect, Kind, Reason, Status};
+pub use reply::{Intent, MatchedBy};
 pub use phone::{mask_phone, Phone, PhoneError};

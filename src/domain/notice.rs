@@ -1,13 +1,12 @@
 //! What a notification is about (`Kind`), where it stands (`Status`), and why it
 //! ended without a send (`Reason`). Stored as text; see `store::sql_types`.
 
-use serde::Serialize;
 
 /// Generates an enum stored and shown as snake_case text, with `ALL`, `as_str` and `parse`.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
         #[diesel(sql_type = diesel::sql_types::Text)]
         #[serde(rename_all = "snake_case")]
@@ -32,6 +31,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(
     /// The moments of a booking's life a client hears about.
@@ -46,12 +46,54 @@ text_enum!(
         ReminderDayBefore = "reminder_day_before",
         /// A few hours before.
         ReminderHoursBefore = "reminder_hours_before",
+        /// Our answer to a client's reply (confirmed, cancel request, forwarded).
+        ReplyAnswer = "reply_answer",
+        /// The visit marked confirmed in YClients after the client said so.
+        VisitConfirmation = "visit_confirmation",
+        /// A message to the salon's staff (a reply a person must read, a failure).
+        StaffAlert = "staff_alert",
     }
 );
+
+/// What carries out an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A notice of the booking's life to its client, rendered from the booking as
+    /// it stands at send time (the lifecycle's kinds).
+    Notice,
+    /// A free-form WhatsApp text answering the client's message.
+    Answer,
+    /// A write to YClients.
+    YClientsWrite,
+    /// A message to the staff.
+    Staff,
+}
 
 impl Kind {
     pub fn is_reminder(self) -> bool {
         matches!(self, Kind::ReminderDayBefore | Kind::ReminderHoursBefore)
+    }
+
+    /// The lifecycle's notices of a booking.
+    pub const NOTICES: [Kind; 5] = [
+        Kind::Created,
+        Kind::Changed,
+        Kind::Cancelled,
+        Kind::ReminderDayBefore,
+        Kind::ReminderHoursBefore,
+    ];
+
+    pub fn effect(self) -> Effect {
+        match self {
+            Kind::Created
+            | Kind::Changed
+            | Kind::Cancelled
+            | Kind::ReminderDayBefore
+            | Kind::ReminderHoursBefore => Effect::Notice,
+            Kind::ReplyAnswer => Effect::Answer,
+            Kind::VisitConfirmation => Effect::YClientsWrite,
+            Kind::StaffAlert => Effect::Staff,
+        }
     }
 
     /// What the status page calls it.
@@ -62,6 +104,9 @@ impl Kind {
             Kind::Cancelled => "отмена",
             Kind::ReminderDayBefore => "напоминание накануне",
             Kind::ReminderHoursBefore => "напоминание за несколько часов",
+            Kind::ReplyAnswer => "ответ клиенту",
+            Kind::VisitConfirmation => "подтверждение визита в YClients",
+            Kind::StaffAlert => "сообщение администратору",
         }
     }
 }
@@ -168,6 +213,19 @@ text_enum!(
         RecentlyTold = "recently_told",
         /// Its kind was turned off in `[notifications]` before it went out.
         TurnedOff = "turned_off",
+        /// A row that is not a notice reached the notices' recheck (a bug).
+        NotANotice = "not_a_notice",
+        /// An answer to a client's message could no longer go out as free text
+        /// (WhatsApp's 24-hour window closed).
+        WindowClosed = "window_closed",
+        /// Replies are off (`replies.enabled = false`).
+        RepliesOff = "replies_off",
+        /// The visit began, or the booking is gone: nothing to confirm.
+        VisitBegun = "visit_begun",
+        /// YClients already shows the visit confirmed.
+        AlreadyConfirmed = "already_confirmed",
+        /// No Telegram bot or chat for this salon: the alert is on the page only.
+        PageOnly = "page_only",
     }
 );
 
@@ -192,6 +250,12 @@ impl Reason {
             Reason::TooLate => "время напоминания прошло",
             Reason::RecentlyTold => "клиенту недавно писали",
             Reason::TurnedOff => "этот вид уведомлений выключен",
+            Reason::NotANotice => "не уведомление",
+            Reason::WindowClosed => "окно 24 часа закрылось",
+            Reason::RepliesOff => "ответы выключены",
+            Reason::VisitBegun => "визит уже начался или запись удалена",
+            Reason::AlreadyConfirmed => "визит уже подтверждён",
+            Reason::PageOnly => "только на странице: Telegram не настроен",
         }
     }
 }

@@ -152,6 +152,8 @@ impl Policy {
             Kind::Cancelled => self.notifications.cancelled,
             Kind::ReminderDayBefore => self.notifications.reminder_day_before.is_some(),
             Kind::ReminderHoursBefore => self.notifications.reminder_hours_before.is_some(),
+            // Not notices: carried out whatever the lifecycle's settings.
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => true,
         }
     }
 
@@ -169,6 +171,7 @@ impl Policy {
         match kind {
             Kind::Created => record.created_at + self.delay,
             Kind::Changed | Kind::Cancelled => opened_at + self.delay,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => opened_at,
             Kind::ReminderDayBefore | Kind::ReminderHoursBefore => key
                 .parse::<DateTime<Utc>>()
                 .ok()

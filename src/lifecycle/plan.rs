@@ -96,6 +96,7 @@ impl Policy {
             ),
             reason,
             record_json: record.raw.to_string(),
+            message: None,
         });
     }
 
@@ -168,6 +169,7 @@ impl Policy {
             due_at: s.seen_at + self.delay,
             reason: None,
             record_json: record.raw.to_string(),
+            message: None,
         });
     }
 
@@ -275,6 +277,7 @@ impl Policy {
                 due_at: at,
                 reason: late.then_some(Reason::LateBooking),
                 record_json: record.raw.to_string(),
+                message: None,
             });
         }
     }

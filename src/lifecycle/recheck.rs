@@ -24,6 +24,10 @@ impl Policy {
                 Kind::Changed => self.recheck_changed(due),
                 Kind::Cancelled => self.recheck_cancelled(due),
                 Kind::ReminderDayBefore | Kind::ReminderHoursBefore => self.recheck_reminder(due),
+                // Carried out by `delivery`, never rechecked as a notice.
+                Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => {
+                    Err((Status::Failed, Reason::NotANotice))
+                }
             }
         };
         let outgoing = match decided {

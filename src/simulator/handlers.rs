@@ -15,6 +15,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/record/{company}/{record}", web::get().to(record))
         .route("/api/v1/company/{company}", web::get().to(company))
         .route(
+            "/api/v1/visits/{visit}/{record}",
+            web::put().to(super::visits::put_visit),
+        )
+        .route(
             "/api/v1/hooks_settings/{company}",
             web::get().to(super::push::get_hooks),
         )
@@ -337,14 +341,16 @@ fn sent(
 ) -> usize {
     log(state, req, 200);
     state.change(|w| {
+        let n = w.messages.len() + 1;
         w.messages.push(SentMessage {
             at: Utc::now(),
+            id: SentMessage::id_for(provider, n),
             provider,
             phone,
             text,
             body,
         });
-        w.messages.len()
+        n
     })
 }
 
@@ -372,7 +378,7 @@ async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
             }
         };
         let n = sent(&state, &req, "cloud_api", to.clone(), text, body.clone());
-        let wamid = format!("wamid.SIM{n}");
+        let wamid = SentMessage::id_for("cloud_api", n);
         super::push::message_accepted(&state.clone().into_inner(), wamid.clone(), to.clone());
         HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]}))
@@ -390,7 +396,7 @@ async fn green_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
             .to_string();
         let text = body["message"].as_str().unwrap_or_default().to_string();
         let n = sent(&state, &req, "green_api", phone, text, body.clone());
-        HttpResponse::Ok().json(json!({"idMessage": format!("SIM{n:016X}")}))
+        HttpResponse::Ok().json(json!({"idMessage": SentMessage::id_for("green_api", n)}))
     })
     .await
 }
@@ -401,7 +407,7 @@ async fn webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpR
         let phone = body["phone"].as_str().unwrap_or_default().to_string();
         let text = body["text"].as_str().unwrap_or_default().to_string();
         let n = sent(&state, &req, "webhook", phone, text, body.clone());
-        HttpResponse::Ok().json(json!({"id": n}))
+        HttpResponse::Ok().json(json!({"id": SentMessage::id_for("webhook", n)}))
     })
     .await
 }

@@ -5,9 +5,15 @@
 //! Everything the simulator is asked, and every message it is sent, is kept, and
 //! [`Simulator::wait_until`] awaits a change rather than sleeping.
 
+mod clients;
 mod handlers;
 mod push;
+mod visits;
 
+pub use clients::{
+    post as post_to_daemon,
+    gateway_message, green_message, green_status, inbound_id, meta_message, ClientMessage,
+};
 pub use push::{Pushed, StatusCallbacks, WebhookSender};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -100,10 +106,35 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct SentMessage {
     pub at: DateTime<Utc>,
+    /// The id the provider answered with (the one a client's reply quotes).
+    pub id: String,
     pub provider: &'static str,
     pub phone: String,
     pub text: String,
     pub body: Value,
+}
+
+impl SentMessage {
+    /// The id the simulated provider gives its `n`th message.
+    pub fn id_for(provider: &str, n: usize) -> String {
+        match provider {
+            "cloud_api" => format!("wamid.SIM{n}"),
+            "green_api" => format!("SIM{n:016X}"),
+            _ => format!("gw-{n}"),
+        }
+    }
+
+    /// The payload of a template's quick-reply button (`index` 0 confirms, 1 cancels).
+    pub fn button_payload(&self, index: usize) -> Option<String> {
+        self.body
+            .pointer("/template/components")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "button" && c["index"] == index.to_string())?
+            .pointer("/parameters/0/payload")?
+            .as_str()
+            .map(str::to_string)
+    }
 }
 
 /// Everything the simulator knows and has seen.
@@ -166,6 +197,24 @@ impl World {
             .with_timezone(&tz)
             .format("%Y-%m-%dT%H:%M:%S%z")
             .to_string()
+    }
+
+    /// The change stamp for a record, in its salon's offset.
+    fn stamp_for_record(&self, record: i64) -> String {
+        let company = self
+            .records
+            .keys()
+            .find(|(_, id)| *id == record)
+            .map_or(0, |(c, _)| *c);
+        self.stamp(company)
+    }
+
+    /// A booking as YClients has it now.
+    pub fn record(&self, id: i64) -> Option<&Value> {
+        self.records
+            .iter()
+            .find(|((_, r), _)| *r == id)
+            .map(|(_, record)| record)
     }
 
     fn is_deleted(record: &Value) -> bool {
@@ -348,6 +397,8 @@ impl Simulator {
             json["record_from"] = json!(if booking.online { "Online widget" } else { "" });
             json["attendance"] = json!(0);
             json["deleted"] = json!(false);
+            // Each booking its own visit, as YClients numbers them.
+            json["visit_id"] = json!((id + 500_000).to_string());
             w.records.insert((booking.company, id), json.clone());
             (id, json)
         });

@@ -126,6 +126,9 @@ pub enum Serialize {
     Leases,
     /// When monitoring of each company began.
     MonitoringStarts,
+    /// Clients' replies: one taken at a time (at most one "passed on" answer per
+    /// phone a day is a read-then-write).
+    Replies,
 }
 
 impl Serialize {
@@ -136,6 +139,7 @@ impl Serialize {
             Serialize::Deliveries => -2,
             Serialize::Leases => -3,
             Serialize::MonitoringStarts => -4,
+            Serialize::Replies => -5,
         }
     }
 }

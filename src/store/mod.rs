@@ -13,6 +13,7 @@ mod outbox;
 mod poll;
 mod push;
 mod replan;
+mod replies;
 mod schema;
 mod sql_types;
 
@@ -30,6 +31,10 @@ pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
 };
 pub use replan::Replanned;
+pub use replies::{
+    count_replies, recent_replies, settle_effect, take_reply, visit_confirmed, Lookup, NewReply,
+    ReplyContext, ReplyDecision, SentNotice, Settled, StoredReply, Taken,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

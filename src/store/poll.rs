@@ -36,6 +36,9 @@ pub struct NewNotification {
     pub due_at: DateTime<Utc>,
     pub reason: Option<Reason>,
     pub record_json: String,
+    /// The text, where it is decided when the row opens (a staff alert); notices
+    /// are rendered when they go out.
+    pub message: Option<String>,
 }
 
 /// An open (pending or sending) notification of a record.
@@ -330,7 +333,7 @@ pub(super) fn apply(
 /// Inserts a notice once per (record, kind, key). A pending notice whose key was
 /// closed as `moved` (a visit moved away and back) opens again. Returns the id of a
 /// row that is now pending and new to the delay actor.
-fn open_notice(
+pub(super) fn open_notice(
     conn: &mut Conn,
     company: CompanyId,
     record: RecordId,
@@ -349,6 +352,7 @@ fn open_notice(
             notifications::due_at.eq(db_time(row.due_at)),
             notifications::last_error.eq(reason),
             notifications::record_json.eq(&row.record_json),
+            notifications::message.eq(&row.message),
             notifications::created_at.eq(db_time(now)),
             notifications::updated_at.eq(db_time(now)),
         ))

@@ -69,6 +69,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    replies (id) {
+        id -> BigInt,
+        provider -> Text,
+        provider_message_id -> Text,
+        phone -> Text,
+        client_name -> Nullable<Text>,
+        body -> Nullable<Text>,
+        message_type -> Text,
+        sender -> Nullable<Text>,
+        company_id -> Nullable<BigInt>,
+        record_id -> Nullable<BigInt>,
+        notification_id -> Nullable<BigInt>,
+        matched_by -> Text,
+        intent -> Text,
+        received_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     webhook_receipts (company_id) {
         company_id -> BigInt,
         last_at -> Timestamp,
@@ -103,5 +123,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     notifications,
     poll_cursors,
+    replies,
     webhook_receipts
 );

@@ -10,7 +10,7 @@ use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 
 use super::backend::MultiBackend;
-use crate::domain::{Audience, Kind, Status};
+use crate::domain::{Audience, Intent, Kind, MatchedBy, Status};
 
 macro_rules! text_sql {
     ($($name:ident),+) => {$(
@@ -61,4 +61,4 @@ macro_rules! text_sql {
     )+};
 }
 
-text_sql!(Kind, Status, Audience);
+text_sql!(Kind, Status, Audience, Intent, MatchedBy);

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,8 +14,8 @@ use crate::domain::{CompanyId, Delivery};
 pub use batch::{Batcher, Committed};
 
 mod batch;
+mod inbound;
 use crate::http_api::{constant_time_eq, State};
-use crate::store::{self, DeliveryUpdate};
 use crate::yclients::{lenient_i64, Record};
 
 /// Both endpoints refuse bodies over this (413).
@@ -30,7 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(web::PayloadConfig::new(MAX_BODY))
             .route("/yclients/{token}", web::post().to(yclients))
             .route("/whatsapp", web::get().to(whatsapp_verify))
-            .route("/whatsapp", web::post().to(whatsapp_statuses)),
+            .route("/whatsapp", web::post().to(whatsapp_statuses))
+            .route("/green-api/{token}", web::post().to(inbound::green_api))
+            .route("/gateway/{token}", web::post().to(inbound::gateway)),
     );
 }
 
@@ -53,7 +54,7 @@ impl RejectLog {
     }
 }
 
-fn bad_request(state: &State, endpoint: &str, reason: String) -> HttpResponse {
+pub(crate) fn bad_request(state: &State, endpoint: &str, reason: String) -> HttpResponse {
     state.rejects.note(&state.logger, endpoint, &reason);
     HttpResponse::BadRequest().json(json!({"error": reason}))
 }
@@ -151,7 +152,7 @@ async fn yclients(state: State, token: web::Path<String>, body: web::Bytes) -> H
     }
 }
 
-fn unavailable(reason: &str) -> HttpResponse {
+pub(crate) fn unavailable(reason: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(json!({"error": reason}))
 }
 
@@ -211,17 +212,11 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// One delivery status: the provider's message id, the status, Meta's error.
-struct Status {
-    id: String,
-    delivery: Delivery,
-    error: Option<String>,
-}
-
-fn read_statuses(body: &[u8]) -> Result<Vec<Status>, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+/// Each delivery status in a Cloud API webhook body: (Meta's message id, the
+/// status, Meta's error as `code: title`).
+fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>)> {
     let mut out = Vec::new();
-    let entries = value.get("entry").and_then(Value::as_array);
+    let entries = body.get("entry").and_then(Value::as_array);
     for change in entries
         .into_iter()
         .flatten()
@@ -247,18 +242,14 @@ fn read_statuses(body: &[u8]) -> Result<Vec<Status>, String> {
                     .unwrap_or("");
                 format!("{code}: {title}")
             });
-            out.push(Status {
-                id: id.to_string(),
-                delivery,
-                error,
-            });
+            out.push((id.to_string(), delivery, error));
         }
     }
-    Ok(out)
+    out
 }
 
-/// `POST /webhooks/whatsapp`: statuses move notifications forward; 401 without a
-/// valid signature, and then nothing is read.
+/// `POST /webhooks/whatsapp`: statuses move notifications forward and clients'
+/// messages are taken; 401 without a valid signature, and then nothing is read.
 async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let secret = state.config.whatsapp.cloud_api.app_secret.expose();
     if secret.is_empty() {
@@ -277,38 +268,22 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         );
         return HttpResponse::Unauthorized().finish();
     }
-    let statuses = match read_statuses(&body) {
-        Ok(statuses) => statuses,
-        Err(reason) => return bad_request(&state, "whatsapp", reason),
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return bad_request(&state, "whatsapp", format!("not JSON: {e}")),
     };
-    let now = Utc::now();
-    let applied = state
-        .db
-        .run(move |c| {
-            statuses
-                .iter()
-                .map(|s| {
-                    let update =
-                        store::record_delivery(c, &s.id, s.delivery, s.error.as_deref(), now)?;
-                    Ok((s.delivery, update))
-                })
-                .collect::<Result<Vec<_>, store::StoreError>>()
-        })
-        .await;
-    match applied {
-        Ok(applied) => {
-            for (delivery, update) in &applied {
-                state.metrics.delivery(delivery.as_str(), update.as_str());
-            }
-            let unknown = applied
-                .iter()
-                .filter(|(_, u)| *u == DeliveryUpdate::Unknown)
-                .count();
-            HttpResponse::Ok().json(json!({"statuses": applied.len(), "unknown": unknown}))
-        }
+    let statuses = read_statuses(&value);
+    let count = statuses.len();
+    let recorded = match inbound::record_statuses(&state, statuses).await {
+        Ok(recorded) => recorded,
         // Meta retries what is not answered 200; a repeat is harmless.
-        Err(e) => unavailable(&format!("database: {e}")),
+        Err(e) => return unavailable(&format!("database: {e}")),
+    };
+    let messages = crate::replies::inbound::cloud_api(&value);
+    if messages.is_empty() {
+        return HttpResponse::Ok().json(json!({"statuses": count, "unknown": count - recorded}));
     }
+    inbound::answer(&state, inbound::take(&state, messages).await)
 }
 
 #[cfg(test)]
@@ -332,17 +307,18 @@ mod tests {
 
     #[test]
     fn reads_metas_statuses() {
+        let read = |body: &Value| read_statuses(body);
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
         "field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [
             {"id": "wamid.A", "status": "delivered", "timestamp": "1", "recipient_id": "7916"},
             {"id": "wamid.B", "status": "failed", "errors": [{"code": 131026, "title": "Message undeliverable"}]},
             {"id": "wamid.C", "status": "deleted"}
         ]}}]}]});
-        let statuses = read_statuses(body.to_string().as_bytes()).unwrap();
+        let statuses = read(&body);
         assert_eq!(statuses.len(), 2);
-        assert_eq!(statuses[0].delivery, Delivery::Delivered);
+        assert_eq!(statuses[0].1, Delivery::Delivered);
         assert_eq!(
-            statuses[1].error.as_deref(),
+            statuses[1].2.as_deref(),
             Some("131026: Message undeliverable")
         );
     }

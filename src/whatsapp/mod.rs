@@ -26,6 +26,17 @@ pub struct Outgoing<'a> {
     /// One per notice (`company:record:kind`, plus `:key` where a kind has many):
     /// a gateway that honours it never delivers a retried send twice.
     pub idempotency_key: &'a str,
+    /// For a notice that asks the client to answer, sent as a Cloud API template:
+    /// the payloads of its two quick-reply buttons.
+    pub buttons: Option<Buttons>,
+}
+
+/// Our payloads for a template's quick-reply buttons: index 0 confirms the visit,
+/// index 1 asks to cancel it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buttons {
+    pub confirm: String,
+    pub cancel: String,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,6 +54,18 @@ pub enum SendError {
     /// This message can never go out as it is (not on WhatsApp, missing template…).
     #[error("{reason}")]
     Permanent { reason: String },
+}
+
+impl SendError {
+    /// The send metric's outcome for a failure on `attempt` of `max`.
+    pub fn outcome(&self, attempt: u32, max: u32) -> &'static str {
+        match self {
+            SendError::Permanent { .. } => "failed",
+            SendError::Retryable { .. } if attempt >= max => "failed",
+            SendError::Retryable { .. } => "retry",
+            SendError::Paused { .. } => "paused",
+        }
+    }
 }
 
 #[allow(clippy::large_enum_variant)] // one per notifier, built once

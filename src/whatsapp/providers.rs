@@ -37,33 +37,47 @@ impl CloudApi {
         }
     }
 
-    fn template(&self, kind: Kind) -> Option<&str> {
-        self.templates.for_kind(kind).or(match kind {
-            Kind::Created => self.template.as_deref(),
+    /// The approved template for `kind` (its name, language and body parameters),
+    /// if one is configured: a notice that starts a conversation needs one.
+    fn template(&self, kind: Kind) -> Option<(&str, &str, &[String])> {
+        if let Some(t) = self.templates.for_kind(kind) {
+            return Some((
+                t.name.as_str(),
+                t.language.as_deref().unwrap_or(&self.language),
+                t.parameters.as_deref().unwrap_or(&self.parameters),
+            ));
+        }
+        match (kind, &self.template) {
+            (Kind::Created, Some(name)) => Some((name, &self.language, &self.parameters)),
             _ => None,
-        })
+        }
     }
 
     fn body(&self, m: &Outgoing<'_>) -> Value {
-        match self.template(m.kind) {
-            None => json!({
+        let Some((name, language, parameters)) = self.template(m.kind) else {
+            return json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual",
                 "to": m.phone.digits(), "type": "text",
                 "text": {"preview_url": false, "body": m.text},
-            }),
-            Some(name) => {
-                let parameters: Vec<Value> = self
-                    .parameters
-                    .iter()
-                    .map(|p| json!({"type": "text", "text": m.fields.get(p)}))
-                    .collect();
-                json!({
-                    "messaging_product": "whatsapp", "to": m.phone.digits(), "type": "template",
-                    "template": {"name": name, "language": {"code": self.language},
-                        "components": [{"type": "body", "parameters": parameters}]},
-                })
+            });
+        };
+        let parameters: Vec<Value> = parameters
+            .iter()
+            .map(|p| json!({"type": "text", "text": m.fields.get(p)}))
+            .collect();
+        let mut components = vec![json!({"type": "body", "parameters": parameters})];
+        if let Some(buttons) = &m.buttons {
+            // The template is approved with two quick-reply buttons; their payloads
+            // are ours and name the notice (index 0 confirms, 1 asks to cancel).
+            for (index, payload) in [&buttons.confirm, &buttons.cancel].into_iter().enumerate() {
+                components.push(json!({"type": "button", "sub_type": "quick_reply",
+                    "index": index.to_string(), "parameters": [{"type": "payload", "payload": payload}]}));
             }
         }
+        json!({
+            "messaging_product": "whatsapp", "to": m.phone.digits(), "type": "template",
+            "template": {"name": name, "language": {"code": language}, "components": components},
+        })
     }
 
     pub(super) async fn probe(&self) -> Result<String, String> {

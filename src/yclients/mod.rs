@@ -236,6 +236,27 @@ impl YClients {
             .map(drop)
     }
 
+    /// Marks the visit confirmed (attendance 2, «Подтвердил»), keeping the
+    /// record's comment: `PUT /api/v1/visits/{visit_id}/{record_id}`, no read first.
+    pub async fn confirm_visit(
+        &self,
+        visit_id: &str,
+        record: RecordId,
+        comment: &str,
+    ) -> Result<(), YClientsError> {
+        let body = serde_json::json!({"attendance": 2, "comment": comment});
+        self.limiter.acquire().await;
+        let request = self.request(
+            self.http
+                .put(format!("{}/api/v1/visits/{visit_id}/{record}", self.base_url)),
+        );
+        let response = request
+            .send_json(&body)
+            .await
+            .map_err(|e| self.send_error(e))?;
+        self.answer(response).await.map(drop)
+    }
+
     pub async fn company(&self, company: CompanyId) -> Result<CompanyInfo, YClientsError> {
         let (body, _) = self.get(&format!("/api/v1/company/{company}"), &[]).await?;
         let data = body

@@ -430,6 +430,7 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
                 due_at: now,
                 reason: None,
                 record_json: "{}".into(),
+                message: None,
             }],
             close: Vec::new(),
             reschedule: Vec::new(),

@@ -1,0 +1,2 @@
+DROP INDEX notifications_phone_sent;
+DROP TABLE replies;

@@ -1,0 +1,89 @@
+//! Our answer to a client's message: free-form text, allowed because the client's
+//! message opened WhatsApp's 24-hour window; past it, not sent.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Delivery, Job};
+use crate::domain::{mask_phone, Phone, Reason, Status};
+use crate::lifecycle::parse_record;
+use crate::replies::decide::Answer;
+use crate::store::{self, Outbound, StoreError};
+use crate::template::Template;
+use crate::text::MessageFields;
+use crate::whatsapp::Outgoing;
+
+/// The window a client's message opens, less a margin for the send itself.
+fn window() -> Duration {
+    Duration::hours(24) - Duration::minutes(5)
+}
+
+pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Delivery, StoreError> {
+    let (shared, row) = (job.shared, &job.row);
+    if now > row.created_at.and_utc() + window() {
+        return job.finish(Status::Skipped, Reason::WindowClosed.as_str()).await;
+    }
+    let Some(phone) = row.phone.as_deref().and_then(|p| Phone::parse(p).ok()) else {
+        return job.finish(Status::Skipped, Reason::InvalidPhone.as_str()).await;
+    };
+    let messages = &shared.config.messages;
+    let template: &Template = match row
+        .notice_key
+        .split_once(':')
+        .and_then(|(_, what)| Answer::parse(what))
+    {
+        Some(Answer::Confirmed) => &messages.reply_confirmed,
+        Some(Answer::CancelRequest) => &messages.reply_cancel_request,
+        Some(Answer::Forwarded) | None => &messages.reply_forwarded,
+    };
+    let salon = shared.salons.known(row.company());
+    let fields = parse_record(&row.record_json)
+        .map(|record| MessageFields::new(&record, &salon))
+        .unwrap_or_else(MessageFields::empty);
+    let text = template.render(&fields);
+    let outbound = Outbound {
+        phone: phone.digits().to_string(),
+        message: text.clone(),
+        record_json: row.record_json.clone(),
+    };
+    let (id, me, claimed_at) = (job.id(), shared.cluster.instance_id.clone(), Utc::now());
+    if !shared
+        .db
+        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
+        .await?
+    {
+        shared.metrics.claim_conflict();
+        return Ok(Delivery::done());
+    }
+    let idempotency_key = format!(
+        "{}:{}:{}:{}",
+        row.company_id, row.record_id, row.kind, row.notice_key
+    );
+    let outgoing = Outgoing {
+        kind: row.kind,
+        idempotency_key: &idempotency_key,
+        phone: &phone,
+        text: &text,
+        fields: &fields,
+        company: row.company(),
+        record: row.record(),
+        buttons: None,
+    };
+    let attempt = row.attempts as u32 + 1;
+    match job.clients.provider.send(&outgoing).await {
+        Ok(provider_id) => {
+            let sent_at = Utc::now();
+            shared
+                .db
+                .run(move |c| store::mark_sent(c, id, provider_id.as_deref(), false, sent_at))
+                .await?;
+            shared.metrics.send(row.kind, "sent");
+            slog::info!(job.log, "answered the client"; "phone" => mask_phone(phone.digits()));
+            Ok(Delivery::done())
+        }
+        Err(error) => {
+            let max = shared.config.monitor.max_attempts;
+            shared.metrics.send(row.kind, error.outcome(attempt, max));
+            job.after_failure(error, true).await
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Carrying out one due outbox row, whatever its kind: a notice of the booking's
+//! life (`notice`), an answer to a client's message (`answer`), the visit marked
+//! confirmed in YClients (`visit`), a message to the staff (`staff`). Each claims
+//! its row (`pending → sending`) before the call that has an effect outside, and
+//! settles it after, so every effect has the outbox's promises: once, durable,
+//! retried. The notifier actor calls `deliver` and never looks at a row's kind.
+
+mod answer;
+mod notice;
+mod staff;
+mod visit;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::actors::messages::DueOutcome;
+use crate::actors::{backoff, Shared};
+use crate::domain::{Effect, NotificationId, Status};
+use crate::store::{self, Notification, StoreError};
+use crate::whatsapp::{Provider, SendError};
+use crate::yclients::YClients;
+
+/// What the notifier builds for itself on its own thread (awc is not `Send`).
+pub struct Clients {
+    pub yclients: YClients,
+    pub provider: Provider,
+}
+
+impl Clients {
+    pub fn new(shared: &Shared) -> Clients {
+        let config = &shared.config;
+        Clients {
+            yclients: YClients::new(&config.yclients, &shared.tls, shared.limiter.clone()),
+            provider: Provider::new(&config.whatsapp, &shared.tls, &shared.logger),
+        }
+    }
+}
+
+/// How one due row ended.
+pub struct Delivery {
+    pub outcome: DueOutcome,
+    /// Pause every WhatsApp send until then (the provider refused the account).
+    pub pause: Option<DateTime<Utc>>,
+}
+
+impl Delivery {
+    fn done() -> Delivery {
+        Delivery {
+            outcome: DueOutcome::Done,
+            pause: None,
+        }
+    }
+    fn retry_at(at: DateTime<Utc>) -> Delivery {
+        Delivery {
+            outcome: DueOutcome::RetryAt(at),
+            pause: None,
+        }
+    }
+}
+
+/// Carries out row `id` if it is still pending and due.
+pub async fn deliver(
+    shared: Shared,
+    clients: &Clients,
+    id: NotificationId,
+    paused_until: Option<DateTime<Utc>>,
+) -> Result<Delivery, StoreError> {
+    shared.faults.strike("notifier")?;
+    let Some(row) = shared.db.run(move |c| store::notification(c, id)).await? else {
+        return Ok(Delivery::done());
+    };
+    if row.status != Status::Pending || shared.supervision.stopping() {
+        return Ok(Delivery::done());
+    }
+    let now = Utc::now();
+    if row.due_at() > now {
+        return Ok(Delivery::retry_at(row.due_at()));
+    }
+    let log = shared.logger.new(slog::o!("company_id" => row.company_id,
+        "record_id" => row.record_id, "notification_id" => row.id, "kind" => row.kind.as_str()));
+    let job = Job {
+        shared: &shared,
+        clients,
+        row,
+        log,
+    };
+    match job.row.kind.effect() {
+        // A paused WhatsApp account holds every WhatsApp message, not the others.
+        Effect::Notice | Effect::Answer => {
+            if let Some(until) = paused_until.filter(|u| *u > now) {
+                return Ok(Delivery::retry_at(until));
+            }
+        }
+        Effect::YClientsWrite | Effect::Staff => {}
+    }
+    match job.row.kind.effect() {
+        Effect::Notice => notice::deliver(&job, now).await,
+        Effect::Answer => answer::deliver(&job, now).await,
+        Effect::YClientsWrite => visit::deliver(&job, now).await,
+        Effect::Staff => staff::deliver(&job).await,
+    }
+}
+
+/// One due row and what carrying it out needs.
+struct Job<'a> {
+    shared: &'a Shared,
+    clients: &'a Clients,
+    row: Notification,
+    log: slog::Logger,
+}
+
+impl Job<'_> {
+    fn id(&self) -> NotificationId {
+        self.row.id()
+    }
+
+    /// A final state without an effect, with why.
+    async fn finish(&self, status: Status, reason: &str) -> Result<Delivery, StoreError> {
+        let (id, owned) = (self.id(), reason.to_string());
+        self.shared
+            .db
+            .run(move |c| store::mark_final(c, id, status, &owned, Utc::now()))
+            .await?;
+        match status {
+            Status::Failed => {
+                slog::error!(self.log, "failed for good"; "status" => status.as_str(), "reason" => reason)
+            }
+            _ => {
+                slog::info!(self.log, "not carried out after all"; "status" => status.as_str(), "reason" => reason)
+            }
+        }
+        Ok(Delivery::done())
+    }
+
+    /// Still pending, to be tried at `at` (an outside service could not answer:
+    /// not counted as an attempt).
+    async fn retry_later(&self, at: DateTime<Utc>, error: String) -> Result<Delivery, StoreError> {
+        let id = self.id();
+        self.shared
+            .db
+            .run(move |c| store::mark_retry(c, id, at, &error, Utc::now()))
+            .await?;
+        Ok(Delivery::retry_at(at))
+    }
+
+    /// What a failed call means for the row: `failed` for good (a permanent error,
+    /// or the last attempt), a retry with backoff, or (`pausing`: WhatsApp's
+    /// account refused) a pause of every send that does not count as an attempt.
+    async fn after_failure(&self, error: SendError, pausing: bool) -> Result<Delivery, StoreError> {
+        let monitor = &self.shared.config.monitor;
+        let attempt = self.row.attempts as u32 + 1;
+        let wait = |attempt| {
+            backoff(
+                Duration::from_millis(monitor.retry_initial_ms),
+                Duration::from_millis(monitor.retry_max_ms),
+                attempt,
+            )
+        };
+        let (id, db) = (self.id(), &self.shared.db);
+        match error {
+            SendError::Permanent { reason } => self.finish(Status::Failed, &reason).await,
+            SendError::Retryable { reason, .. } if attempt >= monitor.max_attempts => {
+                let reason = format!("gave up after {attempt} attempts: {reason}");
+                self.finish(Status::Failed, &reason).await
+            }
+            SendError::Retryable {
+                reason,
+                retry_after,
+            } => {
+                let wait = wait(attempt).max(retry_after.unwrap_or(Duration::ZERO));
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                slog::warn!(self.log, "failed; will retry"; "error" => &reason, "attempt" => attempt,
+                    "retry_in_ms" => wait.as_millis() as u64);
+                db.run(move |c| store::mark_retry(c, id, at, &reason, Utc::now()))
+                    .await?;
+                Ok(Delivery::retry_at(at))
+            }
+            SendError::Paused { reason } => {
+                let wait = wait(attempt);
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                slog::error!(self.log, "the service refused the account; paused"; "error" => &reason,
+                    "retry_in_ms" => wait.as_millis() as u64);
+                let error = format!("paused: {reason}");
+                db.run(move |c| {
+                    store::mark_retry(c, id, at, &error, Utc::now())?;
+                    store::refund_attempt(c, id)
+                })
+                .await?;
+                Ok(Delivery {
+                    outcome: DueOutcome::RetryAt(at),
+                    pause: pausing.then_some(at),
+                })
+            }
+        }
+    }
+}

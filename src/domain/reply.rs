@@ -1,0 +1,43 @@
+//! A client's reply: what it means (`Intent`) and how it was tied to a notice
+//! (`MatchedBy`). Stored as text in `replies`.
+
+use super::notice::text_enum;
+
+text_enum!(
+    /// What a reply asks for, read from the whole message (`replies::intent`).
+    Intent {
+        Confirm = "confirm",
+        Cancel = "cancel",
+        /// Anything else (a question, a voice message): a person reads it.
+        Other = "other",
+    }
+);
+
+text_enum!(
+    /// How a reply was tied to the booking it answers.
+    MatchedBy {
+        /// Our quick-reply button's payload names the notice.
+        Payload = "payload",
+        /// It quotes one of our messages.
+        Quote = "quote",
+        /// A reaction to one of our messages.
+        Reaction = "reaction",
+        /// Plain text: the latest notice sent to that phone within the window.
+        Latest = "latest",
+        /// Plain text from a phone with two or more bookings ahead: the staff decide.
+        Ambiguous = "ambiguous",
+        /// Nothing sent to that phone lately: a stranger, or an old conversation.
+        Unmatched = "unmatched",
+    }
+);
+
+impl Intent {
+    /// What the staff's page calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Intent::Confirm => "подтвердил",
+            Intent::Cancel => "просит отменить или перенести",
+            Intent::Other => "написал",
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Clients' replies: each inbound message kept once, with the notice it answers,
+//! and the effects it calls for written as outbox rows in the same transaction, so
+//! that a reply answered 200 is never lost and never acted on twice.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::poll::{open_notice, NewNotification};
+use super::schema::{bookings, notifications, replies};
+use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
+use crate::domain::{CompanyId, Intent, Kind, MatchedBy, NotificationId, RecordId, Status};
+
+/// An inbound message as it arrived.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub provider: &'static str,
+    /// Unique per provider.
+    pub provider_message_id: String,
+    /// The client's phone, digits (for the staff; never logged).
+    pub phone: String,
+    pub client_name: Option<String>,
+    /// Its text (or the reaction's emoji, or the button's title); none for media.
+    pub body: Option<String>,
+    pub message_type: &'static str,
+    /// Which of our senders got it (Cloud API phone number id, Green API instance).
+    pub sender: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Where to look for the notice a reply answers.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    /// A button's payload named it.
+    pub notice: Option<NotificationId>,
+    /// It quotes, or reacts to, this message of ours.
+    pub quoted: Option<String>,
+    /// Notices sent to the phone since then count for a plain answer.
+    pub since: DateTime<Utc>,
+    /// An answer "passed on to the staff" to the phone since then stops another.
+    pub forwarded_since: DateTime<Utc>,
+}
+
+/// A notice sent to the client, with the booking as the daemon knows it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentNotice {
+    pub id: NotificationId,
+    pub company: CompanyId,
+    pub record: RecordId,
+    pub kind: Kind,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The stored booking (its latest sighting), or the notice's own copy.
+    pub record_json: String,
+}
+
+/// What the database knows that decides a reply.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyContext {
+    /// The notice named by a payload, a quote or a reaction.
+    pub named: Option<SentNotice>,
+    /// The notices sent to the phone within the window, newest first.
+    pub recent: Vec<SentNotice>,
+    /// We answered "passed on to the staff" to this phone lately.
+    pub forwarded_lately: bool,
+}
+
+/// What a reply was decided to be, and the outbox rows it opens.
+#[derive(Debug, Clone)]
+pub struct ReplyDecision {
+    pub company: Option<CompanyId>,
+    pub record: Option<RecordId>,
+    pub notification: Option<NotificationId>,
+    pub matched_by: MatchedBy,
+    pub intent: Intent,
+    pub effects: Vec<(CompanyId, RecordId, NewNotification)>,
+}
+
+/// The reply's id and the rows now pending, due then; `None` when the message was
+/// taken before (a provider's repeat).
+pub type Taken = Option<(i64, Vec<(NotificationId, DateTime<Utc>)>)>;
+
+/// Keeps `reply` once and writes what `decide` makes of it, in one transaction.
+pub fn take_reply(
+    conn: &mut Conn,
+    reply: &NewReply,
+    lookup: &Lookup,
+    now: DateTime<Utc>,
+    decide: impl FnOnce(&ReplyContext, i64) -> ReplyDecision,
+) -> Result<Taken, StoreError> {
+    write_transaction(conn, Serialize::Replies, |conn| {
+        let insert = diesel::insert_into(replies::table)
+            .values((
+                replies::provider.eq(reply.provider),
+                replies::provider_message_id.eq(&reply.provider_message_id),
+                replies::phone.eq(&reply.phone),
+                replies::client_name.eq(&reply.client_name),
+                replies::body.eq(&reply.body),
+                replies::message_type.eq(reply.message_type),
+                replies::sender.eq(&reply.sender),
+                replies::matched_by.eq(MatchedBy::Unmatched),
+                replies::intent.eq(Intent::Other),
+                replies::received_at.eq(db_time(reply.received_at)),
+                replies::created_at.eq(db_time(now)),
+            ))
+            .on_conflict_do_nothing();
+        if each_backend!(conn, |c| insert.execute(c))? == 0 {
+            return Ok(None);
+        }
+        let id: i64 = replies::table
+            .filter(replies::provider.eq(reply.provider))
+            .filter(replies::provider_message_id.eq(&reply.provider_message_id))
+            .select(replies::id)
+            .first(conn)?;
+        let context = context(conn, &reply.phone, lookup)?;
+        let decision = decide(&context, id);
+        diesel::update(replies::table.find(id))
+            .set((
+                replies::company_id.eq(decision.company.map(|c| c.0)),
+                replies::record_id.eq(decision.record.map(|r| r.0)),
+                replies::notification_id.eq(decision.notification.map(|n| n.0)),
+                replies::matched_by.eq(decision.matched_by),
+                replies::intent.eq(decision.intent),
+            ))
+            .execute(conn)?;
+        let mut scheduled = Vec::new();
+        for (company, record, row) in &decision.effects {
+            if let Some(opened) = open_notice(conn, *company, *record, row, now)? {
+                scheduled.push((opened, row.due_at));
+            }
+        }
+        Ok(Some((id, scheduled)))
+    })
+}
+
+fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext, StoreError> {
+    let notices = || {
+        notifications::table
+            .filter(notifications::kind.eq_any(Kind::NOTICES))
+            .filter(notifications::status.eq(Status::Sent))
+            .into_boxed()
+    };
+    let named = match (&lookup.notice, &lookup.quoted) {
+        (Some(id), _) => notices()
+            .filter(notifications::id.eq(id.0))
+            .first::<super::Notification>(conn)
+            .optional()?,
+        (None, Some(quoted)) => notices()
+            .filter(notifications::provider_message_id.eq(quoted))
+            .first::<super::Notification>(conn)
+            .optional()?,
+        (None, None) => None,
+    };
+    let recent = notices()
+        .filter(notifications::phone.eq(phone))
+        .filter(notifications::sent_at.gt(db_time(lookup.since)))
+        .order((notifications::sent_at.desc(), notifications::id.desc()))
+        .load::<super::Notification>(conn)?;
+    let forwarded = notifications::table
+        .filter(notifications::kind.eq(Kind::ReplyAnswer))
+        .filter(notifications::phone.eq(phone))
+        .filter(notifications::notice_key.like("%:forwarded"))
+        .filter(notifications::created_at.gt(db_time(lookup.forwarded_since)))
+        .count()
+        .get_result::<i64>(conn)?;
+    let mut with_booking = |n: super::Notification| -> Result<SentNotice, StoreError> {
+        let stored = bookings::table
+            .find((n.company_id, n.record_id))
+            .select(bookings::record_json)
+            .first::<String>(conn)
+            .optional()?;
+        Ok(SentNotice {
+            id: n.id(),
+            company: n.company(),
+            record: n.record(),
+            kind: n.kind,
+            sent_at: n.sent_at.map(|t: NaiveDateTime| t.and_utc()),
+            record_json: stored.unwrap_or(n.record_json),
+        })
+    };
+    Ok(ReplyContext {
+        named: named.map(&mut with_booking).transpose()?,
+        recent: recent
+            .into_iter()
+            .map(&mut with_booking)
+            .collect::<Result<_, _>>()?,
+        forwarded_lately: forwarded > 0,
+    })
+}
+
+/// A reply as the staff's page and `status` show it.
+#[derive(Debug, Clone, PartialEq, Queryable, serde::Serialize)]
+pub struct StoredReply {
+    pub id: i64,
+    pub provider: String,
+    pub provider_message_id: String,
+    #[serde(skip)]
+    pub phone: String,
+    pub client_name: Option<String>,
+    #[serde(skip)]
+    pub body: Option<String>,
+    pub message_type: String,
+    pub sender: Option<String>,
+    pub company_id: Option<i64>,
+    pub record_id: Option<i64>,
+    pub notification_id: Option<i64>,
+    pub matched_by: MatchedBy,
+    pub intent: Intent,
+    pub received_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// The latest replies, newest first; with `company`, only those concerning it.
+pub fn recent_replies(
+    conn: &mut Conn,
+    company: Option<CompanyId>,
+    limit: i64,
+) -> Result<Vec<StoredReply>, StoreError> {
+    let mut query = replies::table
+        .order((replies::created_at.desc(), replies::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(company) = company {
+        query = query.filter(replies::company_id.eq(company.0));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Replies by intent and how they matched, for `status` and the page's counts.
+pub fn count_replies(conn: &mut Conn) -> Result<Vec<(Intent, MatchedBy, i64)>, StoreError> {
+    Ok(replies::table
+        .group_by((replies::intent, replies::matched_by))
+        .select((replies::intent, replies::matched_by, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// How an effect (a write to YClients, a staff alert) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    Sent { provider_message_id: Option<String> },
+    Final { status: Status, reason: String },
+}
+
+/// Settles row `id` and opens what follows from it (the client's answer once the
+/// visit is confirmed, a staff alert when it could not be), in one transaction:
+/// a crash between them can neither lose the follow-up nor open it twice. Returns
+/// the rows now pending, due then.
+pub fn settle_effect(
+    conn: &mut Conn,
+    id: NotificationId,
+    how: &Settled,
+    follow_ups: &[(CompanyId, RecordId, NewNotification)],
+    now: DateTime<Utc>,
+) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
+    let company: i64 = notifications::table
+        .find(id.0)
+        .select(notifications::company_id)
+        .first(conn)?;
+    write_transaction(conn, Serialize::Company(company), |conn| {
+        let open = notifications::table
+            .find(id.0)
+            .filter(notifications::status.eq_any([Status::Pending, Status::Sending]));
+        let changed = match how {
+            Settled::Sent {
+                provider_message_id,
+            } => diesel::update(open)
+                .set((
+                    notifications::status.eq(Status::Sent),
+                    notifications::provider_message_id.eq(provider_message_id),
+                    notifications::last_error.eq(None::<String>),
+                    notifications::sent_at.eq(db_time(now)),
+                    notifications::updated_at.eq(db_time(now)),
+                ))
+                .execute(conn)?,
+            Settled::Final { status, reason } => diesel::update(open)
+                .set((
+                    notifications::status.eq(*status),
+                    notifications::last_error.eq(reason),
+                    notifications::updated_at.eq(db_time(now)),
+                ))
+                .execute(conn)?,
+        };
+        let mut scheduled = Vec::new();
+        if changed == 0 {
+            // Another decision came first: it opened what follows, if anything.
+            return Ok(scheduled);
+        }
+        for (company, record, row) in follow_ups {
+            if let Some(opened) = open_notice(conn, *company, *record, row, now)? {
+                scheduled.push((opened, row.due_at));
+            }
+        }
+        Ok(scheduled)
+    })
+}
+
+/// Whether the daemon already marked this visit confirmed in YClients.
+pub fn visit_confirmed(
+    conn: &mut Conn,
+    company: CompanyId,
+    record: RecordId,
+) -> Result<bool, StoreError> {
+    let sent = notifications::table
+        .filter(notifications::company_id.eq(company.0))
+        .filter(notifications::record_id.eq(record.0))
+        .filter(notifications::kind.eq(Kind::VisitConfirmation))
+        .filter(notifications::status.eq(Status::Sent))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(sent > 0)
+}
