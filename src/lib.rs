@@ -26,6 +26,7 @@ pub mod status;
 pub mod store;
 pub mod template;
 pub mod text;
+pub mod undelivered;
 pub mod webhooks;
 pub mod whatsapp;
 pub mod yclients;

@@ -83,7 +83,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         Err(error) => {
             let max = shared.config.monitor.max_attempts;
             shared.metrics.send(row.kind, error.outcome(attempt, max));
-            job.after_failure(error, true).await
+            job.after_failure(error, true, |_| Vec::new()).await
         }
     }
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use crate::actors::messages::DueOutcome;
 use crate::actors::{backoff, Shared};
 use crate::domain::{Effect, NotificationId, Status};
-use crate::store::{self, Notification, StoreError};
+use crate::store::{self, Effects, Notification, Settled, StoreError};
 use crate::whatsapp::{Provider, SendError};
 use crate::yclients::YClients;
 
@@ -145,9 +145,15 @@ impl Job<'_> {
     }
 
     /// What a failed call means for the row: `failed` for good (a permanent error,
-    /// or the last attempt), a retry with backoff, or (`pausing`: WhatsApp's
-    /// account refused) a pause of every send that does not count as an attempt.
-    async fn after_failure(&self, error: SendError, pausing: bool) -> Result<Delivery, StoreError> {
+    /// or the last attempt), opening `if_final` with it; a retry with backoff; or
+    /// (`pausing`: WhatsApp's account refused) a pause of every send that does not
+    /// count as an attempt.
+    async fn after_failure(
+        &self,
+        error: SendError,
+        pausing: bool,
+        if_final: impl FnOnce(&str) -> Effects,
+    ) -> Result<Delivery, StoreError> {
         let monitor = &self.shared.config.monitor;
         let attempt = self.row.attempts as u32 + 1;
         let wait = |attempt| {
@@ -158,11 +164,25 @@ impl Job<'_> {
             )
         };
         let (id, db) = (self.id(), &self.shared.db);
+        let failed = |reason: String| async move {
+            slog::error!(self.log, "failed for good"; "reason" => &reason);
+            let follow_ups = if_final(&reason);
+            let how = Settled::Final {
+                status: Status::Failed,
+                reason,
+            };
+            let opened = db
+                .run(move |c| store::settle_effect(c, id, &how, &follow_ups, Utc::now()))
+                .await?;
+            Ok(Delivery {
+                outcome: DueOutcome::Opened(opened),
+                pause: None,
+            })
+        };
         match error {
-            SendError::Permanent { reason } => self.finish(Status::Failed, &reason).await,
+            SendError::Permanent { reason } => failed(reason).await,
             SendError::Retryable { reason, .. } if attempt >= monitor.max_attempts => {
-                let reason = format!("gave up after {attempt} attempts: {reason}");
-                self.finish(Status::Failed, &reason).await
+                failed(format!("gave up after {attempt} attempts: {reason}")).await
             }
             SendError::Retryable {
                 reason,

@@ -172,7 +172,10 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         }
         Err(error) => {
             shared.metrics.send(kind, error.outcome(attempt, monitor.max_attempts));
-            job.after_failure(error, true).await
+            // Undeliverable for good: the staff hear of it.
+            let sent = row.clone();
+            let undelivered = |reason: &str| crate::undelivered::effects(&shared.salons, &sent, reason);
+            job.after_failure(error, true, undelivered).await
         }
     }
 }

@@ -54,7 +54,7 @@ pub(super) async fn deliver(job: &Job<'_>) -> Result<Delivery, StoreError> {
                 _ => "retry",
             });
             // Telegram's trouble holds this alert, never the clients' messages.
-            job.after_failure(error, false).await
+            job.after_failure(error, false, |_| Vec::new()).await
         }
     }
 }

@@ -96,7 +96,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             match retryable(&e) {
                 Some(error) if attempt < shared.config.monitor.max_attempts => {
                     shared.metrics.yclients_write("retry");
-                    job.after_failure(error, false).await
+                    job.after_failure(error, false, |_| Vec::new()).await
                 }
                 _ => follow.failed(&salon, &current, &yclients_words(&e)).await,
             }

@@ -13,6 +13,7 @@ use crate::store::{self, Conn, StoreError};
 use crate::yclients::{Record, VisitTime};
 
 mod page;
+pub mod replies;
 pub use page::render_html;
 
 /// How many recent decisions are shown.
@@ -36,6 +37,8 @@ pub struct Report {
     /// Live instances whose settings differ, with the first difference: every
     /// instance must have the same companies and notification rules.
     pub instances_disagree: Option<String>,
+    /// Clients' replies.
+    pub replies: replies::RepliesReport,
 }
 
 /// One instance on a shared database, as the database knows it.
@@ -199,6 +202,7 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         })
         .collect();
     Ok(Report {
+        replies: replies::read(conn, config, None)?,
         instances,
         instances_disagree,
         companies,
@@ -268,6 +272,7 @@ pub fn render_text(report: &Report) -> String {
             "  ! instances disagree (give every instance the same config): {difference}"
         );
     }
+    replies::render_text(&mut out, &report.replies);
     out.push_str("Notifications:");
     if report.kinds.is_empty() {
         out.push_str(" none yet");

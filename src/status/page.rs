@@ -53,7 +53,9 @@ pub fn render_html(report: &Report) -> String {
             "<li>{salon}: <span class=\"{class}\">{text}</span></li>"
         );
     }
-    out.push_str("</ul>\n<h2>Уведомления</h2>\n<ul>\n");
+    out.push_str("</ul>\n");
+    replies_section(&mut out, report);
+    out.push_str("<h2>Уведомления</h2>\n<ul>\n");
     if report.kinds.is_empty() {
         out.push_str("<li class=\"muted\">Пока ни одного.</li>\n");
     }
@@ -97,6 +99,55 @@ pub fn render_html(report: &Report) -> String {
         "</ul>\n<p class=\"muted\">Страница обновляется каждые 10 секунд.</p>\n</body></html>\n",
     );
     out
+}
+
+/// «Ответы клиентов»: per salon, of the clients asked to confirm, how many did;
+/// then the latest replies and how each was read.
+fn replies_section(out: &mut String, report: &Report) {
+    let r = &report.replies;
+    if r.latest.is_empty() && r.salons.iter().all(|s| s.reminded == 0) {
+        return;
+    }
+    out.push_str("<h2>Ответы клиентов</h2>\n<ul>\n");
+    for s in r.salons.iter().filter(|s| s.reminded > 0) {
+        let salon = report
+            .companies
+            .iter()
+            .find(|c| c.company_id == s.company_id)
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| format!("Салон {}", s.company_id));
+        let _ = writeln!(
+            out,
+            "<li>{}: напомнили {}, <span class=\"ok\">подтвердили ответом {}</span>, \
+             просят отменить {}, написали другое {}, без ответа {}</li>",
+            escape(&salon),
+            s.reminded,
+            s.confirmed_by_reply,
+            s.asked_to_cancel,
+            s.other_reply,
+            s.no_answer
+        );
+    }
+    for reply in &r.latest {
+        let what = match reply.matched_by {
+            crate::domain::MatchedBy::Ambiguous => "несколько записей: решает администратор",
+            crate::domain::MatchedBy::Unmatched => "не ответ на уведомление",
+            _ => reply.intent.label(),
+        };
+        let said = match &reply.text {
+            Some(text) => format!("«{}»", escape(text)),
+            None => "без текста".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "<li>{} — {} ({}): {said} — <span class=\"{}\">{what}</span></li>",
+            reply.at.format("%d.%m %H:%M"),
+            escape(reply.client.as_deref().unwrap_or("Клиент")),
+            escape(&reply.phone),
+            if reply.intent == crate::domain::Intent::Confirm { "ok" } else { "bad" },
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 fn ago(t: Option<DateTime<Utc>>) -> String {

@@ -29,10 +29,11 @@ pub use outbox::*;
 pub use poll::*;
 pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
+    Effects,
 };
 pub use replan::Replanned;
 pub use replies::{
-    count_replies, recent_replies, settle_effect, take_reply, visit_confirmed, Lookup, NewReply,
+    asked_and_answered, count_replies, recent_replies, settle_effect, take_reply, visit_confirmed, Lookup, NewReply,
     ReplyContext, ReplyDecision, SentNotice, Settled, StoredReply, Taken,
 };
 

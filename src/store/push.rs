@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{deliveries, notifications, webhook_receipts};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Delivery};
+use crate::domain::{CompanyId, Delivery, Kind, NotificationId};
 
 /// What one delivery status did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +29,23 @@ impl DeliveryUpdate {
     }
 }
 
-/// Records what Meta reported of `provider_message_id`, only forward, in one
-/// immediate transaction (two callbacks at once cannot both win). Kept even when
-/// no notification has that id yet: Meta may report before `sent` is committed.
+/// Outbox rows to open: each with its salon and booking.
+pub type Effects = Vec<(CompanyId, crate::domain::RecordId, super::NewNotification)>;
+
+/// Records what the provider reported of `provider_message_id`, only forward, in
+/// one immediate transaction (two callbacks at once cannot both win). Kept even
+/// when no notification has that id yet: a provider may report before `sent` is
+/// committed. A `failed` that applies to a sent notice opens what `undelivered`
+/// makes of it (the staff told) in the same transaction; those rows come back,
+/// due then.
 pub fn record_delivery(
     conn: &mut Conn,
     provider_message_id: &str,
     delivery: Delivery,
     error: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<DeliveryUpdate, StoreError> {
+    undelivered: &dyn Fn(&super::Notification, &str) -> Effects,
+) -> Result<(DeliveryUpdate, Vec<(NotificationId, DateTime<Utc>)>), StoreError> {
     write_transaction(conn, Serialize::Deliveries, |conn| {
         let known = deliveries::table
             .find(provider_message_id)
@@ -48,7 +55,7 @@ pub fn record_delivery(
             .as_deref()
             .and_then(Delivery::parse);
         if !Delivery::advances(known, delivery) {
-            return Ok(DeliveryUpdate::Stale);
+            return Ok((DeliveryUpdate::Stale, Vec::new()));
         }
         let upsert = diesel::insert_into(deliveries::table)
             .values((
@@ -65,15 +72,25 @@ pub fn record_delivery(
                 deliveries::updated_at.eq(db_time(now)),
             ));
         each_backend!(conn, |c| upsert.execute(c))?;
-        let ours = notifications::table
+        let ours: Vec<super::Notification> = notifications::table
             .filter(notifications::provider_message_id.eq(provider_message_id))
-            .count()
-            .get_result::<i64>(conn)?;
-        Ok(if ours > 0 {
-            DeliveryUpdate::Applied
-        } else {
+            .load(conn)?;
+        let mut scheduled = Vec::new();
+        if delivery == Delivery::Failed {
+            for row in ours.iter().filter(|r| Kind::NOTICES.contains(&r.kind)) {
+                for (company, record, effect) in undelivered(row, error.unwrap_or("failed")) {
+                    if let Some(id) = super::poll::open_notice(conn, company, record, &effect, now)? {
+                        scheduled.push((id, effect.due_at));
+                    }
+                }
+            }
+        }
+        let update = if ours.is_empty() {
             DeliveryUpdate::Unknown
-        })
+        } else {
+            DeliveryUpdate::Applied
+        };
+        Ok((update, scheduled))
     })
 }
 

@@ -307,3 +307,31 @@ pub fn visit_confirmed(
         .get_result::<i64>(conn)?;
     Ok(sent > 0)
 }
+
+/// The bookings that were asked to confirm (a notice of an `asking` kind sent
+/// since then), and every reply tied to a booking since then: (company, record)
+/// and (company, record, intent).
+pub fn asked_and_answered(
+    conn: &mut Conn,
+    asking: &[Kind],
+    since: DateTime<Utc>,
+) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64, Intent)>), StoreError> {
+    let asked = notifications::table
+        .filter(notifications::kind.eq_any(asking))
+        .filter(notifications::status.eq(Status::Sent))
+        .filter(notifications::sent_at.gt(db_time(since)))
+        .select((notifications::company_id, notifications::record_id))
+        .distinct()
+        .load(conn)?;
+    let answered = replies::table
+        .filter(replies::created_at.gt(db_time(since)))
+        .filter(replies::company_id.is_not_null())
+        .filter(replies::record_id.is_not_null())
+        .select((
+            replies::company_id.assume_not_null(),
+            replies::record_id.assume_not_null(),
+            replies::intent,
+        ))
+        .load(conn)?;
+    Ok((asked, answered))
+}

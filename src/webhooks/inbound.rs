@@ -145,23 +145,33 @@ pub(super) async fn record_statuses(
     statuses: Vec<(String, Delivery, Option<String>)>,
 ) -> Result<usize, StoreError> {
     let now = Utc::now();
+    let salons = state.salons.clone();
     let applied = state
         .db
         .run(move |c| {
+            let undelivered = |row: &store::Notification, error: &str| {
+                crate::undelivered::effects(&salons, row, error)
+            };
             statuses
                 .iter()
                 .map(|(id, delivery, error)| {
-                    let update = store::record_delivery(c, id, *delivery, error.as_deref(), now)?;
-                    Ok((*delivery, update))
+                    let (update, opened) =
+                        store::record_delivery(c, id, *delivery, error.as_deref(), now, &undelivered)?;
+                    Ok((*delivery, update, opened))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
-    for (delivery, update) in &applied {
+    for (delivery, update, opened) in &applied {
         state.metrics.delivery(delivery.as_str(), update.as_str());
+        if let Some(delay) = &state.schedule {
+            for (id, due_at) in opened {
+                delay.do_send(Schedule { id: *id, due_at: *due_at });
+            }
+        }
     }
     Ok(applied
         .iter()
-        .filter(|(_, u)| *u != DeliveryUpdate::Stale)
+        .filter(|(_, u, _)| *u != DeliveryUpdate::Stale)
         .count())
 }

@@ -1,0 +1,165 @@
+//! Clients' replies as `status`, `/status` and the staff's page show them: the
+//! latest, how each was read, and per salon how many clients asked to confirm did.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::{mask_phone, CompanyId, Intent, MatchedBy};
+use crate::store::{self, Conn, StoreError};
+
+/// How far back the per-salon counts look.
+const COUNTED_DAYS: i64 = 30;
+const LATEST: i64 = 20;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepliesReport {
+    /// Replies by what they were read as: `confirm`, `cancel`, `other`,
+    /// `ambiguous`, `unmatched`.
+    pub counts: BTreeMap<String, i64>,
+    /// The latest, newest first.
+    pub latest: Vec<ReplyReport>,
+    /// Per salon, over the last 30 days.
+    pub salons: Vec<SalonReplies>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyReport {
+    pub at: DateTime<Utc>,
+    pub company_id: Option<i64>,
+    pub record_id: Option<i64>,
+    pub client: Option<String>,
+    /// Masked (`7916***4567`).
+    pub phone: String,
+    pub intent: Intent,
+    pub matched_by: MatchedBy,
+    /// What the client wrote (none for a voice message or a picture).
+    pub text: Option<String>,
+    pub message_type: String,
+}
+
+/// Of the bookings whose clients were asked to confirm (`replies.ask_in`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SalonReplies {
+    pub company_id: i64,
+    pub reminded: usize,
+    pub confirmed_by_reply: usize,
+    pub asked_to_cancel: usize,
+    /// Answered with something a person had to read.
+    pub other_reply: usize,
+    pub no_answer: usize,
+}
+
+/// `status`'s lines: counts, per salon, the latest (masked phones, no texts).
+pub fn render_text(out: &mut String, report: &RepliesReport) {
+    use std::fmt::Write;
+    if report.counts.is_empty() && report.salons.iter().all(|s| s.reminded == 0) {
+        return;
+    }
+    let counts: Vec<String> = report.counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(out, "Replies: {}", counts.join(" "));
+    for s in &report.salons {
+        let _ = writeln!(
+            out,
+            "  {:<10} asked {} confirmed {} cancel {} other {} no answer {}",
+            s.company_id, s.reminded, s.confirmed_by_reply, s.asked_to_cancel, s.other_reply, s.no_answer
+        );
+    }
+    for r in report.latest.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {}  {:<12} {:<9} {:<10} {}",
+            r.at.format("%Y-%m-%d %H:%M:%S"),
+            r.phone,
+            label(r.intent, r.matched_by),
+            r.matched_by,
+            r.company_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+        );
+    }
+}
+
+/// A reply's label: its intent, or how it failed to match.
+pub fn label(intent: Intent, matched_by: MatchedBy) -> &'static str {
+    match matched_by {
+        MatchedBy::Ambiguous => "ambiguous",
+        MatchedBy::Unmatched => "unmatched",
+        _ => intent.as_str(),
+    }
+}
+
+pub fn read(
+    conn: &mut Conn,
+    config: &Config,
+    company: Option<CompanyId>,
+) -> Result<RepliesReport, StoreError> {
+    let mut counts = BTreeMap::new();
+    for (intent, matched_by, n) in store::count_replies(conn)? {
+        *counts.entry(label(intent, matched_by).to_string()).or_default() += n;
+    }
+    let latest = store::recent_replies(conn, company, LATEST)?
+        .into_iter()
+        .map(|r| ReplyReport {
+            at: r.created_at.and_utc(),
+            company_id: r.company_id,
+            record_id: r.record_id,
+            client: r.client_name,
+            phone: mask_phone(&r.phone),
+            intent: r.intent,
+            matched_by: r.matched_by,
+            text: r.body,
+            message_type: r.message_type,
+        })
+        .collect();
+    let since = Utc::now() - chrono::Duration::days(COUNTED_DAYS);
+    let (asked, answered) = store::asked_and_answered(conn, &config.replies.ask_in, since)?;
+    Ok(RepliesReport {
+        counts,
+        latest,
+        salons: per_salon(config, company, &asked, &answered),
+    })
+}
+
+/// Each booking counts once, by the most telling of its replies: a confirmation,
+/// else a cancel request, else anything else.
+fn per_salon(
+    config: &Config,
+    only: Option<CompanyId>,
+    asked: &[(i64, i64)],
+    answered: &[(i64, i64, Intent)],
+) -> Vec<SalonReplies> {
+    let mut best: HashMap<(i64, i64), Intent> = HashMap::new();
+    let rank = |i: Intent| match i {
+        Intent::Confirm => 3,
+        Intent::Cancel => 2,
+        Intent::Other => 1,
+    };
+    for (company, record, intent) in answered {
+        let entry = best.entry((*company, *record)).or_insert(*intent);
+        if rank(*intent) > rank(*entry) {
+            *entry = *intent;
+        }
+    }
+    config
+        .companies
+        .iter()
+        .filter(|c| only.is_none_or(|o| o.0 == c.id))
+        .map(|c| {
+            let mut salon = SalonReplies {
+                company_id: c.id,
+                ..SalonReplies::default()
+            };
+            for booking in asked.iter().filter(|(company, _)| *company == c.id) {
+                salon.reminded += 1;
+                match best.get(booking) {
+                    Some(Intent::Confirm) => salon.confirmed_by_reply += 1,
+                    Some(Intent::Cancel) => salon.asked_to_cancel += 1,
+                    Some(Intent::Other) => salon.other_reply += 1,
+                    None => salon.no_answer += 1,
+                }
+            }
+            salon
+        })
+        .collect()
+}
