@@ -77,6 +77,10 @@ pub struct ConfigParts {
     pub cloud_api: String,
     /// Whole tables appended at the end (`[http]`, `[log]`…).
     pub tables: String,
+    /// Keys added to each `[[companies]]` table; `{id}` stands for its id.
+    pub company: String,
+    /// `whatsapp.provider`; `None`: `cloud_api`.
+    pub provider: Option<&'static str>,
 }
 
 /// An injected failure, answered instead of the next request.
@@ -316,20 +320,24 @@ impl Simulator {
     ) -> String {
         let companies: String = companies
             .iter()
-            .map(|id| format!("[[companies]]\nid = {id}\n"))
+            .map(|id| {
+                let extra = parts.company.replace("{id}", &id.to_string());
+                format!("[[companies]]\nid = {id}\n{extra}\n")
+            })
             .collect();
         format!(
             "[database]\nurl = \"{database_url}\"\n\n\
              [yclients]\nbase_url = \"{yclients}\"\npartner_token = \"test-partner-token\"\n\
              user_token = \"test-user-token\"\n{yclients_extra}\n\n{companies}\n\
              [monitor]\n{monitor}\n\n\
-             [whatsapp]\nprovider = \"cloud_api\"\n{whatsapp}\n\n\
+             [whatsapp]\nprovider = \"{provider}\"\n{whatsapp}\n\n\
              [whatsapp.cloud_api]\nbase_url = \"{cloud}\"\nphone_number_id = \"100200300\"\n\
              access_token = \"test-access-token\"\n{cloud_api}\n\n{tables}\n",
             yclients = self.base_url(),
             yclients_extra = parts.yclients,
             monitor = parts.monitor,
             whatsapp = parts.whatsapp,
+            provider = parts.provider.unwrap_or("cloud_api"),
             cloud = self.cloud_api_url(),
             cloud_api = parts.cloud_api,
             tables = parts.tables,

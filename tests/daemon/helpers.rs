@@ -37,6 +37,10 @@ pub struct Options {
     pub cloud_api_extra: String,
     /// Extra keys for `[monitor]`.
     pub monitor_extra: String,
+    /// Extra keys for each `[[companies]]`; `{id}` stands for its id.
+    pub company_extra: String,
+    /// `whatsapp.provider`; `None`: `cloud_api` (the simulator's).
+    pub whatsapp_provider: Option<&'static str>,
     /// A PostgreSQL server to put the test's database on, whatever the suite's backend.
     pub postgres: Option<String>,
 }
@@ -52,6 +56,8 @@ impl Default for Options {
             yclients_timeout_ms: 2_000,
             cloud_api_extra: String::new(),
             monitor_extra: String::new(),
+            company_extra: String::new(),
+            whatsapp_provider: None,
             retry_max_ms: 1_000,
             postgres: None,
         }
@@ -249,6 +255,8 @@ impl TestApp {
             whatsapp: "request_timeout_ms = 2000".into(),
             cloud_api: o.cloud_api_extra.clone(),
             tables: with_instance_id(&o.extra),
+            company: o.company_extra.clone(),
+            provider: o.whatsapp_provider,
         };
         let companies: Vec<i64> = o.companies.iter().map(|(id, _)| *id).collect();
         self.sim

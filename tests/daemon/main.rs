@@ -22,6 +22,7 @@ mod operations;
 mod polling;
 mod push;
 mod replan;
+mod replies;
 mod security;
 mod shutdown;
 mod supervision;
