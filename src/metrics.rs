@@ -111,7 +111,13 @@ impl Metrics {
     /// A client's reply taken, by what it was read as: `confirm`, `cancel`,
     /// `other`, `ambiguous`, `unmatched`.
     pub fn reply(&self, intent: &'static str) {
-        *self.inner.lock().expect("metrics lock").replies.entry(intent).or_default() += 1;
+        *self
+            .inner
+            .lock()
+            .expect("metrics lock")
+            .replies
+            .entry(intent)
+            .or_default() += 1;
     }
 
     /// A write to YClients (the visit confirmed) and how it ended: `confirmed`,

@@ -148,4 +148,3 @@ impl Handler<Drain> for NotifierActor {
         })
     }
 }
-

@@ -51,7 +51,7 @@ impl Default for MessagesConfig {
     }
 }
 
-fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Template, D::Error> {
+pub(super) fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Template, D::Error> {
     Template::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 

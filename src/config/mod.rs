@@ -15,12 +15,15 @@ mod agreement;
 mod checks;
 mod cluster;
 mod database;
+mod fallback;
 mod http;
 mod log;
 mod messages;
 mod monitor;
 mod notifications;
 mod replies;
+mod sms;
+mod staff;
 mod supervisor;
 mod tls;
 mod whatsapp;
@@ -30,12 +33,15 @@ pub use agreement::Agreement;
 use checks::{missing, positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use database::{redact_password, DatabaseConfig};
+pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
 pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
+pub use sms::SmsConfig;
+pub use staff::StaffConfig;
 pub use supervisor::SupervisorConfig;
 pub use tls::TlsConfig;
 pub use whatsapp::{CloudApiConfig, GreenApiConfig, ProviderKind, WebhookConfig, WhatsAppConfig};
@@ -124,6 +130,12 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub tls: TlsConfig,
+    #[serde(default)]
+    pub staff: StaffConfig,
+    #[serde(default)]
+    pub fallback: FallbackConfig,
+    #[serde(default)]
+    pub sms: SmsConfig,
 }
 
 /// Where the database lives.
@@ -225,6 +237,9 @@ impl Config {
         if let Some(http) = self.http.as_mut() {
             set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
         }
+        set("TELEGRAM_BOT_TOKEN", &mut self.staff.telegram_bot_token);
+        set("SMS_RU_API_ID", &mut self.fallback.sms_ru.api_id);
+        set("SMSC_PASSWORD", &mut self.fallback.smsc.password);
         // The Node.js predecessor's variables, kept so its deployments move over unchanged.
         if let Some(v) = env("BOOKING_MONITOR_ENABLED") {
             self.monitor.enabled = match v.trim().to_ascii_lowercase().as_str() {
@@ -273,6 +288,10 @@ impl Config {
         if let Some(http) = &self.http {
             http.validate()?;
         }
+        self.staff.validate()?;
+        self.fallback.validate()?;
+        self.sms
+            .check_length("sms", &self.fallback, &self.companies)?;
         Ok(())
     }
 

@@ -136,7 +136,10 @@ impl CloudApiConfig {
                 "WHATSAPP_ACCESS_TOKEN",
             ));
         }
-        known_placeholders("whatsapp.cloud_api.template_parameters", &self.template_parameters)?;
+        known_placeholders(
+            "whatsapp.cloud_api.template_parameters",
+            &self.template_parameters,
+        )?;
         for (kind, template) in self.templates.each() {
             if let Some(parameters) = &template.parameters {
                 let key = format!("whatsapp.cloud_api.templates.{kind}.parameters");

@@ -20,10 +20,14 @@ fn window() -> Duration {
 pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Delivery, StoreError> {
     let (shared, row) = (job.shared, &job.row);
     if now > row.created_at.and_utc() + window() {
-        return job.finish(Status::Skipped, Reason::WindowClosed.as_str()).await;
+        return job
+            .finish(Status::Skipped, Reason::WindowClosed.as_str())
+            .await;
     }
     let Some(phone) = row.phone.as_deref().and_then(|p| Phone::parse(p).ok()) else {
-        return job.finish(Status::Skipped, Reason::InvalidPhone.as_str()).await;
+        return job
+            .finish(Status::Skipped, Reason::InvalidPhone.as_str())
+            .await;
     };
     let messages = &shared.config.messages;
     let template: &Template = match row

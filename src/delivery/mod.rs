@@ -18,6 +18,7 @@ use crate::actors::messages::DueOutcome;
 use crate::actors::{backoff, Shared};
 use crate::domain::{Effect, NotificationId, Status};
 use crate::store::{self, Effects, Notification, Settled, StoreError};
+use crate::telegram::Telegram;
 use crate::whatsapp::{Provider, SendError};
 use crate::yclients::YClients;
 
@@ -25,6 +26,8 @@ use crate::yclients::YClients;
 pub struct Clients {
     pub yclients: YClients,
     pub provider: Provider,
+    /// The staff's Telegram bot, when `staff.telegram_bot_token` is set.
+    pub telegram: Option<Telegram>,
 }
 
 impl Clients {
@@ -33,6 +36,14 @@ impl Clients {
         Clients {
             yclients: YClients::new(&config.yclients, &shared.tls, shared.limiter.clone()),
             provider: Provider::new(&config.whatsapp, &shared.tls, &shared.logger),
+            telegram: config.staff.telegram_enabled().then(|| {
+                Telegram::new(
+                    &config.staff.telegram_api_base_url,
+                    &config.staff.telegram_bot_token,
+                    &shared.tls,
+                    Duration::from_millis(config.whatsapp.request_timeout_ms),
+                )
+            }),
         }
     }
 }
@@ -189,7 +200,8 @@ impl Job<'_> {
                 retry_after,
             } => {
                 let wait = wait(attempt).max(retry_after.unwrap_or(Duration::ZERO));
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let at =
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                 slog::warn!(self.log, "failed; will retry"; "error" => &reason, "attempt" => attempt,
                     "retry_in_ms" => wait.as_millis() as u64);
                 db.run(move |c| store::mark_retry(c, id, at, &reason, Utc::now()))
@@ -198,8 +210,14 @@ impl Job<'_> {
             }
             SendError::Paused { reason } => {
                 let wait = wait(attempt);
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                slog::error!(self.log, "the service refused the account; paused"; "error" => &reason,
+                let at =
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let what = if pausing {
+                    "the WhatsApp provider refused the account; all sends paused"
+                } else {
+                    "the service refused the account; this row waits"
+                };
+                slog::error!(self.log, "{}", what; "error" => &reason,
                     "retry_in_ms" => wait.as_millis() as u64);
                 let error = format!("paused: {reason}");
                 db.run(move |c| {

@@ -108,7 +108,9 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     }
     let messages = &shared.config.messages;
     let Some(template) = messages.template(kind) else {
-        return job.finish(crate::domain::Status::Failed, "no text for this kind").await;
+        return job
+            .finish(crate::domain::Status::Failed, "no text for this kind")
+            .await;
     };
     let mut text = template.render(&fields);
     // A notice that asks the client to answer: a text says how; a template gets
@@ -171,10 +173,13 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             Ok(Delivery::done())
         }
         Err(error) => {
-            shared.metrics.send(kind, error.outcome(attempt, monitor.max_attempts));
+            shared
+                .metrics
+                .send(kind, error.outcome(attempt, monitor.max_attempts));
             // Undeliverable for good: the staff hear of it.
             let sent = row.clone();
-            let undelivered = |reason: &str| crate::undelivered::effects(&shared.salons, &sent, reason);
+            let undelivered =
+                |reason: &str| crate::undelivered::effects(&shared.salons, &sent, reason);
             job.after_failure(error, true, undelivered).await
         }
     }

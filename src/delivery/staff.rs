@@ -49,10 +49,12 @@ pub(super) async fn deliver(job: &Job<'_>) -> Result<Delivery, StoreError> {
         Err(error) => {
             let attempt = row.attempts as u32 + 1;
             let max = shared.config.monitor.max_attempts;
-            shared.metrics.staff_alert(match error.outcome(attempt, max) {
-                "failed" => "failed",
-                _ => "retry",
-            });
+            shared
+                .metrics
+                .staff_alert(match error.outcome(attempt, max) {
+                    "failed" => "failed",
+                    _ => "retry",
+                });
             // Telegram's trouble holds this alert, never the clients' messages.
             job.after_failure(error, false, |_| Vec::new()).await
         }

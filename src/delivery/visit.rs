@@ -22,7 +22,9 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     let (db, id) = (&shared.db, job.id());
     let (company, record) = (row.company(), row.record());
     if !shared.config.replies.enabled {
-        return job.finish(Status::Skipped, Reason::RepliesOff.as_str()).await;
+        return job
+            .finish(Status::Skipped, Reason::RepliesOff.as_str())
+            .await;
     }
     let (booking, confirmed) = db
         .run(move |c| {
@@ -64,7 +66,12 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         let reason = "the record has no visit_id: it cannot be marked confirmed";
         return follow.failed(&salon, &current, reason).await;
     };
-    let comment = current.raw.get("comment").and_then(Value::as_str).unwrap_or("").to_string();
+    let comment = current
+        .raw
+        .get("comment")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let outbound = Outbound {
         phone: row.phone.clone().unwrap_or_default(),
         message: "attendance 2 (Подтвердил)".into(),
@@ -78,7 +85,12 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         shared.metrics.claim_conflict();
         return Ok(Delivery::done());
     }
-    match job.clients.yclients.confirm_visit(&visit_id, record, &comment).await {
+    match job
+        .clients
+        .yclients
+        .confirm_visit(&visit_id, record, &comment)
+        .await
+    {
         Ok(()) => {
             shared.metrics.yclients_write("confirmed");
             slog::info!(job.log, "the visit is confirmed in YClients");
@@ -148,7 +160,11 @@ impl Follow<'_> {
     }
 
     fn alert(&self, text: String) -> Effect {
-        self.row(Kind::StaffAlert, format!("visit:{}", self.reply()), Some(text))
+        self.row(
+            Kind::StaffAlert,
+            format!("visit:{}", self.reply()),
+            Some(text),
+        )
     }
 
     async fn settle(&self, how: Settled, follow_ups: Vec<Effect>) -> Result<Delivery, StoreError> {
@@ -230,7 +246,10 @@ fn retryable(e: &YClientsError) -> Option<SendError> {
 /// YClients' own words, and for a refusal the right to grant.
 fn yclients_words(e: &YClientsError) -> String {
     match e {
-        YClientsError::Unauthorized { status: 403, message } => format!(
+        YClientsError::Unauthorized {
+            status: 403,
+            message,
+        } => format!(
             "YClients 403: {message}: give the YClients user the right edit_records_access \
              (a visit already marked «Пришёл» also needs edit_records_attendance_access)"
         ),

@@ -7,5 +7,5 @@ mod reply;
 
 pub use ids::{CompanyId, NotificationId, RecordId};
 pub use notice::{Audience, Delivery, Effect, Kind, Reason, Status};
-pub use reply::{Intent, MatchedBy};
 pub use phone::{mask_phone, Phone, PhoneError};
+pub use reply::{Intent, MatchedBy};

@@ -1,7 +1,6 @@
 //! What a notification is about (`Kind`), where it stands (`Status`), and why it
 //! ended without a send (`Reason`). Stored as text; see `store::sql_types`.
 
-
 /// Generates an enum stored and shown as snake_case text, with `ALL`, `as_str` and `parse`.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {

@@ -40,7 +40,11 @@ pub fn reply_text(why: Alert, salon: &Salon, inbound: &Inbound, visits: &[&Recor
     let name = inbound
         .name
         .clone()
-        .or_else(|| visits.iter().find_map(|r| r.client.as_ref().map(|c| c.name.clone())))
+        .or_else(|| {
+            visits
+                .iter()
+                .find_map(|r| r.client.as_ref().map(|c| c.name.clone()))
+        })
         .unwrap_or_else(|| "без имени".into());
     let mut text = format!(
         "{}: {}.\nКлиент: {name}, +{}\n",

@@ -96,7 +96,10 @@ pub fn decide(f: &Facts, ctx: &ReplyContext, reply: i64) -> ReplyDecision {
     let mut ahead: Vec<&Booking> = Vec::new();
     for b in all.iter().filter(|b| b.ahead(f.now)) {
         let key = (b.notice.company, b.notice.record);
-        if !ahead.iter().any(|a| (a.notice.company, a.notice.record) == key) {
+        if !ahead
+            .iter()
+            .any(|a| (a.notice.company, a.notice.record) == key)
+        {
             ahead.push(b);
         }
     }
@@ -140,7 +143,15 @@ impl<'a> Decision<'a> {
         }
     }
 
-    fn row(&mut self, company: CompanyId, record: RecordId, kind: Kind, key: String, json: &str, message: Option<String>) {
+    fn row(
+        &mut self,
+        company: CompanyId,
+        record: RecordId,
+        kind: Kind,
+        key: String,
+        json: &str,
+        message: Option<String>,
+    ) {
         self.decision.effects.push((
             company,
             record,
@@ -161,16 +172,39 @@ impl<'a> Decision<'a> {
         let salon = (self.f.salon)(company);
         let visits: Vec<&Record> = bookings.iter().filter_map(|b| b.record.as_ref()).collect();
         let text = alert::reply_text(why, &salon, self.f.inbound, &visits);
-        let json = bookings.first().map_or("{}", |b| b.notice.record_json.as_str());
-        self.row(company, record, Kind::StaffAlert, format!("reply:{}", self.reply), json, Some(text));
+        let json = bookings
+            .first()
+            .map_or("{}", |b| b.notice.record_json.as_str());
+        self.row(
+            company,
+            record,
+            Kind::StaffAlert,
+            format!("reply:{}", self.reply),
+            json,
+            Some(text),
+        );
     }
 
-    fn answer(&mut self, company: CompanyId, record: RecordId, answer: Answer, json: &str, forwarded_lately: bool) {
+    fn answer(
+        &mut self,
+        company: CompanyId,
+        record: RecordId,
+        answer: Answer,
+        json: &str,
+        forwarded_lately: bool,
+    ) {
         // At most one "passed on" a day to a phone: a chatty client gets no bot loop.
         if !self.f.acknowledge || (answer == Answer::Forwarded && forwarded_lately) {
             return;
         }
-        self.row(company, record, Kind::ReplyAnswer, answer.key(self.reply), json, None);
+        self.row(
+            company,
+            record,
+            Kind::ReplyAnswer,
+            answer.key(self.reply),
+            json,
+            None,
+        );
     }
 
     /// A reply tied to one booking.
@@ -194,7 +228,13 @@ impl<'a> Decision<'a> {
             }
             (Intent::Cancel, _) => {
                 self.alert(company, record, Alert::CancelRequest, &[b]);
-                self.answer(company, record, Answer::CancelRequest, &json, forwarded_lately);
+                self.answer(
+                    company,
+                    record,
+                    Answer::CancelRequest,
+                    &json,
+                    forwarded_lately,
+                );
             }
             (Intent::Other, _) => {
                 self.alert(company, record, Alert::Question, &[b]);
@@ -222,7 +262,13 @@ impl<'a> Decision<'a> {
         }
         let latest = several[0];
         let json = latest.notice.record_json.clone();
-        self.answer(latest.notice.company, RecordId(0), Answer::Forwarded, &json, forwarded_lately);
+        self.answer(
+            latest.notice.company,
+            RecordId(0),
+            Answer::Forwarded,
+            &json,
+            forwarded_lately,
+        );
     }
 
     /// Nothing sent to that phone lately: the staff of the salon whose sender got

@@ -46,7 +46,10 @@ impl Inbound {
     /// What it means and, for our own button, the notice it names.
     pub fn meaning(&self) -> (Intent, Option<NotificationId>) {
         match &self.content {
-            Content::Button { payload: Some(p), title } => match payload::parse(p) {
+            Content::Button {
+                payload: Some(p),
+                title,
+            } => match payload::parse(p) {
                 Some((id, intent)) => (intent, Some(id)),
                 None => (intent::of_text(Some(title)), None),
             },
@@ -200,8 +203,14 @@ pub fn green_api(body: &Value) -> Result<GreenNotification, String> {
                 "sent" => (Delivery::Sent, None),
                 "delivered" => (Delivery::Delivered, None),
                 "read" => (Delivery::Read, None),
-                "noAccount" => (Delivery::Failed, Some("noAccount: the number has no WhatsApp")),
-                "failed" | "notInGroup" => (Delivery::Failed, Some("failed: Green API could not deliver it")),
+                "noAccount" => (
+                    Delivery::Failed,
+                    Some("noAccount: the number has no WhatsApp"),
+                ),
+                "failed" | "notInGroup" => (
+                    Delivery::Failed,
+                    Some("failed: Green API could not deliver it"),
+                ),
                 other => return Ok(GreenNotification::Ignored(format!("status {other}"))),
             };
             Ok(GreenNotification::Status {
@@ -219,18 +228,21 @@ pub fn green_api(body: &Value) -> Result<GreenNotification, String> {
             let id = text(body.get("idMessage")).ok_or("no idMessage")?;
             let data = body.get("messageData").ok_or("no messageData")?;
             let kind = text(data.get("typeMessage")).unwrap_or_default();
-            let extended = || text(data.pointer("/extendedTextMessageData/text")).unwrap_or_default();
+            let extended =
+                || text(data.pointer("/extendedTextMessageData/text")).unwrap_or_default();
             let content = match kind.as_str() {
-                "textMessage" => {
-                    Content::Text(text(data.pointer("/textMessageData/textMessage")).unwrap_or_default())
-                }
+                "textMessage" => Content::Text(
+                    text(data.pointer("/textMessageData/textMessage")).unwrap_or_default(),
+                ),
                 "extendedTextMessage" | "quotedMessage" => Content::Text(extended()),
                 "reactionMessage" => Content::Reaction(extended()),
                 "buttonsResponseMessage" | "templateButtonsReplyMessage" => Content::Button {
                     payload: text(data.pointer("/buttonsResponseMessage/selectedButtonId"))
                         .or_else(|| text(data.pointer("/templateButtonReplyMessage/selectedId"))),
                     title: text(data.pointer("/buttonsResponseMessage/selectedButtonText"))
-                        .or_else(|| text(data.pointer("/templateButtonReplyMessage/selectedDisplayText")))
+                        .or_else(|| {
+                            text(data.pointer("/templateButtonReplyMessage/selectedDisplayText"))
+                        })
                         .unwrap_or_default(),
                 },
                 other => Content::Media(other.to_string()),
@@ -314,27 +326,43 @@ mod tests {
         assert_eq!(text[0].sender.as_deref(), Some("100200300"));
         assert_eq!(text[0].at.timestamp(), 1_764_000_000);
 
-        let button = cloud_api(&meta(json!({"from": "79161234567", "id": "wamid.2", "type": "button",
-            "button": {"payload": "bm:17:cancel", "text": "Не смогу"}, "context": {"id": "wamid.OUT"}})));
-        assert_eq!(button[0].meaning(), (Intent::Cancel, Some(NotificationId(17))));
+        let button = cloud_api(&meta(
+            json!({"from": "79161234567", "id": "wamid.2", "type": "button",
+            "button": {"payload": "bm:17:cancel", "text": "Не смогу"}, "context": {"id": "wamid.OUT"}}),
+        ));
+        assert_eq!(
+            button[0].meaning(),
+            (Intent::Cancel, Some(NotificationId(17)))
+        );
         assert_eq!(button[0].quoted.as_deref(), Some("wamid.OUT"));
 
-        let interactive = cloud_api(&meta(json!({"from": "79161234567", "id": "wamid.3", "type": "interactive",
-            "interactive": {"type": "button_reply", "button_reply": {"id": "bm:9:confirm", "title": "Подтверждаю"}}})));
-        assert_eq!(interactive[0].meaning(), (Intent::Confirm, Some(NotificationId(9))));
+        let interactive = cloud_api(&meta(
+            json!({"from": "79161234567", "id": "wamid.3", "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "bm:9:confirm", "title": "Подтверждаю"}}}),
+        ));
+        assert_eq!(
+            interactive[0].meaning(),
+            (Intent::Confirm, Some(NotificationId(9)))
+        );
 
-        let reaction = cloud_api(&meta(json!({"from": "79161234567", "id": "wamid.4", "type": "reaction",
-            "reaction": {"message_id": "wamid.OUT", "emoji": "👍"}})));
+        let reaction = cloud_api(&meta(
+            json!({"from": "79161234567", "id": "wamid.4", "type": "reaction",
+            "reaction": {"message_id": "wamid.OUT", "emoji": "👍"}}),
+        ));
         assert_eq!(reaction[0].meaning(), (Intent::Confirm, None));
         assert_eq!(reaction[0].quoted.as_deref(), Some("wamid.OUT"));
 
-        let voice = cloud_api(&meta(json!({"from": "79161234567", "id": "wamid.5", "type": "audio",
-            "audio": {"id": "media.1"}})));
+        let voice = cloud_api(&meta(
+            json!({"from": "79161234567", "id": "wamid.5", "type": "audio",
+            "audio": {"id": "media.1"}}),
+        ));
         assert_eq!(voice[0].meaning(), (Intent::Other, None));
         assert_eq!(voice[0].body(), None);
 
-        let taken_back = cloud_api(&meta(json!({"from": "79161234567", "id": "wamid.6", "type": "reaction",
-            "reaction": {"message_id": "wamid.OUT", "emoji": ""}})));
+        let taken_back = cloud_api(&meta(
+            json!({"from": "79161234567", "id": "wamid.6", "type": "reaction",
+            "reaction": {"message_id": "wamid.OUT", "emoji": ""}}),
+        ));
         assert!(taken_back.is_empty());
     }
 
@@ -367,7 +395,10 @@ mod tests {
         );
         let group = json!({"typeWebhook": "incomingMessageReceived", "idMessage": "1",
             "senderData": {"chatId": "120363@g.us"}, "messageData": {"typeMessage": "textMessage"}});
-        assert!(matches!(green_api(&group).unwrap(), GreenNotification::Ignored(_)));
+        assert!(matches!(
+            green_api(&group).unwrap(),
+            GreenNotification::Ignored(_)
+        ));
         assert!(green_api(&json!({})).is_err());
     }
 
@@ -378,7 +409,12 @@ mod tests {
         assert_eq!(m.from.digits(), "79161234567");
         assert_eq!(m.meaning(), (Intent::Cancel, None));
         assert_eq!(m.quoted.as_deref(), Some("out-1"));
-        assert_eq!(gateway(&json!({"from": "79161234567"})).unwrap_err(), "no id");
-        assert!(gateway(&json!({"id": "x", "from": "abc"})).unwrap_err().starts_with("from:"));
+        assert_eq!(
+            gateway(&json!({"from": "79161234567"})).unwrap_err(),
+            "no id"
+        );
+        assert!(gateway(&json!({"id": "x", "from": "abc"}))
+            .unwrap_err()
+            .starts_with("from:"));
     }
 }

@@ -95,8 +95,7 @@ fn is_decoration(c: char) -> bool {
 
 fn is_thumbs_up(text: &str) -> bool {
     let mut chars = text.trim().chars();
-    chars.next() == Some('👍')
-        && chars.all(|c| matches!(c, '\u{1F3FB}'..='\u{1F3FF}' | '\u{FE0F}'))
+    chars.next() == Some('👍') && chars.all(|c| matches!(c, '\u{1F3FB}'..='\u{1F3FF}' | '\u{FE0F}'))
 }
 
 #[cfg(test)]
@@ -137,7 +136,14 @@ mod tests {
         ] {
             assert_eq!(of_text(Some(phrase)), Intent::Confirm, "{phrase:?}");
         }
-        for phrase in ["Нет.", "НЕ СМОГУ!", "не могу…", "Отмена!", "2!", "не приду 😔"] {
+        for phrase in [
+            "Нет.",
+            "НЕ СМОГУ!",
+            "не могу…",
+            "Отмена!",
+            "2!",
+            "не приду 😔",
+        ] {
             assert_eq!(of_text(Some(phrase)), Intent::Cancel, "{phrase:?}");
         }
         assert_eq!(normalise("Пришёл"), "пришел");

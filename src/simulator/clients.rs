@@ -18,10 +18,19 @@ pub fn inbound_id() -> String {
 pub enum ClientMessage {
     Text(String),
     /// A template's quick-reply button: its payload and title.
-    Button { payload: String, title: String },
+    Button {
+        payload: String,
+        title: String,
+    },
     /// An interactive message's reply button.
-    Interactive { id: String, title: String },
-    Reaction { to: String, emoji: String },
+    Interactive {
+        id: String,
+        title: String,
+    },
+    Reaction {
+        to: String,
+        emoji: String,
+    },
     /// A voice message, a picture…
     Media(&'static str),
 }
@@ -35,7 +44,8 @@ pub fn meta_message(
     message: &ClientMessage,
     quoting: Option<&str>,
 ) -> Value {
-    let mut m = json!({"from": from, "id": id, "timestamp": chrono::Utc::now().timestamp().to_string()});
+    let mut m =
+        json!({"from": from, "id": id, "timestamp": chrono::Utc::now().timestamp().to_string()});
     match message {
         ClientMessage::Text(body) => {
             m["type"] = json!("text");
@@ -47,7 +57,8 @@ pub fn meta_message(
         }
         ClientMessage::Interactive { id, title } => {
             m["type"] = json!("interactive");
-            m["interactive"] = json!({"type": "button_reply", "button_reply": {"id": id, "title": title}});
+            m["interactive"] =
+                json!({"type": "button_reply", "button_reply": {"id": id, "title": title}});
         }
         ClientMessage::Reaction { to, emoji } => {
             m["type"] = json!("reaction");
@@ -69,7 +80,14 @@ pub fn meta_message(
 }
 
 /// Green API's notification of a client's text (quoting one of ours, optionally).
-pub fn green_message(instance: &str, from: &str, name: &str, id: &str, text: &str, quoting: Option<&str>) -> Value {
+pub fn green_message(
+    instance: &str,
+    from: &str,
+    name: &str,
+    id: &str,
+    text: &str,
+    quoting: Option<&str>,
+) -> Value {
     let message_data = match quoting {
         None => json!({"typeMessage": "textMessage", "textMessageData": {"textMessage": text}}),
         Some(ours) => json!({"typeMessage": "quotedMessage",

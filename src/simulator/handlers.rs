@@ -42,12 +42,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/green/waInstance{instance}/sendMessage/{token}",
             web::post().to(green_api),
         )
-        .route("/webhook/send", web::post().to(webhook));
+        .route("/webhook/send", web::post().to(webhook))
+        .configure(super::channels::routes);
 }
 
 type Data = web::Data<State>;
 
-fn log(state: &State, req: &HttpRequest, status: u16) {
+pub(super) fn log(state: &State, req: &HttpRequest, status: u16) {
     state.change(|w| {
         w.requests.push(Request {
             at: Instant::now(),
@@ -139,7 +140,17 @@ async fn whatsapp(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match fault(state, req, whatsapp_fault) {
+    faulted(state, req, whatsapp_fault, answer).await
+}
+
+/// Answers a provider's request: the fault `pick` takes from its queue, or `answer()`.
+pub(super) async fn faulted(
+    state: &State,
+    req: &HttpRequest,
+    pick: fn(&mut World, &str) -> Option<Fault>,
+    answer: impl FnOnce() -> HttpResponse,
+) -> HttpResponse {
+    match fault(state, req, pick) {
         Some(Injected::Answer(response)) => response,
         Some(Injected::Stall(duration)) => {
             state.change(|w| w.stalled += 1);

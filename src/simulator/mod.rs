@@ -1,22 +1,25 @@
-//! A YClients and a WhatsApp on 127.0.0.1 that answer as `../shared/` documents:
+//! A YClients and a WhatsApp (and a Telegram and SMS providers, `channels.rs`) on
+//! 127.0.0.1 that answer as `../shared/` documents:
 //! the `demo` command runs against it, and so do the black-box tests.
 //!
 //! Records are built from the documented record sample, unknown fields and all.
 //! Everything the simulator is asked, and every message it is sent, is kept, and
 //! [`Simulator::wait_until`] awaits a change rather than sleeping.
 
+mod channels;
 mod clients;
 mod handlers;
 mod push;
 mod visits;
 
+pub use channels::{SentSms, TelegramMessage};
 pub use clients::{
-    post as post_to_daemon,
-    gateway_message, green_message, green_status, inbound_id, meta_message, ClientMessage,
+    gateway_message, green_message, green_status, inbound_id, meta_message, post as post_to_daemon,
+    ClientMessage,
 };
 pub use push::{Pushed, StatusCallbacks, WebhookSender};
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -134,7 +137,7 @@ impl SentMessage {
             .pointer("/template/components")?
             .as_array()?
             .iter()
-            .find(|c| c["type"] == "button" && c["index"] == index.to_string())?
+            .find(|c| c["type"] == "button" && c["index"].as_str() == Some(&index.to_string()))?
             .pointer("/parameters/0/payload")?
             .as_str()
             .map(str::to_string)
@@ -174,6 +177,20 @@ pub struct World {
     /// round trip; the benches use it). Zero by default. A message is logged when its
     /// answer is ready, after this wait.
     pub whatsapp_latency: Duration,
+    /// Staff alerts the fake Telegram accepted.
+    pub telegram: Vec<TelegramMessage>,
+    pub telegram_faults: VecDeque<Fault>,
+    /// Chats Telegram answers 400 "Bad Request: chat not found" for.
+    pub telegram_missing_chats: HashSet<i64>,
+    /// Set: the one bot token Telegram knows (any other: 401).
+    pub telegram_token: Option<String>,
+    /// SMS the fake providers accepted, whichever provider.
+    pub sms: Vec<SentSms>,
+    /// Faults for the next SMS request, whichever provider.
+    pub sms_faults: VecDeque<Fault>,
+    /// Numbers every SMS provider refuses (SMS.ru per number, SMSC error 8, the
+    /// webhook 400).
+    pub sms_refused_phones: HashSet<String>,
 }
 
 impl World {

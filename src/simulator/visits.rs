@@ -19,7 +19,8 @@ pub(super) async fn put_visit(
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut changed = None;
     let response = yclients_call(&state, &req, |w| {
-        let (Some(attendance), Some(comment)) = (body.get("attendance"), body.get("comment")) else {
+        let (Some(attendance), Some(comment)) = (body.get("attendance"), body.get("comment"))
+        else {
             return (
                 422,
                 json!({"success": false, "data": null,
@@ -38,13 +39,19 @@ pub(super) async fn put_visit(
             return not_found("Визит");
         }
         changed = Some((attendance.clone(), comment.clone()));
-        (200, json!({"success": true, "data": {"id": record_id}, "meta": []}))
+        (
+            200,
+            json!({"success": true, "data": {"id": record_id}, "meta": []}),
+        )
     })
     .await;
     if let Some((attendance, comment)) = changed {
         let record = state.change(|w| {
             let stamp = w.stamp_for_record(record_id);
-            let record = w.records.values_mut().find(|r| r["id"] == json!(record_id))?;
+            let record = w
+                .records
+                .values_mut()
+                .find(|r| r["id"] == json!(record_id))?;
             record["attendance"] = attendance;
             record["comment"] = comment;
             record["last_change_date"] = json!(stamp);

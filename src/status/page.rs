@@ -144,7 +144,11 @@ fn replies_section(out: &mut String, report: &Report) {
             reply.at.format("%d.%m %H:%M"),
             escape(reply.client.as_deref().unwrap_or("Клиент")),
             escape(&reply.phone),
-            if reply.intent == crate::domain::Intent::Confirm { "ok" } else { "bad" },
+            if reply.intent == crate::domain::Intent::Confirm {
+                "ok"
+            } else {
+                "bad"
+            },
         );
     }
     out.push_str("</ul>\n");

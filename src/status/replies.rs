@@ -58,13 +58,22 @@ pub fn render_text(out: &mut String, report: &RepliesReport) {
     if report.counts.is_empty() && report.salons.iter().all(|s| s.reminded == 0) {
         return;
     }
-    let counts: Vec<String> = report.counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     let _ = writeln!(out, "Replies: {}", counts.join(" "));
     for s in &report.salons {
         let _ = writeln!(
             out,
             "  {:<10} asked {} confirmed {} cancel {} other {} no answer {}",
-            s.company_id, s.reminded, s.confirmed_by_reply, s.asked_to_cancel, s.other_reply, s.no_answer
+            s.company_id,
+            s.reminded,
+            s.confirmed_by_reply,
+            s.asked_to_cancel,
+            s.other_reply,
+            s.no_answer
         );
     }
     for r in report.latest.iter().take(5) {
@@ -75,7 +84,9 @@ pub fn render_text(out: &mut String, report: &RepliesReport) {
             r.phone,
             label(r.intent, r.matched_by),
             r.matched_by,
-            r.company_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+            r.company_id
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into())
         );
     }
 }
@@ -96,7 +107,9 @@ pub fn read(
 ) -> Result<RepliesReport, StoreError> {
     let mut counts = BTreeMap::new();
     for (intent, matched_by, n) in store::count_replies(conn)? {
-        *counts.entry(label(intent, matched_by).to_string()).or_default() += n;
+        *counts
+            .entry(label(intent, matched_by).to_string())
+            .or_default() += n;
     }
     let latest = store::recent_replies(conn, company, LATEST)?
         .into_iter()
@@ -113,11 +126,11 @@ pub fn read(
         })
         .collect();
     let since = Utc::now() - chrono::Duration::days(COUNTED_DAYS);
-    let (asked, answered) = store::asked_and_answered(conn, &config.replies.ask_in, since)?;
+    let seen = store::asked_and_answered(conn, &config.replies.ask_in, since)?;
     Ok(RepliesReport {
         counts,
         latest,
-        salons: per_salon(config, company, &asked, &answered),
+        salons: per_salon(config, company, &seen.asked, &seen.answered),
     })
 }
 

@@ -33,8 +33,8 @@ pub use push::{
 };
 pub use replan::Replanned;
 pub use replies::{
-    asked_and_answered, count_replies, recent_replies, settle_effect, take_reply, visit_confirmed, Lookup, NewReply,
-    ReplyContext, ReplyDecision, SentNotice, Settled, StoredReply, Taken,
+    asked_and_answered, count_replies, recent_replies, settle_effect, take_reply, visit_confirmed,
+    Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled, StoredReply, Taken,
 };
 
 use std::path::{Path, PathBuf};
@@ -53,6 +53,10 @@ pub(crate) use backend::{each_backend, write_transaction};
 pub const POOL_SIZE: u32 = 4;
 
 pub type Conn = AnyConnection;
+
+/// Outbox rows a write opened (or reopened) as pending, with their due times: the
+/// caller hands them to the delay actor.
+pub type Opened = Vec<(crate::domain::NotificationId, DateTime<Utc>)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{deliveries, notifications, webhook_receipts};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Delivery, Kind, NotificationId};
+use crate::domain::{CompanyId, Delivery, Kind};
 
 /// What one delivery status did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub fn record_delivery(
     error: Option<&str>,
     now: DateTime<Utc>,
     undelivered: &dyn Fn(&super::Notification, &str) -> Effects,
-) -> Result<(DeliveryUpdate, Vec<(NotificationId, DateTime<Utc>)>), StoreError> {
+) -> Result<(DeliveryUpdate, super::Opened), StoreError> {
     write_transaction(conn, Serialize::Deliveries, |conn| {
         let known = deliveries::table
             .find(provider_message_id)
@@ -79,7 +79,8 @@ pub fn record_delivery(
         if delivery == Delivery::Failed {
             for row in ours.iter().filter(|r| Kind::NOTICES.contains(&r.kind)) {
                 for (company, record, effect) in undelivered(row, error.unwrap_or("failed")) {
-                    if let Some(id) = super::poll::open_notice(conn, company, record, &effect, now)? {
+                    if let Some(id) = super::poll::open_notice(conn, company, record, &effect, now)?
+                    {
                         scheduled.push((id, effect.due_at));
                     }
                 }

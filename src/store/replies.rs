@@ -76,7 +76,7 @@ pub struct ReplyDecision {
 
 /// The reply's id and the rows now pending, due then; `None` when the message was
 /// taken before (a provider's repeat).
-pub type Taken = Option<(i64, Vec<(NotificationId, DateTime<Utc>)>)>;
+pub type Taken = Option<(i64, super::Opened)>;
 
 /// Keeps `reply` once and writes what `decide` makes of it, in one transaction.
 pub fn take_reply(
@@ -228,7 +228,11 @@ pub fn recent_replies(
 pub fn count_replies(conn: &mut Conn) -> Result<Vec<(Intent, MatchedBy, i64)>, StoreError> {
     Ok(replies::table
         .group_by((replies::intent, replies::matched_by))
-        .select((replies::intent, replies::matched_by, diesel::dsl::count_star()))
+        .select((
+            replies::intent,
+            replies::matched_by,
+            diesel::dsl::count_star(),
+        ))
         .load(conn)?)
 }
 
@@ -249,7 +253,7 @@ pub fn settle_effect(
     how: &Settled,
     follow_ups: &[(CompanyId, RecordId, NewNotification)],
     now: DateTime<Utc>,
-) -> Result<Vec<(NotificationId, DateTime<Utc>)>, StoreError> {
+) -> Result<super::Opened, StoreError> {
     let company: i64 = notifications::table
         .find(id.0)
         .select(notifications::company_id)
@@ -308,14 +312,21 @@ pub fn visit_confirmed(
     Ok(sent > 0)
 }
 
-/// The bookings that were asked to confirm (a notice of an `asking` kind sent
-/// since then), and every reply tied to a booking since then: (company, record)
-/// and (company, record, intent).
+/// The bookings asked to confirm, and the replies tied to bookings.
+#[derive(Debug, Clone, Default)]
+pub struct AskedAndAnswered {
+    /// (company, record) with a notice of an asking kind sent.
+    pub asked: Vec<(i64, i64)>,
+    /// (company, record, intent) of each reply tied to a booking.
+    pub answered: Vec<(i64, i64, Intent)>,
+}
+
+/// What `AskedAndAnswered` holds, since `since`.
 pub fn asked_and_answered(
     conn: &mut Conn,
     asking: &[Kind],
     since: DateTime<Utc>,
-) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64, Intent)>), StoreError> {
+) -> Result<AskedAndAnswered, StoreError> {
     let asked = notifications::table
         .filter(notifications::kind.eq_any(asking))
         .filter(notifications::status.eq(Status::Sent))
@@ -333,5 +344,5 @@ pub fn asked_and_answered(
             replies::intent,
         ))
         .load(conn)?;
-    Ok((asked, answered))
+    Ok(AskedAndAnswered { asked, answered })
 }

@@ -47,13 +47,19 @@ pub(super) async fn take(state: &State, messages: Vec<Inbound>) -> Result<usize,
                         salon: &salon,
                     };
                     let decision = decide(&facts, context, id);
-                    summary = Some((decision.matched_by, decision.intent, decision.company, decision.record));
+                    summary = Some((
+                        decision.matched_by,
+                        decision.intent,
+                        decision.company,
+                        decision.record,
+                    ));
                     decision
                 })?;
                 Ok(taken.map(|t| (t, summary)))
             })
             .await?;
-        let Some(((reply_id, scheduled), Some((matched_by, intent, company, record)))) = decided else {
+        let Some(((reply_id, scheduled), Some((matched_by, intent, company, record)))) = decided
+        else {
             state.metrics.reply("repeat");
             continue;
         };
@@ -88,7 +94,11 @@ fn sender_salon(config: &crate::config::Config, _sender: Option<&str>) -> Option
 
 /// `POST /webhooks/green-api/{whatsapp.green_api.webhook_token}`: incoming messages
 /// and the delivery statuses of ours; 404 for a wrong token.
-pub(super) async fn green_api(state: State, token: web::Path<String>, body: web::Bytes) -> HttpResponse {
+pub(super) async fn green_api(
+    state: State,
+    token: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
     let expected = state.config.whatsapp.green_api.webhook_token.expose();
     if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         return HttpResponse::NotFound().finish();
@@ -100,19 +110,27 @@ pub(super) async fn green_api(state: State, token: web::Path<String>, body: web:
     match inbound::green_api(&value) {
         Err(reason) => bad_request(&state, "green-api", reason),
         Ok(GreenNotification::Ignored(what)) => HttpResponse::Ok().json(json!({"ignored": what})),
-        Ok(GreenNotification::Status { id, delivery, error }) => {
-            match record_statuses(&state, vec![(id, delivery, error)]).await {
-                Ok(n) => HttpResponse::Ok().json(json!({"statuses": n})),
-                Err(e) => unavailable(&format!("database: {e}")),
-            }
+        Ok(GreenNotification::Status {
+            id,
+            delivery,
+            error,
+        }) => match record_statuses(&state, vec![(id, delivery, error)]).await {
+            Ok(n) => HttpResponse::Ok().json(json!({"statuses": n})),
+            Err(e) => unavailable(&format!("database: {e}")),
+        },
+        Ok(GreenNotification::Message(message)) => {
+            answer(&state, take(&state, vec![message]).await)
         }
-        Ok(GreenNotification::Message(message)) => answer(&state, take(&state, vec![message]).await),
     }
 }
 
 /// `POST /webhooks/gateway/{whatsapp.webhook.inbound_token}`: a JSON gateway's
 /// `{"id", "from", "text", "reply_to"}`; 404 for a wrong token.
-pub(super) async fn gateway(state: State, token: web::Path<String>, body: web::Bytes) -> HttpResponse {
+pub(super) async fn gateway(
+    state: State,
+    token: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
     let expected = state.config.whatsapp.webhook.inbound_token.expose();
     if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         return HttpResponse::NotFound().finish();
@@ -139,7 +157,7 @@ pub(super) fn answer(state: &State, taken: Result<usize, StoreError>) -> HttpRes
 }
 
 /// Delivery statuses, each moving its notification only forward; returns how
-/// many were applied or kept.
+/// many named no message of ours (yet).
 pub(super) async fn record_statuses(
     state: &State,
     statuses: Vec<(String, Delivery, Option<String>)>,
@@ -155,8 +173,14 @@ pub(super) async fn record_statuses(
             statuses
                 .iter()
                 .map(|(id, delivery, error)| {
-                    let (update, opened) =
-                        store::record_delivery(c, id, *delivery, error.as_deref(), now, &undelivered)?;
+                    let (update, opened) = store::record_delivery(
+                        c,
+                        id,
+                        *delivery,
+                        error.as_deref(),
+                        now,
+                        &undelivered,
+                    )?;
                     Ok((*delivery, update, opened))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
@@ -166,12 +190,15 @@ pub(super) async fn record_statuses(
         state.metrics.delivery(delivery.as_str(), update.as_str());
         if let Some(delay) = &state.schedule {
             for (id, due_at) in opened {
-                delay.do_send(Schedule { id: *id, due_at: *due_at });
+                delay.do_send(Schedule {
+                    id: *id,
+                    due_at: *due_at,
+                });
             }
         }
     }
     Ok(applied
         .iter()
-        .filter(|(_, u, _)| *u != DeliveryUpdate::Stale)
+        .filter(|(_, u, _)| *u == DeliveryUpdate::Unknown)
         .count())
 }

@@ -274,14 +274,14 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
     };
     let statuses = read_statuses(&value);
     let count = statuses.len();
-    let recorded = match inbound::record_statuses(&state, statuses).await {
-        Ok(recorded) => recorded,
+    let unknown = match inbound::record_statuses(&state, statuses).await {
+        Ok(unknown) => unknown,
         // Meta retries what is not answered 200; a repeat is harmless.
         Err(e) => return unavailable(&format!("database: {e}")),
     };
     let messages = crate::replies::inbound::cloud_api(&value);
     if messages.is_empty() {
-        return HttpResponse::Ok().json(json!({"statuses": count, "unknown": count - recorded}));
+        return HttpResponse::Ok().json(json!({"statuses": count, "unknown": unknown}));
     }
     inbound::answer(&state, inbound::take(&state, messages).await)
 }

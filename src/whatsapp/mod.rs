@@ -13,6 +13,7 @@ use crate::config::{ProviderKind, WhatsAppConfig};
 use crate::domain::{CompanyId, Kind, Phone, RecordId};
 use crate::http_client::TlsRoots;
 use crate::text::MessageFields;
+pub(crate) use providers::by_status;
 use providers::{CloudApi, GreenApi, Webhook};
 
 /// One message to send.
@@ -64,6 +65,21 @@ impl SendError {
             SendError::Retryable { .. } if attempt >= max => "failed",
             SendError::Retryable { .. } => "retry",
             SendError::Paused { .. } => "paused",
+        }
+    }
+
+    /// The same error in other words (a secret or a phone taken out of them).
+    pub fn map_reason(self, f: impl FnOnce(String) -> String) -> SendError {
+        match self {
+            SendError::Retryable {
+                reason,
+                retry_after,
+            } => SendError::Retryable {
+                reason: f(reason),
+                retry_after,
+            },
+            SendError::Paused { reason } => SendError::Paused { reason: f(reason) },
+            SendError::Permanent { reason } => SendError::Permanent { reason: f(reason) },
         }
     }
 }
@@ -131,7 +147,17 @@ pub(crate) struct Http {
     client: awc::Client,
 }
 
+/// What a POST carries.
+pub(crate) enum Payload<'a> {
+    Json(&'a Value),
+    Form(&'a [(&'a str, &'a str)]),
+}
+
 impl Http {
+    pub fn new(client: awc::Client) -> Http {
+        Http { client }
+    }
+
     pub async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Answer, String> {
         let mut request = self.client.get(url);
         if let Some(token) = bearer.filter(|t| !t.is_empty()) {
@@ -154,25 +180,35 @@ impl Http {
         })
     }
 
-    /// POSTs JSON; transport failures and timeouts are retryable (the message may
-    /// or may not have gone out: the outbox's `sending` state records that doubt).
     pub async fn post_json(
         &self,
         url: &str,
         bearer: Option<&str>,
         body: &Value,
     ) -> Result<Answer, SendError> {
+        self.post(url, bearer, Payload::Json(body)).await
+    }
+
+    /// POSTs; transport failures and timeouts are retryable (the message may
+    /// or may not have gone out: the outbox's `sending` state records that doubt).
+    pub async fn post(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        payload: Payload<'_>,
+    ) -> Result<Answer, SendError> {
         let mut request = self.client.post(url);
         if let Some(token) = bearer.filter(|t| !t.is_empty()) {
             request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
         }
-        let mut response = request
-            .send_json(body)
-            .await
-            .map_err(|e| SendError::Retryable {
-                reason: format!("no answer: {}", redact_url(&e.to_string())),
-                retry_after: None,
-            })?;
+        let sending = match payload {
+            Payload::Json(body) => request.send_json(body),
+            Payload::Form(fields) => request.send_form(&fields),
+        };
+        let mut response = sending.await.map_err(|e| SendError::Retryable {
+            reason: format!("no answer: {}", redact_url(&e.to_string())),
+            retry_after: None,
+        })?;
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)

@@ -238,7 +238,7 @@ impl Webhook {
 
 /// What an HTTP status alone says: 5xx and 429 pass, 401/403 are the account's
 /// trouble (pause), other 4xx are this message's (permanent).
-fn by_status(answer: &Answer, reason: String) -> SendError {
+pub(crate) fn by_status(answer: &Answer, reason: String) -> SendError {
     match answer.status.as_u16() {
         429 | 500..=599 => SendError::Retryable {
             reason,

@@ -246,10 +246,10 @@ impl YClients {
     ) -> Result<(), YClientsError> {
         let body = serde_json::json!({"attendance": 2, "comment": comment});
         self.limiter.acquire().await;
-        let request = self.request(
-            self.http
-                .put(format!("{}/api/v1/visits/{visit_id}/{record}", self.base_url)),
-        );
+        let request = self.request(self.http.put(format!(
+            "{}/api/v1/visits/{visit_id}/{record}",
+            self.base_url
+        )));
         let response = request
             .send_json(&body)
             .await

@@ -4,6 +4,7 @@
 mod actix_panics;
 mod agreement;
 mod bad_input;
+mod channels;
 mod cluster;
 mod config_errors;
 mod container;

@@ -68,7 +68,13 @@ async fn says(app: &TestApp, from: &str, message: ClientMessage, quoting: Option
     says_with_id(app, from, &inbound_id(), message, quoting).await
 }
 
-async fn says_with_id(app: &TestApp, from: &str, id: &str, message: ClientMessage, quoting: Option<&str>) -> u16 {
+async fn says_with_id(
+    app: &TestApp,
+    from: &str,
+    id: &str,
+    message: ClientMessage,
+    quoting: Option<&str>,
+) -> u16 {
     let body = meta_message(NUMBER_ID, from, "Клиент", id, &message, quoting);
     let url = format!("{}/webhooks/whatsapp", app.http_url());
     post_to_daemon(&url, &body, Some(SECRET)).await.0
@@ -83,14 +89,20 @@ fn puts(w: &World) -> usize {
 }
 
 fn attendance(app: &TestApp, id: i64) -> i64 {
-    app.sim.world().record(id).unwrap()["attendance"].as_i64().unwrap()
+    app.sim.world().record(id).unwrap()["attendance"]
+        .as_i64()
+        .unwrap()
 }
 
 /// Waits for the `n`th message to `phone`; returns it.
 async fn nth_message_to(app: &TestApp, phone: &str, n: usize) -> SentMessage {
     app.sim
         .wait_until(PATIENCE, |w| {
-            w.messages.iter().filter(|m| m.phone == phone).nth(n - 1).cloned()
+            w.messages
+                .iter()
+                .filter(|m| m.phone == phone)
+                .nth(n - 1)
+                .cloned()
         })
         .await
         .unwrap_or_else(|e| panic!("message {n} to {phone}: {e}"))
@@ -107,26 +119,42 @@ async fn telegram(app: &TestApp, n: usize) -> Vec<String> {
 
 #[actix_rt::test]
 async fn a_tap_on_confirm_marks_the_visit_confirmed_in_yclients_and_thanks_the_client() {
-    let app = started(true, "").await;
+    let mut app = started(true, "").await;
     let (id, sent) = confirmed(&app, "Анна", "79161230001", 2).await;
-    let payload = sent.button_payload(0).expect("a confirm button with our payload");
+    let payload = sent
+        .button_payload(0)
+        .expect("a confirm button with our payload");
     assert!(sent.button_payload(1).is_some(), "and a cancel button");
-    let tap = ClientMessage::Button { payload, title: "Подтверждаю".into() };
+    let tap = ClientMessage::Button {
+        payload,
+        title: "Подтверждаю".into(),
+    };
     assert_eq!(says(&app, "79161230001", tap, Some(&sent.id)).await, 200);
 
     let thanks = nth_message_to(&app, "79161230001", 2).await;
     assert!(thanks.text.starts_with("Спасибо, Анна!"), "{}", thanks.text);
     assert_eq!(attendance(&app, id), 2, "«Подтвердил» in YClients");
-    let put = app.sim.world().requests.iter().find(|r| r.method == "PUT").cloned().unwrap();
+    let put = app
+        .sim
+        .world()
+        .requests
+        .iter()
+        .find(|r| r.method == "PUT")
+        .cloned()
+        .unwrap();
     assert_eq!(put.path, format!("/api/v1/visits/{}/{id}", id + 500_000));
     assert_eq!(puts(&app.sim.world()), 1, "exactly one YClients request");
-    assert_eq!(app.sim.world().telegram.len(), 0, "a plain confirmation alerts nobody");
+    assert_eq!(
+        app.sim.world().telegram.len(),
+        0,
+        "a plain confirmation alerts nobody"
+    );
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn da_1_and_ok_confirm() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     for (n, word) in ["Да!", "1", "ок"].into_iter().enumerate() {
         let phone = format!("7916123001{n}");
         let (id, _) = confirmed(&app, "Клиент", &phone, 2).await;
@@ -140,55 +168,105 @@ async fn da_1_and_ok_confirm() {
 
 #[actix_rt::test]
 async fn da_but_and_a_voice_message_go_to_the_staff_and_the_client_hears_once_a_day() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Борис", "79161230002", 2).await;
-    assert_eq!(says(&app, "79161230002", text("да, но можно на час позже?"), None).await, 200);
+    assert_eq!(
+        says(
+            &app,
+            "79161230002",
+            text("да, но можно на час позже?"),
+            None
+        )
+        .await,
+        200
+    );
     let alerts = telegram(&app, 1).await;
-    assert!(alerts[0].contains("+79161230002"), "the full phone for a call back: {}", alerts[0]);
-    assert!(alerts[0].contains("«да, но можно на час позже?»"), "{}", alerts[0]);
+    assert!(
+        alerts[0].contains("+79161230002"),
+        "the full phone for a call back: {}",
+        alerts[0]
+    );
+    assert_eq!(
+        app.sim.world().telegram[0].chat_id,
+        CHAT,
+        "the salon's staff chat"
+    );
+    assert!(
+        alerts[0].contains("«да, но можно на час позже?»"),
+        "{}",
+        alerts[0]
+    );
     let forwarded = nth_message_to(&app, "79161230002", 2).await;
     assert_eq!(forwarded.text, "Передали ваше сообщение администратору.");
 
-    assert_eq!(says(&app, "79161230002", ClientMessage::Media("audio"), None).await, 200);
+    assert_eq!(
+        says(&app, "79161230002", ClientMessage::Media("audio"), None).await,
+        200
+    );
     let alerts = telegram(&app, 2).await;
     assert!(alerts[1].contains("голосовое сообщение"), "{}", alerts[1]);
     app.wait_for_more_polls(3).await;
-    let to_client = app.sim.world().messages.iter().filter(|m| m.phone == "79161230002").count();
+    let to_client = app
+        .sim
+        .world()
+        .messages
+        .iter()
+        .filter(|m| m.phone == "79161230002")
+        .count();
     assert_eq!(to_client, 2, "one \"passed on\" a day");
     assert_eq!(attendance(&app, id), 0, "nothing confirmed on a guess");
     assert_eq!(puts(&app.sim.world()), 0);
     let logs = app.logs.lines().join("\n");
-    assert!(!logs.contains("час позже") && !logs.contains("79161230002"), "no text or full phone in the log");
+    assert!(
+        !logs.contains("час позже") && !logs.contains("79161230002"),
+        "no text or full phone in the log"
+    );
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn ne_smogu_changes_nothing_in_yclients_and_tells_the_staff() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Вера", "79161230003", 2).await;
     assert_eq!(says(&app, "79161230003", text("не смогу"), None).await, 200);
     let alerts = telegram(&app, 1).await;
-    assert!(alerts[0].contains("просит отменить или перенести"), "{}", alerts[0]);
+    assert!(
+        alerts[0].contains("просит отменить или перенести"),
+        "{}",
+        alerts[0]
+    );
     let answer = nth_message_to(&app, "79161230003", 2).await;
-    assert!(answer.text.starts_with("Передали администратору"), "{}", answer.text);
+    assert!(
+        answer.text.starts_with("Передали администратору"),
+        "{}",
+        answer.text
+    );
     assert_eq!(attendance(&app, id), 0);
     assert_eq!(puts(&app.sim.world()), 0);
-    assert!(!app.sim.world().record(id).unwrap()["deleted"].as_bool().unwrap());
+    assert!(!app.sim.world().record(id).unwrap()["deleted"]
+        .as_bool()
+        .unwrap());
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn a_button_payload_and_a_quoted_reply_pick_the_right_one_of_two_bookings() {
-    let app = started(true, "").await;
+    let mut app = started(true, "").await;
     let (first, first_sent) = confirmed(&app, "Глеб", "79161230004", 2).await;
     let (second, second_sent) = confirmed(&app, "Глеб", "79161230004", 3).await;
     // A tap on the first booking's button, though the second is the latest.
-    let tap = ClientMessage::Button { payload: first_sent.button_payload(0).unwrap(), title: "Подтверждаю".into() };
+    let tap = ClientMessage::Button {
+        payload: first_sent.button_payload(0).unwrap(),
+        title: "Подтверждаю".into(),
+    };
     assert_eq!(says(&app, "79161230004", tap, None).await, 200);
     nth_message_to(&app, "79161230004", 3).await;
     assert_eq!((attendance(&app, first), attendance(&app, second)), (2, 0));
     // A quote of the second one.
-    assert_eq!(says(&app, "79161230004", text("да"), Some(&second_sent.id)).await, 200);
+    assert_eq!(
+        says(&app, "79161230004", text("да"), Some(&second_sent.id)).await,
+        200
+    );
     nth_message_to(&app, "79161230004", 4).await;
     assert_eq!((attendance(&app, first), attendance(&app, second)), (2, 2));
     app.stop().await;
@@ -196,7 +274,7 @@ async fn a_button_payload_and_a_quoted_reply_pick_the_right_one_of_two_bookings(
 
 #[actix_rt::test]
 async fn an_ambiguous_da_guesses_nothing() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (first, _) = confirmed(&app, "Дарья", "79161230005", 2).await;
     let (second, _) = confirmed(&app, "Дарья", "79161230005", 3).await;
     assert_eq!(says(&app, "79161230005", text("да"), None).await, 200);
@@ -210,55 +288,95 @@ async fn an_ambiguous_da_guesses_nothing() {
 
 #[actix_rt::test]
 async fn one_message_delivered_three_times_makes_one_write_back_and_one_answer() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Егор", "79161230006", 2).await;
     let message = inbound_id();
     for _ in 0..3 {
-        assert_eq!(says_with_id(&app, "79161230006", &message, text("да"), None).await, 200);
+        assert_eq!(
+            says_with_id(&app, "79161230006", &message, text("да"), None).await,
+            200
+        );
     }
     nth_message_to(&app, "79161230006", 2).await;
     app.wait_for_more_polls(3).await;
     assert_eq!(attendance(&app, id), 2);
     assert_eq!(puts(&app.sim.world()), 1);
-    let to_client = app.sim.world().messages.iter().filter(|m| m.phone == "79161230006").count();
+    let to_client = app
+        .sim
+        .world()
+        .messages
+        .iter()
+        .filter(|m| m.phone == "79161230006")
+        .count();
     assert_eq!(to_client, 2, "the confirmation and one answer");
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn a_bad_signature_is_401_and_nothing_happens() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Жанна", "79161230007", 2).await;
-    let body = meta_message(NUMBER_ID, "79161230007", "Жанна", &inbound_id(), &text("да"), None);
+    let body = meta_message(
+        NUMBER_ID,
+        "79161230007",
+        "Жанна",
+        &inbound_id(),
+        &text("да"),
+        None,
+    );
     let url = format!("{}/webhooks/whatsapp", app.http_url());
-    assert_eq!(post_to_daemon(&url, &body, Some("not-the-secret")).await.0, 401);
+    assert_eq!(
+        post_to_daemon(&url, &body, Some("not-the-secret")).await.0,
+        401
+    );
     assert_eq!(post_to_daemon(&url, &body, None).await.0, 401);
     // Other endpoints: off without their tokens (404); malformed is 400 with why.
     let green = format!("{}/webhooks/green-api/anything", app.http_url());
     assert_eq!(post_to_daemon(&green, &Value::Null, None).await.0, 404);
     let (code, answer) = post_to_daemon(&url, &Value::String("x".into()), Some(SECRET)).await;
-    assert_eq!(code, 200, "a body with neither statuses nor messages: {answer}");
+    assert_eq!(
+        code, 200,
+        "a body with neither statuses nor messages: {answer}"
+    );
     app.wait_for_more_polls(3).await;
     assert_eq!(attendance(&app, id), 0);
-    assert_eq!(app.db.run(booking_monitor::store::count_replies).await.unwrap().len(), 0);
+    assert_eq!(
+        app.db
+            .run(booking_monitor::store::count_replies)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn a_403_makes_a_staff_alert_and_stops() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Зоя", "79161230008", 2).await;
     app.sim.change(|w| {
-        w.yclients_faults_for.push(("/api/v1/visits/".into(), Fault::Status {
-            status: 403,
-            body: r#"{"success": false, "data": null, "meta": {"message": "Недостаточно прав"}}"#.into(),
-            retry_after: None,
-        }))
+        w.yclients_faults_for.push((
+            "/api/v1/visits/".into(),
+            Fault::Status {
+                status: 403,
+                body:
+                    r#"{"success": false, "data": null, "meta": {"message": "Недостаточно прав"}}"#
+                        .into(),
+                retry_after: None,
+            },
+        ))
     });
     assert_eq!(says(&app, "79161230008", text("да"), None).await, 200);
     let alerts = telegram(&app, 1).await;
-    assert!(alerts[0].contains("Недостаточно прав") && alerts[0].contains("edit_records_access"), "{}", alerts[0]);
-    let failed = app.wait_for_kind(id, Kind::VisitConfirmation, Status::Failed).await;
+    assert!(
+        alerts[0].contains("Недостаточно прав") && alerts[0].contains("edit_records_access"),
+        "{}",
+        alerts[0]
+    );
+    let failed = app
+        .wait_for_kind(id, Kind::VisitConfirmation, Status::Failed)
+        .await;
     assert!(failed.last_error.unwrap().contains("edit_records_access"));
     assert_eq!(failed.attempts, 1, "not retried");
     nth_message_to(&app, "79161230008", 2).await;
@@ -268,15 +386,18 @@ async fn a_403_makes_a_staff_alert_and_stops() {
 
 #[actix_rt::test]
 async fn the_write_back_survives_500s() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Ирина", "79161230009", 2).await;
     app.sim.change(|w| {
         for _ in 0..2 {
-            w.yclients_faults_for.push(("/api/v1/visits/".into(), Fault::Status {
-                status: 500,
-                body: "{}".into(),
-                retry_after: None,
-            }));
+            w.yclients_faults_for.push((
+                "/api/v1/visits/".into(),
+                Fault::Status {
+                    status: 500,
+                    body: "{}".into(),
+                    retry_after: None,
+                },
+            ));
         }
     });
     assert_eq!(says(&app, "79161230009", text("да"), None).await, 200);
@@ -288,11 +409,14 @@ async fn the_write_back_survives_500s() {
 
 #[actix_rt::test]
 async fn a_reply_after_the_visit_began_writes_nothing() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Кира", "79161230010", 2).await;
     // The visit began (moved to an hour ago) before the client answered.
     let begun = chrono::Utc::now() + chrono::Duration::hours(2);
-    let local = begun.with_timezone(&chrono_tz::Europe::Moscow).naive_local() - chrono::Duration::hours(3);
+    let local = begun
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .naive_local()
+        - chrono::Duration::hours(3);
     app.sim.move_to(COMPANY, id, local);
     app.wait_for_more_polls(3).await;
     assert_eq!(says(&app, "79161230010", text("да"), None).await, 200);
@@ -305,14 +429,27 @@ async fn a_reply_after_the_visit_began_writes_nothing() {
 
 #[actix_rt::test]
 async fn our_own_attendance_write_makes_no_changed() {
-    let app = started(false, "").await;
+    let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Лев", "79161230011", 2).await;
     assert_eq!(says(&app, "79161230011", text("1"), None).await, 200);
     nth_message_to(&app, "79161230011", 2).await;
     app.wait_for_more_polls(4).await;
-    let changed = app.notifications().await.into_iter().filter(|n| n.record_id == id && n.kind == Kind::Changed).count();
+    let changed = app
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n.record_id == id && n.kind == Kind::Changed)
+        .count();
     assert_eq!(changed, 0);
-    assert_eq!(app.sim.world().messages.iter().filter(|m| m.phone == "79161230011").count(), 2);
+    assert_eq!(
+        app.sim
+            .world()
+            .messages
+            .iter()
+            .filter(|m| m.phone == "79161230011")
+            .count(),
+        2
+    );
     app.stop().await;
 }
 
@@ -333,7 +470,10 @@ async fn a_gateways_reply_quoting_our_message_confirms() {
     app.start().await;
     app.wait_until_monitoring().await;
     let (id, sent) = confirmed(&app, "Маша", "79161230012", 2).await;
-    let url = format!("{}/webhooks/gateway/gateway-inbound-token-0123456789", app.http_url());
+    let url = format!(
+        "{}/webhooks/gateway/gateway-inbound-token-0123456789",
+        app.http_url()
+    );
     let body = gateway_message("gw-in-1", "79161230012", "Подтверждаю", Some(&sent.id));
     assert_eq!(post_to_daemon(&url, &body, None).await.0, 200);
     nth_message_to(&app, "79161230012", 2).await;
@@ -360,10 +500,20 @@ async fn green_apis_1_confirms_and_its_delivered_shows() {
     app.start().await;
     app.wait_until_monitoring().await;
     let (id, sent) = confirmed(&app, "Нина", "79161230013", 2).await;
-    let url = format!("{}/webhooks/green-api/green-webhook-token-0123456789", app.http_url());
+    let url = format!(
+        "{}/webhooks/green-api/green-webhook-token-0123456789",
+        app.http_url()
+    );
     let status = green_status("1101000001", &sent.id, "delivered");
     assert_eq!(post_to_daemon(&url, &status, None).await.0, 200);
-    let reply = green_message("1101000001", "79161230013", "Нина", "BAE5F4886A3C2F1D", "1", Some(&sent.id));
+    let reply = green_message(
+        "1101000001",
+        "79161230013",
+        "Нина",
+        "BAE5F4886A3C2F1D",
+        "1",
+        Some(&sent.id),
+    );
     assert_eq!(post_to_daemon(&url, &reply, None).await.0, 200);
     nth_message_to(&app, "79161230013", 2).await;
     assert_eq!(attendance(&app, id), 2);
