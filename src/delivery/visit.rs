@@ -34,7 +34,23 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             ))
         })
         .await?;
-    let json = booking.map_or_else(|| row.record_json.clone(), |b| b.record_json);
+    let mut json = booking.map_or_else(|| row.record_json.clone(), |b| b.record_json);
+    if row.attempts > 0 {
+        // Tried before: an earlier write may have landed (a kill -9 after YClients
+        // answered, before `sent` was committed). One read tells, so the write is
+        // not repeated.
+        match job.clients.yclients.record(company, record).await {
+            Ok(Some(fresh)) => json = fresh.raw.to_string(),
+            Ok(None) => json = "{}".into(),
+            Err(e) => {
+                let at = Utc::now()
+                    + chrono::Duration::milliseconds(shared.config.monitor.retry_initial_ms as i64);
+                return job
+                    .retry_later(at, format!("re-reading the booking: {e}"))
+                    .await;
+            }
+        }
+    }
     let current = parse_record(&json);
     let salon = match shared.salons.get(company, &job.clients.yclients).await {
         Ok(salon) => salon,

@@ -522,3 +522,54 @@ async fn green_apis_1_confirms_and_its_delivered_shows() {
     assert_eq!(report["deliveries"]["delivered"], 1, "{report}");
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_write_back_survives_a_kill_9_right_after_the_200() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut app = prepare(options(false)).await;
+    app.options.extra = tables(&app, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let mut daemon = app.spawn_binary();
+    app.wait_until_monitoring().await;
+    let id = app.create(Booking::by_admin(
+        COMPANY,
+        "Олег",
+        "79161230014",
+        visit(2, 14, 0),
+    ));
+    app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    let body = meta_message(
+        NUMBER_ID,
+        "79161230014",
+        "Олег",
+        &inbound_id(),
+        &text("да"),
+        None,
+    );
+    let url = format!("http://127.0.0.1:{port}/webhooks/whatsapp");
+    assert_eq!(post_to_daemon(&url, &body, Some(SECRET)).await.0, 200);
+    daemon.signal("KILL");
+    daemon.wait_exit(PATIENCE).await;
+
+    let _again = app.spawn_binary();
+    nth_message_to(&app, "79161230014", 2).await;
+    assert_eq!(
+        attendance(&app, id),
+        2,
+        "the acknowledged reply was not lost"
+    );
+    app.wait_for_more_polls(3).await;
+    assert_eq!(puts(&app.sim.world()), 1, "and not written twice");
+    assert_eq!(
+        app.sim
+            .world()
+            .messages
+            .iter()
+            .filter(|m| m.phone == "79161230014")
+            .count(),
+        2
+    );
+}
