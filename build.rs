@@ -1,20 +1,35 @@
-//! Tells the tests whether Chromium is installed (`cfg(chromium)`), so that the
-//! browser test of the status page shows as `ignored` in `cargo test`'s output
-//! where it cannot run, instead of passing without having run. Under CI (`CI`
-//! set) the cfg is always on: there a missing Chromium fails that test.
+//! Tells the tests what this machine can run them against, so that a test that
+//! cannot run shows as `ignored` (with the reason) in `cargo test`'s output
+//! instead of passing without having run:
+//!
+//! - `cfg(chromium)`: Chromium is installed (the browser test of the status page);
+//! - `cfg(postgres_server)`: `BOOKING_MONITOR_PG_SERVER` names a PostgreSQL server
+//!   (the tests of many instances).
+//!
+//! Under CI (`CI` set) both are always on: there a missing Chromium or server
+//! fails those tests. Only the variables read here are tracked, so the second
+//! pass of `.ci/run` (which adds `BOOKING_MONITOR_TEST_BACKEND`) rebuilds nothing.
 
 use std::path::Path;
 
 const CHROMIUM: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const PG_SERVER: &str = "BOOKING_MONITOR_PG_SERVER";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
+    println!("cargo::rustc-check-cfg=cfg(postgres_server)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
+    println!("cargo::rerun-if-env-changed={PG_SERVER}");
     // Installing Chromium changes /usr/bin: the cfg is worked out again then.
     println!("cargo::rerun-if-changed=/usr/bin");
+    let ci = std::env::var_os("CI").is_some();
     let installed = CHROMIUM.iter().any(|p| Path::new(p).exists());
-    if installed || std::env::var_os("CI").is_some() {
+    if installed || ci {
         println!("cargo::rustc-cfg=chromium");
+    }
+    let server = std::env::var(PG_SERVER).is_ok_and(|url| !url.trim().is_empty());
+    if server || ci {
+        println!("cargo::rustc-cfg=postgres_server");
     }
 }
