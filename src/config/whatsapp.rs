@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, CloudTemplates, ConfigError, Secret};
+use super::{missing, positive, require_url, CloudTemplates, ConfigError, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,14 +57,21 @@ impl WhatsAppConfig {
     }
 
     /// Only the chosen provider's table must be complete.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("whatsapp.request_timeout_ms", self.request_timeout_ms)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(positive(
+            "whatsapp.request_timeout_ms",
+            self.request_timeout_ms,
+        ));
         match self.provider {
-            ProviderKind::CloudApi => self.cloud_api.validate(),
-            ProviderKind::GreenApi => self.green_api.validate(),
-            ProviderKind::Webhook => require_url("whatsapp.webhook.url", &self.webhook.url),
-            ProviderKind::Log => Ok(()),
+            ProviderKind::CloudApi => problems.check(self.cloud_api.validate()),
+            ProviderKind::GreenApi => problems.check(self.green_api.validate()),
+            ProviderKind::Webhook => {
+                problems.check(require_url("whatsapp.webhook.url", &self.webhook.url))
+            }
+            ProviderKind::Log => {}
         }
+        problems.into_result()
     }
 }
 
@@ -122,23 +129,24 @@ fn template_parameters() -> Vec<String> {
 }
 
 impl CloudApiConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        require_url("whatsapp.cloud_api.base_url", &self.base_url)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(require_url("whatsapp.cloud_api.base_url", &self.base_url));
         if self.phone_number_id.trim().is_empty() {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "whatsapp.cloud_api.phone_number_id",
                 "missing: the sender's phone number id from Meta's WhatsApp manager",
             ));
         }
         if self.access_token.is_empty() {
-            return Err(missing(
+            problems.push(missing(
                 "whatsapp.cloud_api.access_token",
                 "WHATSAPP_ACCESS_TOKEN",
             ));
         }
         for (i, name) in self.template_parameters.iter().enumerate() {
             if !crate::template::PLACEHOLDERS.contains(&name.as_str()) {
-                return Err(ConfigError::new(
+                problems.push(ConfigError::new(
                     format!("whatsapp.cloud_api.template_parameters[{i}]"),
                     format!(
                         "unknown placeholder {name:?}; known: {}",
@@ -147,7 +155,7 @@ impl CloudApiConfig {
                 ));
             }
         }
-        Ok(())
+        problems.into_result()
     }
 }
 
@@ -173,18 +181,19 @@ fn green_api_base_url() -> String {
 }
 
 impl GreenApiConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        require_url("whatsapp.green_api.base_url", &self.base_url)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(require_url("whatsapp.green_api.base_url", &self.base_url));
         if self.id_instance.trim().is_empty() {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "whatsapp.green_api.id_instance",
                 "missing: the instance id from Green API's console",
             ));
         }
         if self.api_token.is_empty() {
-            return Err(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
+            problems.push(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
         }
-        Ok(())
+        problems.into_result()
     }
 }
 
