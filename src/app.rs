@@ -218,10 +218,10 @@ fn check(config: Config, logger: Logger) -> i32 {
     let verdicts =
         actix_rt::System::new().block_on(async { crate::check::run(&config, &logger).await });
     print!("{}", crate::check::render(&verdicts));
-    if verdicts.iter().all(|v| v.ok) {
-        EXIT_OK
-    } else {
+    if verdicts.iter().any(|v| v.failed()) {
         EXIT_FATAL
+    } else {
+        EXIT_OK
     }
 }
 
@@ -238,10 +238,10 @@ fn webhooks_install(config: Config, base: &str) -> i32 {
     let url = crate::hooks::our_url(base, &token);
     let verdicts = actix_rt::System::new().block_on(crate::check::install_webhooks(&config, &url));
     print!("{}", crate::check::render(&verdicts));
-    if verdicts.iter().all(|v| v.ok) {
-        EXIT_OK
-    } else {
+    if verdicts.iter().any(|v| v.failed()) {
         EXIT_FATAL
+    } else {
+        EXIT_OK
     }
 }
 

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::Kind;
+
 use super::{missing, positive, require_url, CloudTemplates, ConfigError, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -129,6 +131,16 @@ fn template_parameters() -> Vec<String> {
 }
 
 impl CloudApiConfig {
+    /// The approved template a notice of `kind` is sent with; `None`: free text,
+    /// which Meta delivers only within 24 h of the client's last message.
+    /// `template`, the older key, still names the confirmation's.
+    pub fn template_for(&self, kind: Kind) -> Option<&str> {
+        self.templates.for_kind(kind).or(match kind {
+            Kind::Created => Some(self.template.trim()).filter(|t| !t.is_empty()),
+            _ => None,
+        })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
         problems.check(require_url("whatsapp.cloud_api.base_url", &self.base_url));

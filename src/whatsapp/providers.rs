@@ -1,8 +1,7 @@
 use serde_json::{json, Value};
 
 use super::{Answer, Http, Outgoing, SendError};
-use crate::config::{CloudApiConfig, CloudTemplates, GreenApiConfig, WebhookConfig};
-use crate::domain::Kind;
+use crate::config::{CloudApiConfig, GreenApiConfig, WebhookConfig};
 
 /// Meta's WhatsApp Business Cloud API.
 pub struct CloudApi {
@@ -11,11 +10,8 @@ pub struct CloudApi {
     /// The sender's phone number node: reading it sends nothing.
     number_url: String,
     token: String,
-    /// `template`, the older key, still names the confirmation's template.
-    template: Option<String>,
-    templates: CloudTemplates,
-    language: String,
-    parameters: Vec<String>,
+    /// The templates, their language and parameters.
+    config: CloudApiConfig,
 }
 
 impl CloudApi {
@@ -30,22 +26,12 @@ impl CloudApi {
             url: format!("{number_url}/messages"),
             number_url,
             token: config.access_token.expose().to_string(),
-            template: Some(config.template.clone()).filter(|t| !t.trim().is_empty()),
-            templates: config.templates.clone(),
-            language: config.language.clone(),
-            parameters: config.template_parameters.clone(),
+            config: config.clone(),
         }
     }
 
-    fn template(&self, kind: Kind) -> Option<&str> {
-        self.templates.for_kind(kind).or(match kind {
-            Kind::Created => self.template.as_deref(),
-            _ => None,
-        })
-    }
-
     fn body(&self, m: &Outgoing<'_>) -> Value {
-        match self.template(m.kind) {
+        match self.config.template_for(m.kind) {
             None => json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual",
                 "to": m.phone.digits(), "type": "text",
@@ -53,13 +39,14 @@ impl CloudApi {
             }),
             Some(name) => {
                 let parameters: Vec<Value> = self
-                    .parameters
+                    .config
+                    .template_parameters
                     .iter()
                     .map(|p| json!({"type": "text", "text": m.fields.get(p)}))
                     .collect();
                 json!({
                     "messaging_product": "whatsapp", "to": m.phone.digits(), "type": "template",
-                    "template": {"name": name, "language": {"code": self.language},
+                    "template": {"name": name, "language": {"code": self.config.language},
                         "components": [{"type": "body", "parameters": parameters}]},
                 })
             }

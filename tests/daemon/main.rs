@@ -4,6 +4,7 @@
 mod actix_panics;
 mod bad_input;
 mod cluster;
+mod commands;
 mod config_errors;
 mod database;
 mod demo;
