@@ -98,7 +98,9 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Webhooks {
             action: WebhooksAction::Install { url },
-        } => with_config(&cli.config, move |config, _| webhooks_install(config, &url)),
+        } => with_config(&cli.config, |config, _| {
+            crate::commands::webhooks_install(config, &cli.config, &url)
+        }),
         Command::Run => with_config(&cli.config, run),
         Command::Migrate => with_config(&cli.config, |config, logger| match open_db(&config) {
             Ok(_) => {
@@ -217,26 +219,6 @@ fn run(config: Config, logger: Logger) -> i32 {
 fn check(config: Config, logger: Logger) -> i32 {
     let verdicts =
         actix_rt::System::new().block_on(async { crate::check::run(&config, &logger).await });
-    print!("{}", crate::check::render(&verdicts));
-    if verdicts.iter().any(|v| v.failed()) {
-        EXIT_FATAL
-    } else {
-        EXIT_OK
-    }
-}
-
-/// One verdict line per company; exit 1 if any failed, 2 without a webhook token.
-fn webhooks_install(config: Config, base: &str) -> i32 {
-    let token = config.yclients.webhook_token.expose().to_string();
-    if token.is_empty() {
-        eprintln!(
-            "booking-monitor: bad config: yclients.webhook_token: missing (or env YCLIENTS_WEBHOOK_TOKEN): \
-             it is the secret part of the webhook URL"
-        );
-        return EXIT_BAD_CONFIG;
-    }
-    let url = crate::hooks::our_url(base, &token);
-    let verdicts = actix_rt::System::new().block_on(crate::check::install_webhooks(&config, &url));
     print!("{}", crate::check::render(&verdicts));
     if verdicts.iter().any(|v| v.failed()) {
         EXIT_FATAL

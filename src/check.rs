@@ -8,6 +8,7 @@ use slog::Logger;
 use crate::actors::Salons;
 use crate::config::{Config, ProviderKind};
 use crate::domain::{CompanyId, Kind};
+use crate::hooks::refuse_token;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::Provider;
 use crate::yclients::{RateLimiter, YClients, YClientsError};
@@ -59,18 +60,13 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         ),
     )];
     verdicts.extend(config_warnings(config));
-    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
-        Ok(tls) => tls,
-        Err(e) => {
-            verdicts.push(Verdict::fail("tls.ca_file", e.to_string()));
+    let (tls, yclients) = match clients(config) {
+        Ok(clients) => clients,
+        Err(verdict) => {
+            verdicts.push(verdict);
             return verdicts;
         }
     };
-    let limiter = Arc::new(RateLimiter::new(
-        config.yclients.max_requests_per_second,
-        config.yclients.max_requests_per_minute,
-    ));
-    let yclients = YClients::new(&config.yclients, &tls, limiter);
     for company in &config.companies {
         let id = company.company_id();
         verdicts.push(match yclients.company(id).await {
@@ -93,18 +89,18 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
             ),
             Err(e) => Verdict::fail(
                 format!("YClients company {id}"),
-                format!("{e}: {}", e.advice()),
+                failure(config, &e, e.advice()),
             ),
         });
         let token = config.yclients.webhook_token.expose();
         if !token.is_empty() {
-            verdicts.push(webhooks_verdict(&yclients, id, token).await);
+            verdicts.push(webhooks_verdict(config, &yclients, id, token).await);
         }
         verdicts.push(match yclients.probe_records(id).await {
             Ok(()) => Verdict::ok(format!("YClients records of {id}"), "readable"),
             Err(e) => Verdict::fail(
                 format!("YClients records of {id}"),
-                format!("{e}: {}", e.advice()),
+                failure(config, &e, e.advice()),
             ),
         });
     }
@@ -115,6 +111,30 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         Err(detail) => Verdict::fail(item, detail),
     });
     verdicts
+}
+
+/// The TLS roots and a YClients client for a one-shot command; a bad
+/// `tls.ca_file` is the verdict.
+pub fn clients(config: &Config) -> Result<(TlsRoots, YClients), Verdict> {
+    let tls = TlsRoots::load(config.tls.ca_file.as_deref())
+        .map_err(|e| Verdict::fail("tls.ca_file", e.to_string()))?;
+    let limiter = Arc::new(RateLimiter::new(
+        config.yclients.max_requests_per_second,
+        config.yclients.max_requests_per_minute,
+    ));
+    let yclients = YClients::new(&config.yclients, &tls, limiter);
+    Ok((tls, yclients))
+}
+
+/// A failed YClients request as a verdict's detail: the error, the host tried
+/// when the request never got an answer, and what to do.
+pub fn failure(config: &Config, e: &YClientsError, advice: &str) -> String {
+    match e {
+        YClientsError::Transport(_) | YClientsError::Timeout(_) => {
+            format!("{e} (tried {}): {advice}", config.yclients.base_url)
+        }
+        _ => format!("{e}: {advice}"),
+    }
 }
 
 /// What a valid config still gets wrong in production.
@@ -141,61 +161,35 @@ fn config_warnings(config: &Config) -> Vec<Verdict> {
             ));
         }
     }
+    let token = config.yclients.webhook_token.expose();
+    if let Some(why) = Some(token)
+        .filter(|t| !t.trim().is_empty())
+        .and_then(refuse_token)
+    {
+        warnings.push(Verdict::warn(
+            "yclients.webhook_token",
+            format!("{why}: whoever guesses it can post booking events to us"),
+        ));
+    }
     warnings
 }
 
-async fn webhooks_verdict(yclients: &YClients, id: CompanyId, token: &str) -> Verdict {
+async fn webhooks_verdict(
+    config: &Config,
+    yclients: &YClients,
+    id: CompanyId,
+    token: &str,
+) -> Verdict {
     let item = format!("YClients webhooks of {id}");
     match crate::hooks::points_at_us(yclients, id, token).await {
         Ok(Ok(())) => Verdict::ok(item, "booking events come to us"),
         Ok(Err(detail)) => Verdict::fail(item, detail),
-        Err(e) => Verdict::fail(item, format!("{e}: {}", webhook_advice(&e))),
+        Err(e) => Verdict::fail(item, failure(config, &e, crate::hooks::advice(&e, false))),
     }
 }
 
-fn webhook_advice(e: &YClientsError) -> &'static str {
-    match e {
-        YClientsError::Unauthorized { status: 403, .. } => {
-            "give the YClients user the right to change the salon's settings (webhooks), or register the URL in YClients by hand"
-        }
-        other => other.advice(),
-    }
-}
-
-/// `webhooks install`: registers `url` with every configured company.
-pub async fn install_webhooks(config: &Config, url: &str) -> Vec<Verdict> {
-    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
-        Ok(tls) => tls,
-        Err(e) => return vec![Verdict::fail("tls.ca_file", e.to_string())],
-    };
-    let limiter = Arc::new(RateLimiter::new(
-        config.yclients.max_requests_per_second,
-        config.yclients.max_requests_per_minute,
-    ));
-    let yclients = YClients::new(&config.yclients, &tls, limiter);
-    let shown = crate::hooks::masked(url);
-    let mut verdicts = Vec::new();
-    for company in &config.companies {
-        let id = company.company_id();
-        let item = format!("YClients webhooks of {id}");
-        verdicts.push(match crate::hooks::install(&yclients, id, url).await {
-            Ok(crate::hooks::Installed::Added { kept }) => Verdict::ok(
-                item,
-                format!(
-                    "{shown} registered ({} kept)",
-                    plural(kept, "other URL", "other URLs")
-                ),
-            ),
-            Ok(crate::hooks::Installed::AlreadyThere) => {
-                Verdict::ok(item, format!("{shown} was registered already"))
-            }
-            Err(e) => Verdict::fail(item, format!("{e}: {}", webhook_advice(&e))),
-        });
-    }
-    verdicts
-}
-
-pub fn render(verdicts: &[Verdict]) -> String {
+/// One line per verdict.
+pub fn lines(verdicts: &[Verdict]) -> String {
     let mut out = String::new();
     for v in verdicts {
         let level = match v.level {
@@ -205,6 +199,12 @@ pub fn render(verdicts: &[Verdict]) -> String {
         };
         out.push_str(&format!("{level:<5} {}: {}\n", v.item, v.detail));
     }
+    out
+}
+
+/// `check`'s output: the verdicts, then how many failed and warned.
+pub fn render(verdicts: &[Verdict]) -> String {
+    let mut out = lines(verdicts);
     let failed = verdicts.iter().filter(|v| v.failed()).count();
     if failed == 0 {
         out.push_str("All checks passed.\n");
@@ -234,6 +234,6 @@ fn or_nothing(missing: &[String]) -> String {
 }
 
 /// `1 company`, `2 companies`.
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

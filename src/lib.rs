@@ -6,6 +6,7 @@ pub mod actors;
 pub mod app;
 pub mod check;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -75,7 +75,8 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-pub(super) fn missing(key: &str, env: &str) -> ConfigError {
+/// `key` is unset, in the file and in the environment.
+pub fn missing(key: &str, env: &str) -> ConfigError {
     ConfigError::new(
         key,
         format!("missing: set it in the config file or in the environment variable {env}"),

@@ -24,8 +24,8 @@ mod tls;
 mod whatsapp;
 mod yclients;
 
-pub use checks::ConfigErrors;
-use checks::{missing, positive, require_url, time_zone};
+pub use checks::{missing, ConfigErrors};
+use checks::{positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use database::{redact_password, DatabaseConfig};
 pub use http::HttpConfig;

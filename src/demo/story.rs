@@ -18,7 +18,7 @@ const REMINDER_IN: i64 = 8;
 const REMINDER_LEAD: i64 = 600 - REMINDER_IN;
 
 /// The secrets of the demo's webhooks (YClients' URL token, Meta's app secret).
-const WEBHOOK_TOKEN: &str = "demo-webhook-token";
+const WEBHOOK_TOKEN: &str = "demo-webhook-token-0123456789";
 const APP_SECRET: &str = "demo-app-secret";
 
 /// The config a demo runs with: the simulator's URLs, webhooks on and polls a

@@ -45,3 +45,94 @@ async fn check_warns_of_cloud_api_kinds_that_are_on_without_a_template() {
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(warning(&stdout), None, "{stdout}");
 }
+
+const HOOK_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+fn with_webhook_token(token: &str) -> Options {
+    Options {
+        yclients_extra: format!("webhook_token = \"{token}\""),
+        ..Options::default()
+    }
+}
+
+#[actix_rt::test]
+async fn webhooks_install_refuses_a_url_without_https_and_a_short_token() {
+    let app = prepare(with_webhook_token(HOOK_TOKEN)).await;
+    for url in ["example.test", "http://bm.example.com", "https://"] {
+        let (code, stdout, stderr) = app.command(&["webhooks", "install", "--url", url]).await;
+        assert_eq!(code, Some(2), "{url}: {stdout}{stderr}");
+        assert!(stderr.starts_with("booking-monitor: --url "), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    // Plain http is fine to this machine itself (a proxy on the same host).
+    let (code, stdout, _) = app
+        .command(&["webhooks", "install", "--url", "http://127.0.0.1:9187"])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.ends_with("Registered with every company (1).\n"),
+        "{stdout}"
+    );
+
+    let app = prepare(with_webhook_token("s3cr3")).await;
+    let (code, _, stderr) = app
+        .command(&["webhooks", "install", "--url", "https://bm.example.com"])
+        .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let config = app.write_config();
+    assert!(
+        stderr.starts_with(&format!(
+            "booking-monitor: bad config {}: yclients.webhook_token: too short (5 characters)",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3"), "the token is never printed");
+    assert!(app.sim.world().hooks.is_empty(), "nothing was registered");
+    // `check` warns of it too.
+    let (_, stdout, _) = app.command(&["check"]).await;
+    assert!(
+        stdout.contains("WARN  yclients.webhook_token: too short (5 characters)"),
+        "{stdout}"
+    );
+}
+
+#[actix_rt::test]
+async fn webhooks_install_without_a_token_names_the_config_and_the_variable() {
+    let app = prepare(Options::default()).await;
+    let (code, _, stderr) = app
+        .command(&["webhooks", "install", "--url", "https://bm.example.com"])
+        .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let config = app.write_config();
+    assert!(
+        stderr.starts_with(&format!(
+            "booking-monitor: bad config {}: yclients.webhook_token: missing",
+            config.display()
+        )) && stderr.contains("YCLIENTS_WEBHOOK_TOKEN"),
+        "{stderr}"
+    );
+}
+
+#[actix_rt::test]
+async fn webhooks_install_names_the_host_it_could_not_reach_in_its_own_words() {
+    let app = prepare(with_webhook_token(HOOK_TOKEN)).await;
+    let host = app.sim.base_url();
+    app.sim.stop().await;
+    let (code, stdout, _) = app
+        .command(&["webhooks", "install", "--url", "https://bm.example.com"])
+        .await;
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains(&format!("(tried {host})")), "{line}");
+    assert!(line.contains("run `webhooks install` again"), "{line}");
+    // Not `check`'s wording: install does not retry by itself, and it counts companies.
+    assert!(!stdout.contains("retries by itself"), "{stdout}");
+    assert!(
+        stdout.ends_with("Registered with 0 of 1 company: see FAIL above.\n"),
+        "{stdout}"
+    );
+}

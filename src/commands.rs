@@ -1,0 +1,49 @@
+//! The one-shot commands an operator types besides `run`, `check` and `status`:
+//! `webhooks install`, `bot-record` and `migrate`. Each prints what it did on
+//! stdout and exits 0, 1 (it failed) or 2 (bad config or arguments).
+
+use std::path::Path;
+
+use crate::app::{EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
+use crate::config::{missing, Config, ConfigError, LoadError};
+use crate::hooks;
+
+/// Exit 2 with the config's path and the key at fault, as a bad config at load.
+fn bad_config(path: &Path, error: ConfigError) -> i32 {
+    let e = LoadError::Invalid {
+        path: path.to_path_buf(),
+        errors: error.into(),
+    };
+    eprintln!("booking-monitor: {e}");
+    EXIT_BAD_CONFIG
+}
+
+/// Registers our URL with every company: one verdict line each; exit 1 if any
+/// failed, 2 without a strong token or with a URL YClients must not post to.
+pub fn webhooks_install(config: Config, path: &Path, base: &str) -> i32 {
+    const KEY: &str = "yclients.webhook_token";
+    let token = config.yclients.webhook_token.expose().trim().to_string();
+    if token.is_empty() {
+        let e = missing(KEY, "YCLIENTS_WEBHOOK_TOKEN");
+        let problem = format!("{} (the secret part of the webhook URL)", e.problem);
+        return bad_config(path, ConfigError::new(KEY, problem));
+    }
+    if let Some(why) = hooks::refuse_token(&token) {
+        return bad_config(path, ConfigError::new(KEY, why));
+    }
+    if let Some(why) = hooks::refuse_base(base) {
+        eprintln!("booking-monitor: --url {why}");
+        return EXIT_BAD_CONFIG;
+    }
+    let url = hooks::our_url(base, &token);
+    let verdicts = actix_rt::System::new().block_on(hooks::install_all(&config, &url));
+    print!(
+        "{}",
+        hooks::render_install(&verdicts, config.companies.len())
+    );
+    if verdicts.iter().any(|v| v.failed()) {
+        EXIT_FATAL
+    } else {
+        EXIT_OK
+    }
+}
