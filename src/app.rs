@@ -1,13 +1,12 @@
 //! The command line and its exit codes (README's "Command line"; ARCHITECTURE.md).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use slog::Logger;
 
 use crate::config::{redact_password, Config, DatabaseLocation};
 use crate::daemon::Daemon;
-use crate::domain::{CompanyId, RecordId};
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
@@ -21,27 +20,40 @@ pub const EXIT_BAD_CONFIG: i32 = 2;
 #[command(
     name = "booking-monitor",
     version,
-    about = "WhatsApp confirmations for YClients bookings made by hand"
+    about = "WhatsApp confirmations for YClients bookings made by hand",
+    after_help = "Every command but `demo` reads its config from --config PATH (default: ./config.toml)."
 )]
 pub struct Cli {
-    /// The config file.
-    #[arg(long, global = true, default_value = "config.toml")]
-    pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where a command's config comes from (every command but `demo`, which brings
+/// its own). Global within the command, so `bot-record add 1 2 --config X` works.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigSource {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon until SIGTERM or SIGINT.
-    Run,
+    Run(ConfigSource),
     /// Create or upgrade the database, then exit.
-    Migrate,
-    /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1; no account needed.
+    Migrate(ConfigSource),
+    /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1;
+    /// no account and no config needed.
     Demo {
         /// Keep the demo's status page (and metrics) up this many seconds after its
         /// summary; Ctrl-C ends that early.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         serve_for: u64,
         /// Keep the demo's database (and a config for `status`) in this directory
         /// instead of a temporary one.
@@ -49,22 +61,28 @@ pub enum Command {
         keep: Option<PathBuf>,
     },
     /// Validate the config, then probe each company and the WhatsApp provider.
-    Check,
+    Check(ConfigSource),
     /// What the daemon has done: polls, notifications, recent decisions.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        source: ConfigSource,
     },
     /// Register or forget a booking our own bot made: it gets no confirmation.
     BotRecord {
         #[command(subcommand)]
         action: BotRecordAction,
+        #[command(flatten)]
+        source: ConfigSource,
     },
     /// The salons' YClients webhooks.
     Webhooks {
         #[command(subcommand)]
         action: WebhooksAction,
+        #[command(flatten)]
+        source: ConfigSource,
     },
 }
 
@@ -82,8 +100,23 @@ pub enum WebhooksAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BotRecordAction {
-    Add { company_id: i64, record_id: i64 },
-    Remove { company_id: i64, record_id: i64 },
+    /// Register a booking our bot made: it gets no confirmation.
+    Add {
+        /// The YClients company (salon) id; one of the config's [[companies]].
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+        /// Register it even though the company is not in the config.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget a registered booking: it is treated as any other again.
+    Remove {
+        /// The YClients company (salon) id.
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+    },
 }
 
 pub fn main(cli: Cli) -> i32 {
@@ -91,18 +124,21 @@ pub fn main(cli: Cli) -> i32 {
         Command::Demo { serve_for, keep } => {
             crate::demo::run(std::time::Duration::from_secs(serve_for), keep)
         }
-        Command::Check => with_config(&cli.config, check),
-        Command::Status { json } => with_config(&cli.config, move |config, _| status(config, json)),
-        Command::BotRecord { action } => {
-            with_config(&cli.config, move |config, _| bot_record(config, action))
+        Command::Check(source) => with_config(&source, check),
+        Command::Status { json, source } => {
+            with_config(&source, move |config, _| status(config, json))
         }
+        Command::BotRecord { action, source } => with_config(&source, |config, _| {
+            crate::commands::bot_record(config, &source.config, action)
+        }),
         Command::Webhooks {
             action: WebhooksAction::Install { url },
-        } => with_config(&cli.config, |config, _| {
-            crate::commands::webhooks_install(config, &cli.config, &url)
+            source,
+        } => with_config(&source, |config, _| {
+            crate::commands::webhooks_install(config, &source.config, &url)
         }),
-        Command::Run => with_config(&cli.config, run),
-        Command::Migrate => with_config(&cli.config, |config, logger| match open_db(&config) {
+        Command::Run(source) => with_config(&source, run),
+        Command::Migrate(source) => with_config(&source, |config, logger| match open_db(&config) {
             Ok(_) => {
                 slog::info!(logger, "database is up to date");
                 EXIT_OK
@@ -112,8 +148,8 @@ pub fn main(cli: Cli) -> i32 {
     }
 }
 
-fn with_config(path: &Path, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
-    match Config::load(path, &|name| std::env::var(name).ok()) {
+fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
+    match Config::load(&source.config, &|name| std::env::var(name).ok()) {
         Ok(config) => {
             let logger = logging::logger(&config.log);
             command(config, logger)
@@ -256,53 +292,6 @@ fn status(config: Config, json: bool) -> i32 {
                 "booking-monitor: the database has no tables yet: run `run` or `migrate` first"
             );
             EXIT_FATAL
-        }
-        Err(e) => {
-            eprintln!("booking-monitor: {e}");
-            EXIT_FATAL
-        }
-    }
-}
-
-fn bot_record(config: Config, action: BotRecordAction) -> i32 {
-    let db = match open_db(&config) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let result = db.blocking(|conn| match action {
-        BotRecordAction::Add {
-            company_id,
-            record_id,
-        } => crate::store::add_bot_record(
-            conn,
-            CompanyId(company_id),
-            RecordId(record_id),
-            chrono::Utc::now(),
-        )
-        .map(|new| {
-            if new {
-                "registered"
-            } else {
-                "already registered"
-            }
-        }),
-        BotRecordAction::Remove {
-            company_id,
-            record_id,
-        } => crate::store::remove_bot_record(conn, CompanyId(company_id), RecordId(record_id)).map(
-            |gone| {
-                if gone {
-                    "removed"
-                } else {
-                    "was not registered"
-                }
-            },
-        ),
-    });
-    match result {
-        Ok(what) => {
-            println!("{what}");
-            EXIT_OK
         }
         Err(e) => {
             eprintln!("booking-monitor: {e}");

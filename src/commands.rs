@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use crate::app::{EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
+use crate::app::{open_db, BotRecordAction, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
 use crate::config::{missing, Config, ConfigError, LoadError};
+use crate::domain::{CompanyId, RecordId};
 use crate::hooks;
+use crate::store;
 
 /// Exit 2 with the config's path and the key at fault, as a bad config at load.
 fn bad_config(path: &Path, error: ConfigError) -> i32 {
@@ -45,5 +47,73 @@ pub fn webhooks_install(config: Config, path: &Path, base: &str) -> i32 {
         EXIT_FATAL
     } else {
         EXIT_OK
+    }
+}
+
+/// Registers or forgets a booking our bot made. A company the config does not
+/// list is refused (exit 2) unless `--force`: a record there changes nothing, so
+/// it is most likely a typo.
+pub fn bot_record(config: Config, path: &Path, action: BotRecordAction) -> i32 {
+    if let BotRecordAction::Add {
+        company_id,
+        force: false,
+        ..
+    } = action
+    {
+        if config.company(CompanyId(company_id)).is_none() {
+            let listed: Vec<String> = config.companies.iter().map(|c| c.id.to_string()).collect();
+            eprintln!(
+                "booking-monitor: company {company_id} is not in {} ([[companies]]: {}); \
+                 pass --force to register the booking anyway",
+                path.display(),
+                listed.join(", ")
+            );
+            return EXIT_BAD_CONFIG;
+        }
+    }
+    let db = match open_db(&config) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let result = db.blocking(|conn| match action {
+        BotRecordAction::Add {
+            company_id,
+            record_id,
+            ..
+        } => store::add_bot_record(
+            conn,
+            CompanyId(company_id),
+            RecordId(record_id),
+            chrono::Utc::now(),
+        )
+        .map(|new| {
+            if new {
+                "registered"
+            } else {
+                "already registered"
+            }
+        }),
+        BotRecordAction::Remove {
+            company_id,
+            record_id,
+        } => {
+            store::remove_bot_record(conn, CompanyId(company_id), RecordId(record_id)).map(|gone| {
+                if gone {
+                    "removed"
+                } else {
+                    "was not registered"
+                }
+            })
+        }
+    });
+    match result {
+        Ok(what) => {
+            println!("{what}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            EXIT_FATAL
+        }
     }
 }

@@ -136,3 +136,91 @@ async fn webhooks_install_names_the_host_it_could_not_reach_in_its_own_words() {
         "{stdout}"
     );
 }
+
+#[actix_rt::test]
+async fn bot_record_add_refuses_a_company_not_in_the_config_unless_forced() {
+    let app = prepare(Options::default()).await;
+    let (code, stdout, stderr) = app.command(&["bot-record", "add", "9999", "1"]).await;
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let config = app.write_config();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "booking-monitor: company 9999 is not in {} ([[companies]]: {COMPANY}); \
+             pass --force to register the booking anyway",
+            config.display()
+        )
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+
+    let (code, stdout, stderr) = app
+        .command(&["bot-record", "add", "9999", "1", "--force"])
+        .await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "registered\n"),
+        "{stderr}"
+    );
+    let company = COMPANY.to_string();
+    let (code, stdout, _) = app.command(&["bot-record", "add", &company, "2"]).await;
+    assert_eq!((code, stdout.as_str()), (Some(0), "registered\n"));
+    // Forgetting needs no such care: it says what was there.
+    let (code, stdout, _) = app.command(&["bot-record", "remove", "9999", "7"]).await;
+    assert_eq!((code, stdout.as_str()), (Some(0), "was not registered\n"));
+}
+
+fn help(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_help_describes_every_command_and_argument() {
+    // Every listed subcommand and argument has a description.
+    for (args, listed) in [
+        (&["bot-record"][..], &["add", "remove"][..]),
+        (
+            &["bot-record", "add"],
+            &["<COMPANY_ID>", "<RECORD_ID>", "--force"],
+        ),
+        (&["bot-record", "remove"], &["<COMPANY_ID>", "<RECORD_ID>"]),
+        (&["webhooks"], &["install"]),
+    ] {
+        let text = help(args);
+        for name in listed {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("{args:?} lists no {name}: {text}"));
+            assert!(
+                line.trim_start().len() > name.len() + 10,
+                "{args:?}: {name} has no description: {line:?}"
+            );
+        }
+    }
+    // --config is optional wherever it is offered, and `demo`, which reads none,
+    // does not offer it.
+    for args in [
+        &[][..],
+        &["run"],
+        &["check"],
+        &["status"],
+        &["bot-record", "add"],
+    ] {
+        let text = help(args);
+        let usage = text.lines().find(|l| l.starts_with("Usage:")).unwrap();
+        assert!(!usage.contains("--config"), "{args:?}: {usage}");
+        if !args.is_empty() {
+            assert!(
+                text.contains("--config <PATH>  The config file [default: config.toml]"),
+                "{args:?}: {text}"
+            );
+        }
+    }
+    assert!(!help(&["demo"]).contains("--config"), "{}", help(&["demo"]));
+}
