@@ -138,13 +138,9 @@ pub fn main(cli: Cli) -> i32 {
             crate::commands::webhooks_install(config, &source.config, &url)
         }),
         Command::Run(source) => with_config(&source, run),
-        Command::Migrate(source) => with_config(&source, |config, logger| match open_db(&config) {
-            Ok(_) => {
-                slog::info!(logger, "database is up to date");
-                EXIT_OK
-            }
-            Err(code) => code,
-        }),
+        Command::Migrate(source) => {
+            with_config(&source, |config, _| crate::commands::migrate(config))
+        }
     }
 }
 
@@ -174,7 +170,7 @@ const CONNECT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(
 
 /// With `waiting`, a PostgreSQL that is down is tried again with backoff (the
 /// daemon outlives a database that starts after it); without, it fails at once.
-fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
+pub fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
     let url = match config.database_location() {
         DatabaseLocation::Sqlite(path) => return Db::open(path),
         DatabaseLocation::Postgres(url) => url,
@@ -198,7 +194,7 @@ fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreE
     }
 }
 
-fn db_options(config: &Config) -> DbOptions {
+pub fn db_options(config: &Config) -> DbOptions {
     DbOptions {
         pool_size: config.database.pool_size,
         connect_timeout: std::time::Duration::from_millis(config.database.connect_timeout_ms),

@@ -4,11 +4,14 @@
 
 use std::path::Path;
 
-use crate::app::{open_db, BotRecordAction, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
-use crate::config::{missing, Config, ConfigError, LoadError};
+use crate::app::{
+    db_options, open_database, open_db, BotRecordAction, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
+};
+use crate::check::plural;
+use crate::config::{missing, redact_password, Config, ConfigError, DatabaseLocation, LoadError};
 use crate::domain::{CompanyId, RecordId};
 use crate::hooks;
-use crate::store;
+use crate::store::{self, Db, StoreError};
 
 /// Exit 2 with the config's path and the key at fault, as a bad config at load.
 fn bad_config(path: &Path, error: ConfigError) -> i32 {
@@ -115,5 +118,62 @@ pub fn bot_record(config: Config, path: &Path, action: BotRecordAction) -> i32 {
             eprintln!("booking-monitor: {e}");
             EXIT_FATAL
         }
+    }
+}
+
+/// Creates or upgrades the database, and says which it did, where, and at which
+/// schema version.
+pub fn migrate(config: Config) -> i32 {
+    let (place, before) = match config.database_location() {
+        DatabaseLocation::Sqlite(path) => {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            // A file that is not there is created; one that is, is read first.
+            let before = match Db::open_read_only(path) {
+                Ok(db) => db.blocking(store::schema_version),
+                Err(StoreError::NoDatabase { .. }) => Ok(None),
+                Err(e) => Err(e),
+            };
+            (shown.display().to_string(), before)
+        }
+        DatabaseLocation::Postgres(url) => {
+            let before = Db::connect_postgres(url.expose(), &db_options(&config))
+                .and_then(|db| db.blocking(store::schema_version));
+            (redact_password(url.expose()), before)
+        }
+    };
+    let after = before.and_then(|before| {
+        let db = open_database(&config, None)?;
+        Ok((before, db.blocking(store::schema_version)?))
+    });
+    match after {
+        Ok((before, Some((count, now)))) => {
+            println!("{}", migrated(&place, before, count, &now));
+            EXIT_OK
+        }
+        Ok((_, None)) => {
+            eprintln!("booking-monitor: the database {place} has no schema after migrating");
+            EXIT_FATAL
+        }
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            EXIT_FATAL
+        }
+    }
+}
+
+/// What `migrate` did, in words.
+fn migrated(place: &str, before: Option<(usize, String)>, count: usize, now: &str) -> String {
+    match before {
+        None => format!(
+            "created the database {place}: schema version {now} ({})",
+            plural(count, "migration", "migrations")
+        ),
+        Some((was, _)) if was == count => {
+            format!("the database {place} is up to date: schema version {now}")
+        }
+        Some((was, from)) => format!(
+            "upgraded the database {place} from schema version {from} to {now} ({} applied)",
+            plural(count - was, "migration", "migrations")
+        ),
     }
 }

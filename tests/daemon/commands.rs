@@ -224,3 +224,110 @@ fn the_help_describes_every_command_and_argument() {
     }
     assert!(!help(&["demo"]).contains("--config"), "{}", help(&["demo"]));
 }
+
+/// `migrate` with a config naming the database `url`; (exit code, stdout).
+fn migrate_url(dir: &std::path::Path, url: &str) -> (Option<i32>, String) {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\n[yclients]\npartner_token = \"p\"\n\
+             user_token = \"u\"\n[[companies]]\nid = 1\n[whatsapp]\nprovider = \"log\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_booking-monitor"))
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// `migrate` on the SQLite file `db`.
+fn migrate(dir: &std::path::Path, db: &std::path::Path) -> (Option<i32>, String) {
+    migrate_url(dir, &format!("sqlite://{}", db.display()))
+}
+
+#[test]
+fn migrate_says_whether_it_created_upgraded_or_left_the_database_and_where() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut all: Vec<std::path::PathBuf> = std::fs::read_dir(&migrations)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    all.sort();
+    let version = |dir: &std::path::Path| -> String {
+        let name = dir.file_name().unwrap().to_string_lossy();
+        name.split('_').next().unwrap().replace('-', "")
+    };
+    let (latest, previous) = (version(&all[all.len() - 1]), version(&all[all.len() - 2]));
+
+    let (code, stdout) = migrate(dir.path(), &db);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        format!(
+            "created the database {}: schema version {latest} ({} migrations)\n",
+            db.display(),
+            all.len()
+        )
+    );
+    let (code, stdout) = migrate(dir.path(), &db);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        format!(
+            "the database {} is up to date: schema version {latest}\n",
+            db.display()
+        )
+    );
+    // A database one migration behind (as after an upgrade of the binary).
+    let mut conn = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let down = std::fs::read_to_string(all[all.len() - 1].join("down.sql")).unwrap();
+    conn.batch_execute(&format!(
+        "{down}; DELETE FROM __diesel_schema_migrations WHERE version = '{latest}';"
+    ))
+    .unwrap();
+    drop(conn);
+    let (code, stdout) = migrate(dir.path(), &db);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        format!(
+            "upgraded the database {} from schema version {previous} to {latest} (1 migration applied)\n",
+            db.display()
+        )
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
+fn migrate_on_postgresql_names_the_database_without_its_password() {
+    let database = TestDatabase::on_postgres(&postgres_required());
+    let url = database.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout) = migrate_url(dir.path(), &url);
+    assert_eq!(code, Some(0));
+    let shown = booking_monitor::config::redact_password(&url);
+    assert!(shown.contains(":***@"), "{shown}");
+    assert!(
+        stdout.starts_with(&format!("created the database {shown}: schema version ")),
+        "{stdout}"
+    );
+    let (_, stdout) = migrate_url(dir.path(), &url);
+    assert!(
+        stdout.starts_with(&format!("the database {shown} is up to date")),
+        "{stdout}"
+    );
+}
