@@ -68,10 +68,13 @@ install -d -m 0700 $owner "$DESTDIR$DATA"
 install -d -m 0755 "$DESTDIR/etc/systemd/system"
 install -m 0644 deploy/booking-monitor.service "$DESTDIR/etc/systemd/system/booking-monitor.service"
 
+# Step 2 runs check as the daemon's user (its rights, its view of the files)
+# while the env file stays root's: root's shell opens it and hands it over as
+# stdin. runuser is util-linux's (on every Debian); sudo need not be installed.
 cat <<NEXT
 Installed under ${DESTDIR:-/}. Next:
-  1. edit $ETC/config.toml (company ids, provider) and put the tokens in $ETC/env:
+  1. edit $ETC/config.toml (company ids, provider) and put the tokens in $ETC/env, one per line:
        YCLIENTS_PARTNER_TOKEN=...  YCLIENTS_USER_TOKEN=...  WHATSAPP_ACCESS_TOKEN=...  BOOKING_MONITOR_HTTP_TOKEN=...
-  2. sudo -u $USER_NAME sh -c 'set -a; . $ETC/env; booking-monitor check --config $ETC/config.toml'
+  2. runuser -u $USER_NAME -- /usr/local/bin/booking-monitor check --config $ETC/config.toml --env-file - < $ETC/env
   3. systemctl daemon-reload && systemctl enable --now booking-monitor
 NEXT

@@ -7,6 +7,7 @@ use slog::Logger;
 
 use crate::config::{redact_password, Config, DatabaseLocation};
 use crate::daemon::Daemon;
+use crate::env_file::EnvFile;
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
@@ -40,6 +41,10 @@ pub struct ConfigSource {
         default_value = "config.toml"
     )]
     pub config: PathBuf,
+    /// NAME=value lines (the unit's EnvironmentFile, e.g. the tokens) that take
+    /// precedence over the environment; `-` reads them from stdin.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,7 +150,15 @@ pub fn main(cli: Cli) -> i32 {
 }
 
 fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
-    match Config::load(&source.config, &|name| std::env::var(name).ok()) {
+    let file = match source.env_file.as_deref().map(EnvFile::read).transpose() {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            return EXIT_BAD_CONFIG;
+        }
+    };
+    let env = |name: &str| file.get(name).or_else(|| std::env::var(name).ok());
+    match Config::load(&source.config, &env) {
         Ok(config) => {
             let logger = logging::logger(&config.log);
             command(config, logger)

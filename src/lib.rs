@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
+pub mod env_file;
 pub mod faults;
 pub mod hooks;
 pub mod http_api;
