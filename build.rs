@@ -4,24 +4,28 @@
 //!
 //! - `cfg(chromium)`: Chromium is installed (the browser test of the status page);
 //! - `cfg(postgres_server)`: `BOOKING_MONITOR_PG_SERVER` names a PostgreSQL server
-//!   (the tests of many instances).
+//!   (the tests of many instances);
+//! - `cfg(systemd_analyze)`: `systemd-analyze` is installed (the systemd unit's
+//!   exposure score).
 //!
-//! Under CI (`CI` set) both are always on: there a missing Chromium or server
-//! fails those tests. Only the variables read here are tracked, so the second
+//! Under CI (`CI` set) all are always on: there a missing Chromium, server or
+//! systemd-analyze fails those tests. Only the variables read here are tracked, so the second
 //! pass of `.ci/run` (which adds `BOOKING_MONITOR_TEST_BACKEND`) rebuilds nothing.
 
 use std::path::Path;
 
 const CHROMIUM: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const PG_SERVER: &str = "BOOKING_MONITOR_PG_SERVER";
+const SYSTEMD_ANALYZE: [&str; 2] = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
     println!("cargo::rustc-check-cfg=cfg(postgres_server)");
+    println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed={PG_SERVER}");
-    // Installing Chromium changes /usr/bin: the cfg is worked out again then.
+    // Installing Chromium or systemd changes /usr/bin: the cfgs are worked out again then.
     println!("cargo::rerun-if-changed=/usr/bin");
     let ci = std::env::var_os("CI").is_some();
     let installed = CHROMIUM.iter().any(|p| Path::new(p).exists());
@@ -31,5 +35,8 @@ fn main() {
     let server = std::env::var(PG_SERVER).is_ok_and(|url| !url.trim().is_empty());
     if server || ci {
         println!("cargo::rustc-cfg=postgres_server");
+    }
+    if SYSTEMD_ANALYZE.iter().any(|p| Path::new(p).exists()) || ci {
+        println!("cargo::rustc-cfg=systemd_analyze");
     }
 }
