@@ -18,6 +18,7 @@ mod notifications;
 mod operations;
 mod polling;
 mod push;
+mod readme;
 mod security;
 mod shutdown;
 mod supervision;
