@@ -1,10 +1,19 @@
-//! Tells the tests what this machine can run, so that a test which cannot run here
-//! shows as `ignored` in `cargo test`'s output instead of passing without having run:
+//! Tells the tests what this machine can run them against, so that a test that
+//! cannot run shows as `ignored` (with the reason) in `cargo test`'s output
+//! instead of passing without having run:
 //!
-//! - `cfg(chromium)`: Chromium is installed (the browser test of the status page).
-//!   Under CI (`CI` set) it is always on: there a missing Chromium fails that test.
+//! - `cfg(chromium)`: Chromium is installed (the browser test of the status page);
+//! - `cfg(postgres_server)`: `BOOKING_MONITOR_PG_SERVER` names a PostgreSQL server
+//!   (the tests of many instances);
+//! - `cfg(systemd_analyze)`: `systemd-analyze` is installed (the systemd unit's
+//!   exposure score);
 //! - `cfg(docker)`: `docker info` reaches an engine (the image and compose tests).
-//!   CI has no engine: there those tests are ignored, with that reason.
+//!
+//! Under CI (`CI` set) the first three are always on: there a missing Chromium,
+//! server or systemd-analyze fails those tests. CI has no docker engine: there the
+//! container tests are ignored, with that reason. Only the variables read here are
+//! tracked, so the second pass of `.ci/run` (which adds
+//! `BOOKING_MONITOR_TEST_BACKEND`) rebuilds nothing.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,14 +21,20 @@ use std::time::{Duration, Instant};
 
 const CHROMIUM: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+const PG_SERVER: &str = "BOOKING_MONITOR_PG_SERVER";
+const SYSTEMD_ANALYZE: [&str; 2] = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
     println!("cargo::rustc-check-cfg=cfg(docker)");
+    println!("cargo::rustc-check-cfg=cfg(postgres_server)");
+    println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=DOCKER_HOST");
-    // Installing Chromium (or docker) changes /usr/bin: the cfgs are worked out again then.
+    println!("cargo::rerun-if-env-changed={PG_SERVER}");
+    // Installing Chromium, systemd or docker changes /usr/bin: the cfgs are worked
+    // out again then.
     println!("cargo::rerun-if-changed=/usr/bin");
     // A restarted engine makes its socket anew. A socket that does not exist yet
     // cannot be watched (cargo would rerun this on every build): after starting an
@@ -27,9 +42,17 @@ fn main() {
     if Path::new(DOCKER_SOCKET).exists() {
         println!("cargo::rerun-if-changed={DOCKER_SOCKET}");
     }
+    let ci = std::env::var_os("CI").is_some();
     let installed = CHROMIUM.iter().any(|p| Path::new(p).exists());
-    if installed || std::env::var_os("CI").is_some() {
+    if installed || ci {
         println!("cargo::rustc-cfg=chromium");
+    }
+    let server = std::env::var(PG_SERVER).is_ok_and(|url| !url.trim().is_empty());
+    if server || ci {
+        println!("cargo::rustc-cfg=postgres_server");
+    }
+    if SYSTEMD_ANALYZE.iter().any(|p| Path::new(p).exists()) || ci {
+        println!("cargo::rustc-cfg=systemd_analyze");
     }
     if docker_engine_answers() {
         println!("cargo::rustc-cfg=docker");

@@ -6,7 +6,7 @@
 #
 # It creates the system user and group `booking-monitor`, installs the binary,
 # /etc/booking-monitor/{config.toml,env} (kept if they exist), the data directory
-# /var/lib/booking-monitor and the unit. It starts nothing: fill in the config and
+# /var/lib/booking-monitor, the README (the unit's Documentation=) and the unit. It starts nothing: fill in the config and
 # the tokens first (the last lines it prints say how).
 #
 #   DESTDIR=/some/root   install under a scratch root (packaging, the tests)
@@ -65,13 +65,19 @@ fi
 # shellcheck disable=SC2086
 install -d -m 0700 $owner "$DESTDIR$DATA"
 
+# The unit's Documentation= names it.
+install -D -m 0644 README.md "$DESTDIR/usr/local/share/doc/booking-monitor/README.md"
+
 install -d -m 0755 "$DESTDIR/etc/systemd/system"
 install -m 0644 deploy/booking-monitor.service "$DESTDIR/etc/systemd/system/booking-monitor.service"
 
+# Step 2 runs check as the daemon's user (its rights, its view of the files)
+# while the env file stays root's: root's shell opens it and hands it over as
+# stdin. runuser is util-linux's (on every Debian); sudo need not be installed.
 cat <<NEXT
 Installed under ${DESTDIR:-/}. Next:
-  1. edit $ETC/config.toml (company ids, provider) and put the tokens in $ETC/env:
+  1. edit $ETC/config.toml (company ids, provider) and put the tokens in $ETC/env, one per line:
        YCLIENTS_PARTNER_TOKEN=...  YCLIENTS_USER_TOKEN=...  WHATSAPP_ACCESS_TOKEN=...  BOOKING_MONITOR_HTTP_TOKEN=...
-  2. sudo -u $USER_NAME sh -c 'set -a; . $ETC/env; booking-monitor check --config $ETC/config.toml'
+  2. runuser -u $USER_NAME -- /usr/local/bin/booking-monitor check --config $ETC/config.toml --env-file - < $ETC/env
   3. systemctl daemon-reload && systemctl enable --now booking-monitor
 NEXT

@@ -1,13 +1,13 @@
 //! The command line and its exit codes (README's "Command line"; ARCHITECTURE.md).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use slog::Logger;
 
 use crate::config::{redact_password, Config, DatabaseLocation};
 use crate::daemon::Daemon;
-use crate::domain::{CompanyId, RecordId};
+use crate::env_file::EnvFile;
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
@@ -21,27 +21,44 @@ pub const EXIT_BAD_CONFIG: i32 = 2;
 #[command(
     name = "booking-monitor",
     version,
-    about = "WhatsApp confirmations for YClients bookings made by hand"
+    about = "WhatsApp confirmations for YClients bookings made by hand",
+    after_help = "Every command but `demo` reads its config from --config PATH (default: ./config.toml)."
 )]
 pub struct Cli {
-    /// The config file.
-    #[arg(long, global = true, default_value = "config.toml")]
-    pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where a command's config comes from (every command but `demo`, which brings
+/// its own). Global within the command, so `bot-record add 1 2 --config X` works.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigSource {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+    /// NAME=value lines (the unit's EnvironmentFile, e.g. the tokens) that take
+    /// precedence over the environment; `-` reads them from stdin.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon until SIGTERM or SIGINT.
-    Run,
+    Run(ConfigSource),
     /// Create or upgrade the database, then exit.
-    Migrate,
-    /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1; no account needed.
+    Migrate(ConfigSource),
+    /// The whole pipeline against a built-in YClients and WhatsApp on 127.0.0.1;
+    /// no account and no config needed.
     Demo {
         /// Keep the demo's status page (and metrics) up this many seconds after its
         /// summary; Ctrl-C ends that early.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         serve_for: u64,
         /// Keep the demo's database (and a config for `status`) in this directory
         /// instead of a temporary one.
@@ -49,22 +66,28 @@ pub enum Command {
         keep: Option<PathBuf>,
     },
     /// Validate the config, then probe each company and the WhatsApp provider.
-    Check,
+    Check(ConfigSource),
     /// What the daemon has done: polls, notifications, recent decisions.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        source: ConfigSource,
     },
     /// Register or forget a booking our own bot made: it gets no confirmation.
     BotRecord {
         #[command(subcommand)]
         action: BotRecordAction,
+        #[command(flatten)]
+        source: ConfigSource,
     },
     /// The salons' YClients webhooks.
     Webhooks {
         #[command(subcommand)]
         action: WebhooksAction,
+        #[command(flatten)]
+        source: ConfigSource,
     },
 }
 
@@ -82,8 +105,23 @@ pub enum WebhooksAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BotRecordAction {
-    Add { company_id: i64, record_id: i64 },
-    Remove { company_id: i64, record_id: i64 },
+    /// Register a booking our bot made: it gets no confirmation.
+    Add {
+        /// The YClients company (salon) id; one of the config's [[companies]].
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+        /// Register it even though the company is not in the config.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget a registered booking: it is treated as any other again.
+    Remove {
+        /// The YClients company (salon) id.
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+    },
 }
 
 pub fn main(cli: Cli) -> i32 {
@@ -91,27 +129,36 @@ pub fn main(cli: Cli) -> i32 {
         Command::Demo { serve_for, keep } => {
             crate::demo::run(std::time::Duration::from_secs(serve_for), keep)
         }
-        Command::Check => with_config(&cli.config, check),
-        Command::Status { json } => with_config(&cli.config, move |config, _| status(config, json)),
-        Command::BotRecord { action } => {
-            with_config(&cli.config, move |config, _| bot_record(config, action))
+        Command::Check(source) => with_config(&source, check),
+        Command::Status { json, source } => {
+            with_config(&source, move |config, _| status(config, json))
         }
+        Command::BotRecord { action, source } => with_config(&source, |config, _| {
+            crate::commands::bot_record(config, &source.config, action)
+        }),
         Command::Webhooks {
             action: WebhooksAction::Install { url },
-        } => with_config(&cli.config, move |config, _| webhooks_install(config, &url)),
-        Command::Run => with_config(&cli.config, run),
-        Command::Migrate => with_config(&cli.config, |config, logger| match open_db(&config) {
-            Ok(_) => {
-                slog::info!(logger, "database is up to date");
-                EXIT_OK
-            }
-            Err(code) => code,
+            source,
+        } => with_config(&source, |config, _| {
+            crate::commands::webhooks_install(config, &source.config, &url)
         }),
+        Command::Run(source) => with_config(&source, run),
+        Command::Migrate(source) => {
+            with_config(&source, |config, _| crate::commands::migrate(config))
+        }
     }
 }
 
-fn with_config(path: &Path, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
-    match Config::load(path, &|name| std::env::var(name).ok()) {
+fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
+    let file = match source.env_file.as_deref().map(EnvFile::read).transpose() {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("booking-monitor: {e}");
+            return EXIT_BAD_CONFIG;
+        }
+    };
+    let env = |name: &str| file.get(name).or_else(|| std::env::var(name).ok());
+    match Config::load(&source.config, &env) {
         Ok(config) => {
             let logger = logging::logger(&config.log);
             command(config, logger)
@@ -136,7 +183,7 @@ const CONNECT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(
 
 /// With `waiting`, a PostgreSQL that is down is tried again with backoff (the
 /// daemon outlives a database that starts after it); without, it fails at once.
-fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
+pub fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
     let url = match config.database_location() {
         DatabaseLocation::Sqlite(path) => return Db::open(path),
         DatabaseLocation::Postgres(url) => url,
@@ -160,7 +207,7 @@ fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreE
     }
 }
 
-fn db_options(config: &Config) -> DbOptions {
+pub fn db_options(config: &Config) -> DbOptions {
     DbOptions {
         pool_size: config.database.pool_size,
         connect_timeout: std::time::Duration::from_millis(config.database.connect_timeout_ms),
@@ -218,30 +265,10 @@ fn check(config: Config, logger: Logger) -> i32 {
     let verdicts =
         actix_rt::System::new().block_on(async { crate::check::run(&config, &logger).await });
     print!("{}", crate::check::render(&verdicts));
-    if verdicts.iter().all(|v| v.ok) {
-        EXIT_OK
-    } else {
+    if verdicts.iter().any(|v| v.failed()) {
         EXIT_FATAL
-    }
-}
-
-/// One verdict line per company; exit 1 if any failed, 2 without a webhook token.
-fn webhooks_install(config: Config, base: &str) -> i32 {
-    let token = config.yclients.webhook_token.expose().to_string();
-    if token.is_empty() {
-        eprintln!(
-            "booking-monitor: bad config: yclients.webhook_token: missing (or env YCLIENTS_WEBHOOK_TOKEN): \
-             it is the secret part of the webhook URL"
-        );
-        return EXIT_BAD_CONFIG;
-    }
-    let url = crate::hooks::our_url(base, &token);
-    let verdicts = actix_rt::System::new().block_on(crate::check::install_webhooks(&config, &url));
-    print!("{}", crate::check::render(&verdicts));
-    if verdicts.iter().all(|v| v.ok) {
-        EXIT_OK
     } else {
-        EXIT_FATAL
+        EXIT_OK
     }
 }
 
@@ -274,53 +301,6 @@ fn status(config: Config, json: bool) -> i32 {
                 "booking-monitor: the database has no tables yet: run `run` or `migrate` first"
             );
             EXIT_FATAL
-        }
-        Err(e) => {
-            eprintln!("booking-monitor: {e}");
-            EXIT_FATAL
-        }
-    }
-}
-
-fn bot_record(config: Config, action: BotRecordAction) -> i32 {
-    let db = match open_db(&config) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let result = db.blocking(|conn| match action {
-        BotRecordAction::Add {
-            company_id,
-            record_id,
-        } => crate::store::add_bot_record(
-            conn,
-            CompanyId(company_id),
-            RecordId(record_id),
-            chrono::Utc::now(),
-        )
-        .map(|new| {
-            if new {
-                "registered"
-            } else {
-                "already registered"
-            }
-        }),
-        BotRecordAction::Remove {
-            company_id,
-            record_id,
-        } => crate::store::remove_bot_record(conn, CompanyId(company_id), RecordId(record_id)).map(
-            |gone| {
-                if gone {
-                    "removed"
-                } else {
-                    "was not registered"
-                }
-            },
-        ),
-    });
-    match result {
-        Ok(what) => {
-            println!("{what}");
-            EXIT_OK
         }
         Err(e) => {
             eprintln!("booking-monitor: {e}");

@@ -6,199 +6,219 @@ use std::sync::Arc;
 use slog::Logger;
 
 use crate::actors::Salons;
-use crate::config::Config;
-use crate::domain::CompanyId;
+use crate::config::{Config, ProviderKind};
+use crate::domain::{CompanyId, Kind};
+use crate::hooks::refuse_token;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::Provider;
 use crate::yclients::{RateLimiter, YClients, YClientsError};
 
 pub struct Verdict {
     pub item: String,
-    pub ok: bool,
+    pub level: Level,
     pub detail: String,
 }
 
+/// A warning does not fail the check: the daemon runs, but something will not
+/// work as the operator expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn ok(item: impl Into<String>, detail: impl Into<String>) -> Verdict {
+        Verdict::new(item, Level::Ok, detail)
+    }
+    pub fn warn(item: impl Into<String>, detail: impl Into<String>) -> Verdict {
+        Verdict::new(item, Level::Warn, detail)
+    }
+    pub fn fail(item: impl Into<String>, detail: impl Into<String>) -> Verdict {
+        Verdict::new(item, Level::Fail, detail)
+    }
+    fn new(item: impl Into<String>, level: Level, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            item: item.into(),
+            level,
+            detail: detail.into(),
+        }
+    }
+    pub fn failed(&self) -> bool {
+        self.level == Level::Fail
+    }
+}
+
 pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
-    let mut verdicts = vec![Verdict {
-        item: "config".into(),
-        ok: true,
-        detail: format!(
+    let mut verdicts = vec![Verdict::ok(
+        "config",
+        format!(
             "{}, provider {}",
             plural(config.companies.len(), "company", "companies"),
             config.whatsapp.provider.as_str()
         ),
-    }];
-    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
-        Ok(tls) => tls,
-        Err(e) => {
-            verdicts.push(Verdict {
-                item: "tls.ca_file".into(),
-                ok: false,
-                detail: e.to_string(),
-            });
+    )];
+    verdicts.extend(config_warnings(config));
+    let (tls, yclients) = match clients(config) {
+        Ok(clients) => clients,
+        Err(verdict) => {
+            verdicts.push(verdict);
             return verdicts;
         }
     };
-    let limiter = Arc::new(RateLimiter::new(
-        config.yclients.max_requests_per_second,
-        config.yclients.max_requests_per_minute,
-    ));
-    let yclients = YClients::new(&config.yclients, &tls, limiter);
     for company in &config.companies {
         let id = company.company_id();
         verdicts.push(match yclients.company(id).await {
-            Ok(info) => Verdict {
-                item: format!("YClients company {id}"),
-                ok: true,
-                detail: format!(
+            Ok(info) => Verdict::ok(
+                format!("YClients company {id}"),
+                format!(
                     "«{}», {}, time zone {}",
                     info.title,
                     info.address,
                     info.timezone.as_deref().unwrap_or("not given")
                 ),
-            },
+            ),
             // The daemon polls such a company with what the config gives.
-            Err(e @ YClientsError::Unauthorized { status: 403, .. }) => Verdict {
-                item: format!("YClients company {id}"),
-                ok: true,
-                detail: format!(
+            Err(e @ YClientsError::Unauthorized { status: 403, .. }) => Verdict::ok(
+                format!("YClients company {id}"),
+                format!(
                     "not readable ({e}); polled anyway, missing: {}",
                     or_nothing(&Salons::missing_details(config, id))
                 ),
-            },
-            Err(e) => Verdict {
-                item: format!("YClients company {id}"),
-                ok: false,
-                detail: format!("{e}: {}", e.advice()),
-            },
+            ),
+            Err(e) => Verdict::fail(
+                format!("YClients company {id}"),
+                failure(config, &e, e.advice()),
+            ),
         });
         let token = config.yclients.webhook_token.expose();
         if !token.is_empty() {
-            verdicts.push(webhooks_verdict(&yclients, id, token).await);
+            verdicts.push(webhooks_verdict(config, &yclients, id, token).await);
         }
         verdicts.push(match yclients.probe_records(id).await {
-            Ok(()) => Verdict {
-                item: format!("YClients records of {id}"),
-                ok: true,
-                detail: "readable".into(),
-            },
-            Err(e) => Verdict {
-                item: format!("YClients records of {id}"),
-                ok: false,
-                detail: format!("{e}: {}", e.advice()),
-            },
+            Ok(()) => Verdict::ok(format!("YClients records of {id}"), "readable"),
+            Err(e) => Verdict::fail(
+                format!("YClients records of {id}"),
+                failure(config, &e, e.advice()),
+            ),
         });
     }
     let provider = Provider::new(&config.whatsapp, &tls, logger);
     let item = format!("WhatsApp ({})", config.whatsapp.provider.as_str());
     verdicts.push(match provider.probe().await {
-        Ok(detail) => Verdict {
-            item,
-            ok: true,
-            detail,
-        },
-        Err(detail) => Verdict {
-            item,
-            ok: false,
-            detail,
-        },
+        Ok(detail) => Verdict::ok(item, detail),
+        Err(detail) => Verdict::fail(item, detail),
     });
     verdicts
 }
 
-async fn webhooks_verdict(yclients: &YClients, id: CompanyId, token: &str) -> Verdict {
-    let item = format!("YClients webhooks of {id}");
-    match crate::hooks::points_at_us(yclients, id, token).await {
-        Ok(Ok(())) => Verdict {
-            item,
-            ok: true,
-            detail: "booking events come to us".into(),
-        },
-        Ok(Err(detail)) => Verdict {
-            item,
-            ok: false,
-            detail,
-        },
-        Err(e) => Verdict {
-            item,
-            ok: false,
-            detail: format!("{e}: {}", webhook_advice(&e)),
-        },
-    }
-}
-
-fn webhook_advice(e: &YClientsError) -> &'static str {
-    match e {
-        YClientsError::Unauthorized { status: 403, .. } => {
-            "give the YClients user the right to change the salon's settings (webhooks), or register the URL in YClients by hand"
-        }
-        other => other.advice(),
-    }
-}
-
-/// `webhooks install`: registers `url` with every configured company.
-pub async fn install_webhooks(config: &Config, url: &str) -> Vec<Verdict> {
-    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
-        Ok(tls) => tls,
-        Err(e) => {
-            return vec![Verdict {
-                item: "tls.ca_file".into(),
-                ok: false,
-                detail: e.to_string(),
-            }]
-        }
-    };
+/// The TLS roots and a YClients client for a one-shot command; a bad
+/// `tls.ca_file` is the verdict.
+pub fn clients(config: &Config) -> Result<(TlsRoots, YClients), Verdict> {
+    let tls = TlsRoots::load(config.tls.ca_file.as_deref())
+        .map_err(|e| Verdict::fail("tls.ca_file", e.to_string()))?;
     let limiter = Arc::new(RateLimiter::new(
         config.yclients.max_requests_per_second,
         config.yclients.max_requests_per_minute,
     ));
     let yclients = YClients::new(&config.yclients, &tls, limiter);
-    let shown = crate::hooks::masked(url);
-    let mut verdicts = Vec::new();
-    for company in &config.companies {
-        let id = company.company_id();
-        let item = format!("YClients webhooks of {id}");
-        verdicts.push(match crate::hooks::install(&yclients, id, url).await {
-            Ok(crate::hooks::Installed::Added { kept }) => Verdict {
-                item,
-                ok: true,
-                detail: format!(
-                    "{shown} registered ({} kept)",
-                    plural(kept, "other URL", "other URLs")
-                ),
-            },
-            Ok(crate::hooks::Installed::AlreadyThere) => Verdict {
-                item,
-                ok: true,
-                detail: format!("{shown} was registered already"),
-            },
-            Err(e) => Verdict {
-                item,
-                ok: false,
-                detail: format!("{e}: {}", webhook_advice(&e)),
-            },
-        });
-    }
-    verdicts
+    Ok((tls, yclients))
 }
 
-pub fn render(verdicts: &[Verdict]) -> String {
-    let mut out = String::new();
-    for v in verdicts {
-        out.push_str(&format!(
-            "{:<5} {}: {}\n",
-            if v.ok { "ok" } else { "FAIL" },
-            v.item,
-            v.detail
+/// A failed YClients request as a verdict's detail: the error, the host tried
+/// when the request never got an answer, and what to do.
+pub fn failure(config: &Config, e: &YClientsError, advice: &str) -> String {
+    match e {
+        YClientsError::Transport(_) | YClientsError::Timeout(_) => {
+            format!("{e} (tried {}): {advice}", config.yclients.base_url)
+        }
+        _ => format!("{e}: {advice}"),
+    }
+}
+
+/// What a valid config still gets wrong in production.
+fn config_warnings(config: &Config) -> Vec<Verdict> {
+    let mut warnings = Vec::new();
+    if config.whatsapp.provider == ProviderKind::CloudApi {
+        // Meta delivers free text only within 24 h of the client's last message:
+        // a notice we start needs an approved template.
+        let untemplated: Vec<&str> = Kind::NOTICES
+            .iter()
+            .filter(|&&kind| config.notifications.announces(kind))
+            .filter(|&&kind| config.whatsapp.cloud_api.template_for(kind).is_none())
+            .map(|kind| kind.as_str())
+            .collect();
+        if !untemplated.is_empty() {
+            warnings.push(Verdict::warn(
+                "whatsapp.cloud_api.templates",
+                format!(
+                    "no approved template for {}: these notices go as free text, which Meta \
+                     refuses outside 24 h of the client's last message, so they will fail; \
+                     name a template for each (or turn the kind off under [notifications])",
+                    untemplated.join(", ")
+                ),
+            ));
+        }
+    }
+    let token = config.yclients.webhook_token.expose();
+    if let Some(why) = Some(token)
+        .filter(|t| !t.trim().is_empty())
+        .and_then(refuse_token)
+    {
+        warnings.push(Verdict::warn(
+            "yclients.webhook_token",
+            format!("{why}: whoever guesses it can post booking events to us"),
         ));
     }
-    let failed = verdicts.iter().filter(|v| !v.ok).count();
+    warnings
+}
+
+async fn webhooks_verdict(
+    config: &Config,
+    yclients: &YClients,
+    id: CompanyId,
+    token: &str,
+) -> Verdict {
+    let item = format!("YClients webhooks of {id}");
+    match crate::hooks::points_at_us(yclients, id, token).await {
+        Ok(Ok(())) => Verdict::ok(item, "booking events come to us"),
+        Ok(Err(detail)) => Verdict::fail(item, detail),
+        Err(e) => Verdict::fail(item, failure(config, &e, crate::hooks::advice(&e, false))),
+    }
+}
+
+/// One line per verdict.
+pub fn lines(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    for v in verdicts {
+        let level = match v.level {
+            Level::Ok => "ok",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        out.push_str(&format!("{level:<5} {}: {}\n", v.item, v.detail));
+    }
+    out
+}
+
+/// `check`'s output: the verdicts, then how many failed and warned.
+pub fn render(verdicts: &[Verdict]) -> String {
+    let mut out = lines(verdicts);
+    let failed = verdicts.iter().filter(|v| v.failed()).count();
     if failed == 0 {
         out.push_str("All checks passed.\n");
     } else {
         out.push_str(&format!(
             "{failed} of {} failed.\n",
             plural(verdicts.len(), "check", "checks")
+        ));
+    }
+    let warned = verdicts.iter().filter(|v| v.level == Level::Warn).count();
+    if warned > 0 {
+        out.push_str(&format!(
+            "{}: see WARN above.\n",
+            plural(warned, "warning", "warnings")
         ));
     }
     out
@@ -214,6 +234,6 @@ fn or_nothing(missing: &[String]) -> String {
 }
 
 /// `1 company`, `2 companies`.
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -1,12 +1,82 @@
 //! Checks and parsers the sections share, so the same mistake reads the same
 //! whichever key it is under.
 
+use std::fmt;
+
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
 use super::ConfigError;
 
-pub(super) fn missing(key: &str, env: &str) -> ConfigError {
+/// Every problem the checks found, in the order found: an operator fixes them all
+/// in one pass instead of learning of one per run. Never empty when an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigErrors(Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// Keeps what `result` found: one problem, or a section's several.
+    pub fn check<E: Into<ConfigErrors>>(&mut self, result: Result<(), E>) {
+        if let Err(e) = result {
+            self.0.extend(e.into().0);
+        }
+    }
+
+    pub fn push(&mut self, error: ConfigError) {
+        self.0.push(error);
+    }
+
+    /// `Ok` when nothing was found.
+    pub fn into_result(self) -> Result<(), ConfigErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, ConfigError> {
+        self.0.iter()
+    }
+
+    /// The first problem found (what a caller that shows one wants).
+    pub fn first(self) -> ConfigError {
+        self.0
+            .into_iter()
+            .next()
+            .expect("ConfigErrors is never empty as an error")
+    }
+
+    pub(super) fn map(self, f: impl Fn(ConfigError) -> ConfigError) -> ConfigErrors {
+        ConfigErrors(self.0.into_iter().map(f).collect())
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> ConfigErrors {
+        ConfigErrors(vec![error])
+    }
+}
+
+/// One problem reads as before (`key: problem`); several, one per line.
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems:", all.len())?;
+                for e in all {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// `key` is unset, in the file and in the environment.
+pub fn missing(key: &str, env: &str) -> ConfigError {
     ConfigError::new(
         key,
         format!("missing: set it in the config file or in the environment variable {env}"),

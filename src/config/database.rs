@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{positive, ConfigError, DatabaseLocation, Secret};
+use super::{positive, ConfigError, ConfigErrors, DatabaseLocation, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,15 +28,20 @@ fn connect_timeout_ms() -> u64 {
 }
 
 impl DatabaseConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("database.pool_size", u64::from(self.pool_size))?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(positive("database.pool_size", u64::from(self.pool_size)));
         if self.pool_size > 64 {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "database.pool_size",
                 "at most 64: the daemon never runs more queries at once",
             ));
         }
-        positive("database.connect_timeout_ms", self.connect_timeout_ms)
+        problems.check(positive(
+            "database.connect_timeout_ms",
+            self.connect_timeout_ms,
+        ));
+        problems.into_result()
     }
 }
 

@@ -30,7 +30,8 @@ mod whatsapp;
 mod yclients;
 
 pub use agreement::Agreement;
-use checks::{missing, positive, require_url, time_zone};
+pub use checks::{missing, ConfigErrors};
+use checks::{positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use database::{redact_password, DatabaseConfig};
 pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig};
@@ -73,8 +74,8 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("bad config {}: {error}", path.display())]
-    Invalid { path: PathBuf, error: ConfigError },
+    #[error("bad config {}: {errors}", path.display())]
+    Invalid { path: PathBuf, errors: ConfigErrors },
 }
 
 /// A token: never printed, not even by `Debug`.
@@ -161,13 +162,24 @@ impl Config {
                 }
             }
         })?;
-        Config::parse(&text, env).map_err(|error| LoadError::Invalid {
+        Config::parse_all(&text, env).map_err(|errors| LoadError::Invalid {
             path: path.to_path_buf(),
-            error,
+            errors,
         })
     }
 
+    /// As [`Config::parse_all`], with only the first problem.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::parse_all(text, env).map_err(ConfigErrors::first)
+    }
+
+    /// Parses, overrides from `env`, validates. A file that does not parse stops at
+    /// its first error; every value that parses is then checked, and every problem
+    /// found is returned.
+    pub fn parse_all(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
         let de = toml::Deserializer::parse(text).map_err(|e| {
             ConfigError::new(
                 "config file",
@@ -186,15 +198,15 @@ impl Config {
         })?;
         let from_env = config.apply_env(env)?;
         // A value the environment set is blamed on the variable, not on the file's key.
-        config
-            .validate()
-            .map_err(|e| match from_env.iter().find(|(key, _)| *key == e.key) {
+        config.validate().map_err(|errors| {
+            errors.map(|e| match from_env.iter().find(|(key, _)| *key == e.key) {
                 Some((key, var)) => ConfigError::new(
                     *var,
                     format!("{} (the environment variable sets {key})", e.problem),
                 ),
                 None => e,
-            })?;
+            })
+        })?;
         Ok(config)
     }
 
@@ -276,44 +288,50 @@ impl Config {
         Ok(from_env)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.database.validate()?;
-        self.yclients.validate()?;
-        self.cluster.validate()?;
-        self.validate_companies()?;
-        self.monitor.validate()?;
-        self.whatsapp.validate()?;
-        self.replies.validate()?;
-        self.supervisor.validate()?;
+    /// Every section checks itself; every problem found is reported.
+    fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(self.database.validate());
+        problems.check(self.yclients.validate());
+        problems.check(self.cluster.validate());
+        problems.check(self.validate_companies());
+        problems.check(self.monitor.validate());
+        problems.check(self.whatsapp.validate());
+        problems.check(self.replies.validate());
+        problems.check(self.supervisor.validate());
         if let Some(http) = &self.http {
-            http.validate()?;
+            problems.check(http.validate());
         }
-        self.staff.validate()?;
-        self.fallback.validate()?;
-        self.sms
-            .check_length("sms", &self.fallback, &self.companies)?;
-        Ok(())
+        problems.check(self.staff.validate());
+        problems.check(self.fallback.validate());
+        problems.check(
+            self.sms
+                .check_length("sms", &self.fallback, &self.companies),
+        );
+        problems.into_result()
     }
 
     /// At least one, each once.
-    fn validate_companies(&self) -> Result<(), ConfigError> {
+    fn validate_companies(&self) -> Result<(), ConfigErrors> {
         if self.companies.is_empty() {
             return Err(ConfigError::new(
                 "companies",
                 "add at least one [[companies]] with its id",
-            ));
+            )
+            .into());
         }
+        let mut problems = ConfigErrors::default();
         let mut seen = HashSet::new();
         for (i, company) in self.companies.iter().enumerate() {
-            company.validate(i)?;
+            problems.check(company.validate(i));
             if !seen.insert(company.id) {
-                return Err(ConfigError::new(
+                problems.push(ConfigError::new(
                     format!("companies[{i}].id"),
                     format!("company {} is listed twice", company.id),
                 ));
             }
         }
-        Ok(())
+        problems.into_result()
     }
 
     /// `database.url`, parsed at load.

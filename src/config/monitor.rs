@@ -3,7 +3,7 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{positive, time_zone, ConfigError};
+use super::{positive, time_zone, ConfigError, ConfigErrors};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,15 +68,17 @@ fn default_timezone() -> Tz {
 }
 
 impl MonitorConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("monitor.poll_interval_ms", self.poll_interval_ms)?;
-        positive("monitor.retry_initial_ms", self.retry_initial_ms)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(positive("monitor.poll_interval_ms", self.poll_interval_ms));
+        problems.check(positive("monitor.retry_initial_ms", self.retry_initial_ms));
         if self.retry_max_ms < self.retry_initial_ms {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "monitor.retry_max_ms",
                 "must not be less than monitor.retry_initial_ms",
             ));
         }
-        positive("monitor.max_attempts", self.max_attempts.into())
+        problems.check(positive("monitor.max_attempts", self.max_attempts.into()));
+        problems.into_result()
     }
 }

@@ -4,6 +4,7 @@
 use chrono::NaiveTime;
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::Kind;
 use crate::lifecycle::timing::{parse_clock, QuietHours};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +30,21 @@ pub struct NotificationsConfig {
     /// How far ahead the future bookings are read when monitoring of a company begins.
     #[serde(default = "baseline_days")]
     pub baseline_days: u32,
+}
+
+impl NotificationsConfig {
+    /// Whether notices of `kind` go out at all (a confirmation always does).
+    pub fn announces(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Created => true,
+            Kind::Changed => self.changed,
+            Kind::Cancelled => self.cancelled,
+            Kind::ReminderDayBefore => self.reminder_day_before.is_some(),
+            Kind::ReminderHoursBefore => self.reminder_hours_before.is_some(),
+            // Not notices: carried out whatever the lifecycle's settings.
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => true,
+        }
+    }
 }
 
 impl Default for NotificationsConfig {

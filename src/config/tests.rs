@@ -365,3 +365,45 @@ fn secrets_do_not_show_in_debug() {
     let c = Config::parse(&MINIMAL.replace("\"u\"", "\"very-secret-token\""), &no_env).unwrap();
     assert!(!format!("{c:?}").contains("very-secret-token"));
 }
+
+#[test]
+fn every_problem_is_reported_at_once_each_with_its_key() {
+    // The production config's four secrets, all missing, and a bad interval.
+    let text = r#"
+[database]
+url = "sqlite://test.db"
+[yclients]
+[[companies]]
+id = 1
+[monitor]
+poll_interval_ms = 0
+[whatsapp]
+provider = "cloud_api"
+[whatsapp.cloud_api]
+phone_number_id = "1"
+[http]
+listen = "127.0.0.1:9187"
+"#;
+    let errors = Config::parse_all(text, &no_env).unwrap_err();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "yclients.partner_token",
+            "yclients.user_token",
+            "monitor.poll_interval_ms",
+            "whatsapp.cloud_api.access_token",
+            "http.token",
+        ]
+    );
+    let shown = errors.to_string();
+    assert!(
+        shown.starts_with("5 problems:\n  yclients.partner_token: missing"),
+        "{shown}"
+    );
+    // `parse` keeps the first, as before.
+    assert_eq!(
+        Config::parse(text, &no_env).unwrap_err().key,
+        "yclients.partner_token"
+    );
+}

@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, CloudTemplates, ConfigError, Secret};
+use crate::domain::Kind;
+
+use super::{missing, positive, require_url, CloudTemplates, ConfigError, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,14 +59,21 @@ impl WhatsAppConfig {
     }
 
     /// Only the chosen provider's table must be complete.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        positive("whatsapp.request_timeout_ms", self.request_timeout_ms)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(positive(
+            "whatsapp.request_timeout_ms",
+            self.request_timeout_ms,
+        ));
         match self.provider {
-            ProviderKind::CloudApi => self.cloud_api.validate(),
-            ProviderKind::GreenApi => self.green_api.validate(),
-            ProviderKind::Webhook => require_url("whatsapp.webhook.url", &self.webhook.url),
-            ProviderKind::Log => Ok(()),
+            ProviderKind::CloudApi => problems.check(self.cloud_api.validate()),
+            ProviderKind::GreenApi => problems.check(self.green_api.validate()),
+            ProviderKind::Webhook => {
+                problems.check(require_url("whatsapp.webhook.url", &self.webhook.url))
+            }
+            ProviderKind::Log => {}
         }
+        problems.into_result()
     }
 }
 
@@ -122,31 +131,53 @@ fn template_parameters() -> Vec<String> {
 }
 
 impl CloudApiConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        require_url("whatsapp.cloud_api.base_url", &self.base_url)?;
+    /// The approved template a notice of `kind` is sent with; `None`: free text,
+    /// which Meta delivers only within 24 h of the client's last message.
+    /// `template`, the older key, still names the confirmation's.
+    pub fn template_for(&self, kind: Kind) -> Option<ResolvedTemplate<'_>> {
+        if let Some(t) = self.templates.for_kind(kind) {
+            return Some(ResolvedTemplate {
+                name: t.name.trim(),
+                language: t.language.as_deref().unwrap_or(&self.language),
+                parameters: t.parameters.as_deref().unwrap_or(&self.template_parameters),
+            });
+        }
+        match kind {
+            Kind::Created if !self.template.trim().is_empty() => Some(ResolvedTemplate {
+                name: self.template.trim(),
+                language: &self.language,
+                parameters: &self.template_parameters,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(require_url("whatsapp.cloud_api.base_url", &self.base_url));
         if self.phone_number_id.trim().is_empty() {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "whatsapp.cloud_api.phone_number_id",
                 "missing: the sender's phone number id from Meta's WhatsApp manager",
             ));
         }
         if self.access_token.is_empty() {
-            return Err(missing(
+            problems.push(missing(
                 "whatsapp.cloud_api.access_token",
                 "WHATSAPP_ACCESS_TOKEN",
             ));
         }
-        known_placeholders(
+        problems.check(known_placeholders(
             "whatsapp.cloud_api.template_parameters",
             &self.template_parameters,
-        )?;
+        ));
         for (kind, template) in self.templates.each() {
             if let Some(parameters) = &template.parameters {
                 let key = format!("whatsapp.cloud_api.templates.{kind}.parameters");
-                known_placeholders(&key, parameters)?;
+                problems.check(known_placeholders(&key, parameters));
             }
         }
-        Ok(())
+        problems.into_result()
     }
 }
 
@@ -163,6 +194,15 @@ fn known_placeholders(key: &str, names: &[String]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A template with what it takes, the config's defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedTemplate<'a> {
+    pub name: &'a str,
+    pub language: &'a str,
+    /// Placeholder names of its body parameters, in order.
+    pub parameters: &'a [String],
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,18 +231,19 @@ fn green_api_base_url() -> String {
 }
 
 impl GreenApiConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        require_url("whatsapp.green_api.base_url", &self.base_url)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(require_url("whatsapp.green_api.base_url", &self.base_url));
         if self.id_instance.trim().is_empty() {
-            return Err(ConfigError::new(
+            problems.push(ConfigError::new(
                 "whatsapp.green_api.id_instance",
                 "missing: the instance id from Green API's console",
             ));
         }
         if self.api_token.is_empty() {
-            return Err(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
+            problems.push(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
         }
-        Ok(())
+        problems.into_result()
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, time_zone, ConfigError, Secret};
+use super::{missing, positive, require_url, time_zone, ConfigError, ConfigErrors, Secret};
 use crate::domain::CompanyId;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,24 +50,29 @@ fn per_minute() -> u32 {
 }
 
 impl YClientsConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        require_url("yclients.base_url", &self.base_url)?;
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut problems = ConfigErrors::default();
+        problems.check(require_url("yclients.base_url", &self.base_url));
         if self.partner_token.is_empty() {
-            return Err(missing("yclients.partner_token", "YCLIENTS_PARTNER_TOKEN"));
+            problems.push(missing("yclients.partner_token", "YCLIENTS_PARTNER_TOKEN"));
         }
         if self.user_token.is_empty() {
-            return Err(missing("yclients.user_token", "YCLIENTS_USER_TOKEN"));
+            problems.push(missing("yclients.user_token", "YCLIENTS_USER_TOKEN"));
         }
-        positive("yclients.request_timeout_ms", self.request_timeout_ms)?;
-        positive("yclients.page_size", self.page_size.into())?;
-        positive(
+        problems.check(positive(
+            "yclients.request_timeout_ms",
+            self.request_timeout_ms,
+        ));
+        problems.check(positive("yclients.page_size", self.page_size.into()));
+        problems.check(positive(
             "yclients.max_requests_per_second",
             self.max_requests_per_second.into(),
-        )?;
-        positive(
+        ));
+        problems.check(positive(
             "yclients.max_requests_per_minute",
             self.max_requests_per_minute.into(),
-        )
+        ));
+        problems.into_result()
     }
 }
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{Days, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
 
 use super::{out, say, DemoError, Shown, BOT_USER, COMPANY, COMPANY_NAME, DB_FILE, WAIT};
 use crate::config::Config;
@@ -12,13 +13,22 @@ use crate::daemon::Daemon;
 use crate::simulator::{Booking, ConfigParts, Simulator, StatusCallbacks, WebhookSender};
 use crate::store::{self, Db};
 
+/// The salon's zone: the bookings' times are its wall-clock times.
+const SALON_TZ: Tz = chrono_tz::Europe::Moscow;
+
+/// The salon's tomorrow at `now`: in the UTC evening Moscow is already in the next
+/// day, and the demo's "tomorrow" must not be the salon's today.
+fn salon_tomorrow(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&SALON_TZ).date_naive() + Days::new(1)
+}
+
 /// How soon the demo's hours-before reminder falls due after the demo starts.
 const REMINDER_IN: i64 = 8;
 /// The reminder's lead: short, so that a visit ten minutes away has its reminder soon.
 const REMINDER_LEAD: i64 = 600 - REMINDER_IN;
 
 /// The secrets of the demo's webhooks (YClients' URL token, Meta's app secret).
-const WEBHOOK_TOKEN: &str = "demo-webhook-token";
+const WEBHOOK_TOKEN: &str = "demo-webhook-token-0123456789";
 const APP_SECRET: &str = "demo-app-secret";
 
 /// The config a demo runs with: the simulator's URLs, webhooks on and polls a
@@ -48,7 +58,7 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         COMPANY,
         COMPANY_NAME,
         "Москва, Большой Саввинский пер., д. 3",
-        "Europe/Moscow",
+        SALON_TZ.name(),
     );
     let io = |source| DemoError::Io {
         path: dir.to_path_buf(),
@@ -63,7 +73,7 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
     }
     // A visit ten minutes from now (salon-local), whose reminder falls due shortly.
     let soon = (Utc::now() + chrono::Duration::seconds(REMINDER_IN + REMINDER_LEAD))
-        .with_timezone(&chrono_tz::Europe::Moscow)
+        .with_timezone(&SALON_TZ)
         .naive_local()
         .with_nanosecond(0)
         .expect("a whole second");
@@ -103,7 +113,7 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         |c| store::cursor(c, crate::domain::CompanyId(COMPANY)).map(|c| c.is_some()),
     )
     .await?;
-    let tomorrow = Utc::now().date_naive() + Days::new(1);
+    let tomorrow = salon_tomorrow(Utc::now());
     let at = |h, m| tomorrow.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("a time"));
     say("An administrator books Анна for 14:00 tomorrow, by phone.");
     let anna = sim.create(Booking::by_admin(
@@ -333,5 +343,28 @@ fn show(messages: &[crate::simulator::SentMessage]) {
             crate::domain::mask_phone(&m.phone),
             m.text.replace('\n', "\n    ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 time")
+    }
+
+    #[test]
+    fn tomorrow_is_the_salons_tomorrow_in_the_utc_evening() {
+        // 22:30 UTC is 01:30 on the 28th in Moscow: tomorrow there is the 29th.
+        assert_eq!(
+            salon_tomorrow(utc("2026-11-27T22:30:00Z")),
+            NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+        );
+        // By day both calendars agree.
+        assert_eq!(
+            salon_tomorrow(utc("2026-11-27T12:00:00Z")),
+            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+        );
     }
 }

@@ -146,15 +146,7 @@ impl Policy {
     }
 
     fn enabled(&self, kind: Kind) -> bool {
-        match kind {
-            Kind::Created => true,
-            Kind::Changed => self.notifications.changed,
-            Kind::Cancelled => self.notifications.cancelled,
-            Kind::ReminderDayBefore => self.notifications.reminder_day_before.is_some(),
-            Kind::ReminderHoursBefore => self.notifications.reminder_hours_before.is_some(),
-            // Not notices: carried out whatever the lifecycle's settings.
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => true,
-        }
+        self.notifications.announces(kind)
     }
 
     /// When a notice was first meant to go out, for the lateness metric: a

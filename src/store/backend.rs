@@ -210,6 +210,35 @@ pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
     }
 }
 
+/// The migrations applied to the database so far: how many, and the latest
+/// version; `None` where none ran yet (a new, empty database).
+pub fn schema_version(conn: &mut AnyConnection) -> Result<Option<(usize, String)>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let query = diesel::sql_query("SELECT version FROM __diesel_schema_migrations");
+    let result = each_backend!(conn, |c| query.load::<Applied>(c));
+    match result {
+        Ok(applied) => {
+            let count = applied.len();
+            Ok(applied
+                .into_iter()
+                .map(|a| a.version)
+                .max()
+                .map(|v| (count, v)))
+        }
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("no such table")
+                || info.message().contains("does not exist") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Folds SQLite's write-ahead log into the database file (on shutdown); nothing
 /// to do on PostgreSQL.
 pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), StoreError> {

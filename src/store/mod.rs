@@ -46,7 +46,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use r2d2::Pool;
 
 use crate::panic_guard;
-pub use backend::{checkpoint, AnyConnection, Serialize, Target};
+pub use backend::{checkpoint, schema_version, AnyConnection, Serialize, Target};
 pub(crate) use backend::{each_backend, write_transaction};
 
 /// Connections in the pool by default: SQLite writes one at a time anyway.

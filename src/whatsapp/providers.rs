@@ -1,8 +1,7 @@
 use serde_json::{json, Value};
 
 use super::{Answer, Http, Outgoing, SendError};
-use crate::config::{CloudApiConfig, CloudTemplates, GreenApiConfig, WebhookConfig};
-use crate::domain::Kind;
+use crate::config::{CloudApiConfig, GreenApiConfig, WebhookConfig};
 
 /// Meta's WhatsApp Business Cloud API.
 pub struct CloudApi {
@@ -11,11 +10,8 @@ pub struct CloudApi {
     /// The sender's phone number node: reading it sends nothing.
     number_url: String,
     token: String,
-    /// `template`, the older key, still names the confirmation's template.
-    template: Option<String>,
-    templates: CloudTemplates,
-    language: String,
-    parameters: Vec<String>,
+    /// The templates, their language and parameters.
+    config: CloudApiConfig,
 }
 
 impl CloudApi {
@@ -30,38 +26,20 @@ impl CloudApi {
             url: format!("{number_url}/messages"),
             number_url,
             token: config.access_token.expose().to_string(),
-            template: Some(config.template.clone()).filter(|t| !t.trim().is_empty()),
-            templates: config.templates.clone(),
-            language: config.language.clone(),
-            parameters: config.template_parameters.clone(),
-        }
-    }
-
-    /// The approved template for `kind` (its name, language and body parameters),
-    /// if one is configured: a notice that starts a conversation needs one.
-    fn template(&self, kind: Kind) -> Option<(&str, &str, &[String])> {
-        if let Some(t) = self.templates.for_kind(kind) {
-            return Some((
-                t.name.as_str(),
-                t.language.as_deref().unwrap_or(&self.language),
-                t.parameters.as_deref().unwrap_or(&self.parameters),
-            ));
-        }
-        match (kind, &self.template) {
-            (Kind::Created, Some(name)) => Some((name, &self.language, &self.parameters)),
-            _ => None,
+            config: config.clone(),
         }
     }
 
     fn body(&self, m: &Outgoing<'_>) -> Value {
-        let Some((name, language, parameters)) = self.template(m.kind) else {
+        let Some(template) = self.config.template_for(m.kind) else {
             return json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual",
                 "to": m.phone.digits(), "type": "text",
                 "text": {"preview_url": false, "body": m.text},
             });
         };
-        let parameters: Vec<Value> = parameters
+        let parameters: Vec<Value> = template
+            .parameters
             .iter()
             .map(|p| json!({"type": "text", "text": m.fields.get(p)}))
             .collect();
@@ -76,7 +54,8 @@ impl CloudApi {
         }
         json!({
             "messaging_product": "whatsapp", "to": m.phone.digits(), "type": "template",
-            "template": {"name": name, "language": {"code": language}, "components": components},
+            "template": {"name": template.name, "language": {"code": template.language},
+                "components": components},
         })
     }
 

@@ -32,10 +32,12 @@ async fn wait_not_ready_for_disagreement(base: &str) -> String {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn instances_whose_company_lists_differ_are_named_by_readyz_status_metrics_and_the_log() {
-    let Some(server) = postgres_or_skip("instances_whose_company_lists_differ…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let mut app = prepare(Options {
         companies: vec![(7_201, "Europe/Moscow"), (7_202, "Europe/Moscow")],

@@ -145,10 +145,12 @@ pub async fn wait_all_sent(app: &TestApp, phones: &[String]) {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn three_instances_share_thirty_companies_and_each_is_polled_by_one_at_a_time() {
-    let Some(server) = postgres_or_skip("three_instances_share…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = cluster_app(server, 30, TTL_MS).await;
     let instances: Vec<Process> = (0..3).map(|_| app.spawn_binary()).collect();
@@ -189,10 +191,12 @@ async fn three_instances_share_thirty_companies_and_each_is_polled_by_one_at_a_t
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn a_killed_instance_s_companies_resume_within_the_ttl_and_no_booking_is_lost() {
-    let Some(server) = postgres_or_skip("a_killed_instance…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = cluster_app(server, 30, TTL_MS).await;
     let mut instances: Vec<Process> = (0..3).map(|_| app.spawn_binary()).collect();
@@ -254,10 +258,12 @@ async fn a_killed_instance_s_companies_resume_within_the_ttl_and_no_booking_is_l
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn a_fourth_instance_joining_takes_its_share() {
-    let Some(server) = postgres_or_skip("a_fourth_instance…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = cluster_app(server, 30, TTL_MS).await;
     let mut instances: Vec<Process> = (0..3).map(|_| app.spawn_binary()).collect();
@@ -334,10 +340,12 @@ impl Drop for OwnServer {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn the_database_restarted_under_two_instances_loses_and_repeats_nothing() {
-    if postgres_or_skip("the_database_restarted…").is_none() {
-        return;
-    }
+    postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let server = OwnServer::start(55_400 + (std::process::id() % 500) as u16);
     let app = cluster_app(server.url.clone(), 6, 5_000).await;
@@ -369,10 +377,12 @@ async fn the_database_restarted_under_two_instances_loses_and_repeats_nothing() 
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn two_instances_racing_on_the_same_due_rows_claim_each_once() {
-    let Some(server) = postgres_or_skip("two_instances_racing…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let database = TestDatabase::on_postgres(&server);
     let first = database.open();
@@ -451,10 +461,12 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn status_on_a_database_no_instance_has_migrated_says_so() {
-    let Some(server) = postgres_or_skip("status_on_a_database_no_instance…") else {
-        return;
-    };
+    let server = postgres_required();
     let database = TestDatabase::on_postgres(&server);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");

@@ -31,6 +31,8 @@ fn run_with_env(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
         .env_remove("YCLIENTS_USER_TOKEN")
         .env_remove("YCLIENTS_PARTNER_TOKEN")
         .env_remove("BOOKING_MONITOR_INTERVAL")
+        .env_remove("WHATSAPP_ACCESS_TOKEN")
+        .env_remove("BOOKING_MONITOR_HTTP_TOKEN")
         .envs(env.iter().copied())
         .output()
         .unwrap();
@@ -104,4 +106,37 @@ fn a_bad_value_from_the_environment_names_the_variable() {
         stderr.contains("BOOKING_MONITOR_INTERVAL: must be greater than 0"),
         "{stderr}"
     );
+}
+
+#[test]
+fn four_missing_secrets_are_reported_in_one_run() {
+    // The production config before its env file is filled in: one run names all four.
+    let config = GOOD
+        .replace("partner_token = \"p\"\n", "")
+        .replace("user_token = \"u\"\n", "")
+        .replace(
+            "provider = \"log\"",
+            "provider = \"cloud_api\"\n[whatsapp.cloud_api]\nphone_number_id = \"1\"\n\
+             [http]\nlisten = \"127.0.0.1:9187\"",
+        );
+    let (code, stderr) = run_with(&config);
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("booking-monitor: bad config ") && lines[0].ends_with(": 4 problems:"),
+        "{stderr}"
+    );
+    let keys = [
+        ("yclients.partner_token", "YCLIENTS_PARTNER_TOKEN"),
+        ("yclients.user_token", "YCLIENTS_USER_TOKEN"),
+        ("whatsapp.cloud_api.access_token", "WHATSAPP_ACCESS_TOKEN"),
+        ("http.token", "BOOKING_MONITOR_HTTP_TOKEN"),
+    ];
+    for ((key, var), line) in keys.iter().zip(&lines[1..]) {
+        assert!(
+            line.starts_with(&format!("  {key}: missing")) && line.contains(var),
+            "{key} in: {stderr}"
+        );
+    }
+    assert_eq!(lines.len(), 5, "{stderr}");
 }

@@ -128,10 +128,12 @@ async fn bookings_made_while_many_salons_wait_for_their_first_poll_are_each_conf
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(postgres_server),
+    ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
+)]
 async fn with_two_instances_on_postgresql_bookings_made_before_the_second_started_are_confirmed() {
-    let Some(server) = postgres_or_skip("with_two_instances_on_postgresql…") else {
-        return;
-    };
+    let server = postgres_required();
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = prepare(Options {
         companies: salons(7_101, 12),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const TOKEN: &str = "hook-token-1234";
+const TOKEN: &str = "hook-token-0123456789abcdef";
 const SECRET: &str = "meta-app-secret";
 const VERIFY: &str = "meta-verify-token";
 
