@@ -244,9 +244,7 @@ fn authorized(state: &State, req: &HttpRequest) -> bool {
         && given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
 }
 
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use crate::config::constant_time_eq;
 
 fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized()

@@ -6,12 +6,12 @@
 use std::rc::Rc;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::{oneshot, Semaphore};
 
 use super::messages::{ActorFailure, Drain, Due, DueOutcome};
 use super::Shared;
-use crate::delivery::{self, Clients, Delivery};
+use crate::delivery::{self, Clients, Delivery, Pauses};
 use crate::panic_guard::{self, Guarded};
 use crate::store;
 
@@ -21,7 +21,7 @@ pub struct NotifierActor {
     shared: Shared,
     clients: Option<Rc<Clients>>,
     /// Set when the provider refused the account (expired token…): every send waits.
-    paused_until: Option<DateTime<Utc>>,
+    paused: Pauses,
     /// One permit per send in flight.
     slots: Rc<Semaphore>,
     in_flight: usize,
@@ -35,7 +35,7 @@ impl NotifierActor {
         NotifierActor {
             shared,
             clients: None,
-            paused_until: None,
+            paused: Pauses::new(),
             slots,
             in_flight: 0,
             drained: Vec::new(),
@@ -81,7 +81,7 @@ impl Actor for NotifierActor {
 impl Supervised for NotifierActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.clients = None;
-        self.paused_until = None;
+        self.paused.clear();
         // The sends in flight were cancelled with the old context.
         self.in_flight = 0;
         for waiter in self.drained.drain(..) {
@@ -100,7 +100,10 @@ impl Handler<Due> for NotifierActor {
             .clients
             .clone()
             .expect("clients are built in started()");
-        let paused_until = self.paused_until;
+        // Pauses that ended are forgotten; the rest go with the row.
+        let now = Utc::now();
+        self.paused.retain(|_, until| *until > now);
+        let paused = self.paused.clone();
         let slots = self.slots.clone();
         self.in_flight += 1;
         let work = Guarded::new(async move {
@@ -108,7 +111,7 @@ impl Handler<Due> for NotifierActor {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            delivery::deliver(shared, &clients, msg.id, paused_until).await
+            delivery::deliver(shared, &clients, msg.id, &paused).await
         });
         Box::pin(work.into_actor(self).map(move |result, act, ctx| {
             act.finished_one();
@@ -123,10 +126,8 @@ impl Handler<Due> for NotifierActor {
                 actor: NAME,
                 reason,
             })?;
-            if let Some(until) = pause {
-                act.paused_until = Some(until);
-            } else if matches!(outcome, DueOutcome::Done) {
-                act.paused_until = None;
+            if let Some((sender, until)) = pause {
+                act.paused.insert(sender, until);
             }
             Ok(outcome)
         }))

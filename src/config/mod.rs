@@ -13,6 +13,7 @@ use crate::domain::CompanyId;
 
 mod agreement;
 mod checks;
+mod company;
 mod cluster;
 mod database;
 mod fallback;
@@ -22,6 +23,7 @@ mod messages;
 mod monitor;
 mod notifications;
 mod replies;
+mod senders;
 mod sms;
 mod staff;
 mod supervisor;
@@ -41,12 +43,17 @@ pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
+pub use senders::Sender;
 pub use sms::SmsConfig;
 pub use staff::StaffConfig;
 pub use supervisor::SupervisorConfig;
 pub use tls::TlsConfig;
-pub use whatsapp::{CloudApiConfig, GreenApiConfig, ProviderKind, WebhookConfig, WhatsAppConfig};
-pub use yclients::{CompanyConfig, YClientsConfig};
+pub use whatsapp::{
+    CloudApiConfig, GreenApiConfig, ProviderKind, ResolvedTemplate, WebhookConfig, WhatsAppConfig,
+    Where,
+};
+pub use company::CompanyConfig;
+pub use yclients::YClientsConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -93,6 +100,17 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.trim().is_empty()
     }
+
+    /// Whether `given` is this secret: never for an empty one, and compared in
+    /// constant time, so that an answer's timing tells nothing of it.
+    pub fn matches(&self, given: &str) -> bool {
+        !self.is_empty() && constant_time_eq(given.as_bytes(), self.0.as_bytes())
+    }
+}
+
+/// Equal bytes, compared in time that depends only on the length.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl fmt::Debug for Secret {
@@ -197,6 +215,7 @@ impl Config {
             ConfigError::new(key, one_line(&e.inner().message()))
         })?;
         let from_env = config.apply_env(env)?;
+        config.resolve_company_texts(text)?;
         // A value the environment set is blamed on the variable, not on the file's key.
         config.validate().map_err(|errors| {
             errors.map(|e| match from_env.iter().find(|(key, _)| *key == e.key) {
@@ -224,28 +243,11 @@ impl Config {
         };
         set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token);
         set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token);
-        set(
-            "WHATSAPP_ACCESS_TOKEN",
-            &mut self.whatsapp.cloud_api.access_token,
-        );
-        set("GREEN_API_TOKEN", &mut self.whatsapp.green_api.api_token);
+        self.whatsapp.secrets_from_env(env, &Where::global());
         set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
-        set(
-            "WHATSAPP_APP_SECRET",
-            &mut self.whatsapp.cloud_api.app_secret,
-        );
-        set(
-            "WHATSAPP_VERIFY_TOKEN",
-            &mut self.whatsapp.cloud_api.verify_token,
-        );
-        set(
-            "GREEN_API_WEBHOOK_TOKEN",
-            &mut self.whatsapp.green_api.webhook_token,
-        );
-        set(
-            "WHATSAPP_GATEWAY_TOKEN",
-            &mut self.whatsapp.webhook.inbound_token,
-        );
+        for company in &mut self.companies {
+            company.secrets_from_env(env);
+        }
         if let Some(http) = self.http.as_mut() {
             set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
         }
@@ -332,6 +334,39 @@ impl Config {
             }
         }
         problems.into_result()
+    }
+
+    /// Each salon's own texts, key by key over the global `[messages]` and `[sms]`
+    /// as written.
+    fn resolve_company_texts(&mut self, text: &str) -> Result<(), ConfigErrors> {
+        let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+        let table = |name: &str| raw.get(name).and_then(toml::Value::as_table);
+        let mut problems = ConfigErrors::default();
+        for (i, company) in self.companies.iter_mut().enumerate() {
+            problems.check(company.resolve_texts(i, table("messages"), table("sms")));
+        }
+        problems.into_result()
+    }
+
+    /// The WhatsApp sender a salon's messages go out through: its own, or the global.
+    pub fn whatsapp_for(&self, company: CompanyId) -> &WhatsAppConfig {
+        self.company(company)
+            .and_then(|c| c.whatsapp.as_ref())
+            .unwrap_or(&self.whatsapp)
+    }
+
+    /// A salon's texts: its own, or the global `[messages]`.
+    pub fn messages_for(&self, company: CompanyId) -> &MessagesConfig {
+        self.company(company)
+            .and_then(|c| c.messages.as_ref())
+            .unwrap_or(&self.messages)
+    }
+
+    /// A salon's SMS texts: its own, or the global `[sms]`.
+    pub fn sms_for(&self, company: CompanyId) -> &SmsConfig {
+        self.company(company)
+            .and_then(|c| c.sms.as_ref())
+            .unwrap_or(&self.sms)
     }
 
     /// `database.url`, parsed at load.

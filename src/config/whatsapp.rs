@@ -60,20 +60,86 @@ impl WhatsAppConfig {
 
     /// Only the chosen provider's table must be complete.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
+        self.validate_as(&Where::global())
+    }
+
+    /// As `validate`, for the table at `at` (`whatsapp`, or a salon's own).
+    pub fn validate_as(&self, at: &Where) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
         problems.check(positive(
-            "whatsapp.request_timeout_ms",
+            &at.key("request_timeout_ms"),
             self.request_timeout_ms,
         ));
         match self.provider {
-            ProviderKind::CloudApi => problems.check(self.cloud_api.validate()),
-            ProviderKind::GreenApi => problems.check(self.green_api.validate()),
+            ProviderKind::CloudApi => problems.check(self.cloud_api.validate(at)),
+            ProviderKind::GreenApi => problems.check(self.green_api.validate(at)),
             ProviderKind::Webhook => {
-                problems.check(require_url("whatsapp.webhook.url", &self.webhook.url))
+                problems.check(require_url(&at.key("webhook.url"), &self.webhook.url))
             }
             ProviderKind::Log => {}
         }
         problems.into_result()
+    }
+
+    /// The secrets from the environment: `NAME` for the global sender, `NAME_<id>`
+    /// for a salon's own (see `Where::env`).
+    pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>, at: &Where) {
+        let set = |name: &str, target: &mut Secret| {
+            if let Some(v) = env(&at.env(name)).filter(|v| !v.is_empty()) {
+                *target = Secret::new(v);
+            }
+        };
+        set("WHATSAPP_ACCESS_TOKEN", &mut self.cloud_api.access_token);
+        set("WHATSAPP_APP_SECRET", &mut self.cloud_api.app_secret);
+        set("WHATSAPP_VERIFY_TOKEN", &mut self.cloud_api.verify_token);
+        set("GREEN_API_TOKEN", &mut self.green_api.api_token);
+        set("GREEN_API_WEBHOOK_TOKEN", &mut self.green_api.webhook_token);
+        set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token);
+    }
+
+    /// The sender this table names: what statuses and replies carry to say which
+    /// of our numbers they concern (Cloud API's phone number id, Green API's
+    /// instance); `None` for a gateway or the log.
+    pub fn sender_id(&self) -> Option<&str> {
+        match self.provider {
+            ProviderKind::CloudApi => Some(self.cloud_api.phone_number_id.trim()),
+            ProviderKind::GreenApi => Some(self.green_api.id_instance.trim()),
+            ProviderKind::Webhook | ProviderKind::Log => None,
+        }
+    }
+}
+
+/// Where a `[whatsapp]` table sits: the global one, or a salon's own, for the keys
+/// in errors and the environment variables of its secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    prefix: String,
+    env_suffix: String,
+}
+
+impl Where {
+    pub fn global() -> Where {
+        Where {
+            prefix: "whatsapp".into(),
+            env_suffix: String::new(),
+        }
+    }
+
+    /// `[[companies]]` number `index` (id `id`): `companies[index].whatsapp`, and
+    /// its secrets in `NAME_<id>`.
+    pub fn company(index: usize, id: i64) -> Where {
+        Where {
+            prefix: format!("companies[{index}].whatsapp"),
+            env_suffix: format!("_{id}"),
+        }
+    }
+
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}.{rest}", self.prefix)
+    }
+
+    pub fn env(&self, name: &str) -> String {
+        format!("{name}{}", self.env_suffix)
     }
 }
 
@@ -152,28 +218,28 @@ impl CloudApiConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), ConfigErrors> {
+    pub fn validate(&self, at: &Where) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
-        problems.check(require_url("whatsapp.cloud_api.base_url", &self.base_url));
+        problems.check(require_url(&at.key("cloud_api.base_url"), &self.base_url));
         if self.phone_number_id.trim().is_empty() {
             problems.push(ConfigError::new(
-                "whatsapp.cloud_api.phone_number_id",
+                at.key("cloud_api.phone_number_id"),
                 "missing: the sender's phone number id from Meta's WhatsApp manager",
             ));
         }
         if self.access_token.is_empty() {
             problems.push(missing(
-                "whatsapp.cloud_api.access_token",
-                "WHATSAPP_ACCESS_TOKEN",
+                &at.key("cloud_api.access_token"),
+                &at.env("WHATSAPP_ACCESS_TOKEN"),
             ));
         }
         problems.check(known_placeholders(
-            "whatsapp.cloud_api.template_parameters",
+            &at.key("cloud_api.template_parameters"),
             &self.template_parameters,
         ));
         for (kind, template) in self.templates.each() {
             if let Some(parameters) = &template.parameters {
-                let key = format!("whatsapp.cloud_api.templates.{kind}.parameters");
+                let key = at.key(&format!("cloud_api.templates.{kind}.parameters"));
                 problems.check(known_placeholders(&key, parameters));
             }
         }
@@ -231,17 +297,20 @@ fn green_api_base_url() -> String {
 }
 
 impl GreenApiConfig {
-    pub fn validate(&self) -> Result<(), ConfigErrors> {
+    pub fn validate(&self, at: &Where) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
-        problems.check(require_url("whatsapp.green_api.base_url", &self.base_url));
+        problems.check(require_url(&at.key("green_api.base_url"), &self.base_url));
         if self.id_instance.trim().is_empty() {
             problems.push(ConfigError::new(
-                "whatsapp.green_api.id_instance",
+                at.key("green_api.id_instance"),
                 "missing: the instance id from Green API's console",
             ));
         }
         if self.api_token.is_empty() {
-            problems.push(missing("whatsapp.green_api.api_token", "GREEN_API_TOKEN"));
+            problems.push(missing(
+                &at.key("green_api.api_token"),
+                &at.env("GREEN_API_TOKEN"),
+            ));
         }
         problems.into_result()
     }

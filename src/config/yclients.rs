@@ -1,10 +1,8 @@
-//! `[yclients]` (the API and its limits) and `[[companies]]` (the salons polled).
+//! `[yclients]`: the API and its limits.
 
-use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, time_zone, ConfigError, ConfigErrors, Secret};
-use crate::domain::CompanyId;
+use super::{missing, positive, require_url, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,45 +74,3 @@ impl YClientsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CompanyConfig {
-    pub id: i64,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub address: Option<String>,
-    /// Parsed at load: an unknown zone stops the start, naming the key.
-    #[serde(default, deserialize_with = "some_time_zone")]
-    pub timezone: Option<Tz>,
-    /// The Telegram chat (a group's id is negative) where this salon's staff hear
-    /// what needs a person; 0: none (the page only).
-    #[serde(default)]
-    pub staff_telegram_chat_id: i64,
-}
-
-fn some_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
-    time_zone(d).map(Some)
-}
-
-impl CompanyConfig {
-    pub fn company_id(&self) -> CompanyId {
-        CompanyId(self.id)
-    }
-
-    /// Where this salon's staff alerts go in Telegram, if anywhere.
-    pub fn staff_chat(&self) -> Option<i64> {
-        Some(self.staff_telegram_chat_id).filter(|id| *id != 0)
-    }
-
-    /// `index`: its place in `[[companies]]`, for the key in the error.
-    pub fn validate(&self, index: usize) -> Result<(), ConfigError> {
-        if self.id <= 0 {
-            return Err(ConfigError::new(
-                format!("companies[{index}].id"),
-                "must be a positive YClients company id",
-            ));
-        }
-        Ok(())
-    }
-}

@@ -29,7 +29,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             .finish(Status::Skipped, Reason::InvalidPhone.as_str())
             .await;
     };
-    let messages = &shared.config.messages;
+    let messages = shared.config.messages_for(row.company());
     let template: &Template = match row
         .notice_key
         .split_once(':')
@@ -73,7 +73,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         buttons: None,
     };
     let attempt = row.attempts as u32 + 1;
-    match job.clients.provider.send(&outgoing).await {
+    match job.clients.senders.for_company(row.company()).1.send(&outgoing).await {
         Ok(provider_id) => {
             let sent_at = Utc::now();
             shared

@@ -19,13 +19,13 @@ use crate::actors::{backoff, Shared};
 use crate::domain::{Effect, NotificationId, Status};
 use crate::store::{self, Effects, Notification, Settled, StoreError};
 use crate::telegram::Telegram;
-use crate::whatsapp::{Provider, SendError};
+use crate::whatsapp::{SendError, SenderKey, Senders};
 use crate::yclients::YClients;
 
 /// What the notifier builds for itself on its own thread (awc is not `Send`).
 pub struct Clients {
     pub yclients: YClients,
-    pub provider: Provider,
+    pub senders: Senders,
     /// The staff's Telegram bot, when `staff.telegram_bot_token` is set.
     pub telegram: Option<Telegram>,
 }
@@ -35,7 +35,7 @@ impl Clients {
         let config = &shared.config;
         Clients {
             yclients: YClients::new(&config.yclients, &shared.tls, shared.limiter.clone()),
-            provider: Provider::new(&config.whatsapp, &shared.tls, &shared.logger),
+            senders: Senders::new(config, &shared.tls, &shared.logger),
             telegram: config.staff.telegram_enabled().then(|| {
                 Telegram::new(
                     &config.staff.telegram_api_base_url,
@@ -48,11 +48,14 @@ impl Clients {
     }
 }
 
+/// Senders whose account was refused, and until when their sends wait.
+pub type Pauses = std::collections::HashMap<SenderKey, DateTime<Utc>>;
+
 /// How one due row ended.
 pub struct Delivery {
     pub outcome: DueOutcome,
-    /// Pause every WhatsApp send until then (the provider refused the account).
-    pub pause: Option<DateTime<Utc>>,
+    /// Pause every send of this sender until then (it refused the account).
+    pub pause: Option<(SenderKey, DateTime<Utc>)>,
 }
 
 impl Delivery {
@@ -75,7 +78,7 @@ pub async fn deliver(
     shared: Shared,
     clients: &Clients,
     id: NotificationId,
-    paused_until: Option<DateTime<Utc>>,
+    paused: &Pauses,
 ) -> Result<Delivery, StoreError> {
     shared.faults.strike("notifier")?;
     let Some(row) = shared.db.run(move |c| store::notification(c, id)).await? else {
@@ -90,17 +93,19 @@ pub async fn deliver(
     }
     let log = shared.logger.new(slog::o!("company_id" => row.company_id,
         "record_id" => row.record_id, "notification_id" => row.id, "kind" => row.kind.as_str()));
+    let sender = clients.senders.for_company(row.company()).0;
     let job = Job {
         shared: &shared,
         clients,
         row,
         log,
+        sender,
     };
     match job.row.kind.effect() {
-        // A paused WhatsApp account holds every WhatsApp message, not the others.
+        // A paused WhatsApp account holds its own sender's messages, not the others.
         Effect::Notice | Effect::Answer => {
-            if let Some(until) = paused_until.filter(|u| *u > now) {
-                return Ok(Delivery::retry_at(until));
+            if let Some(until) = paused.get(&sender).filter(|u| **u > now) {
+                return Ok(Delivery::retry_at(*until));
             }
         }
         Effect::YClientsWrite | Effect::Staff => {}
@@ -119,6 +124,8 @@ struct Job<'a> {
     clients: &'a Clients,
     row: Notification,
     log: slog::Logger,
+    /// The WhatsApp sender of the row's salon.
+    sender: SenderKey,
 }
 
 impl Job<'_> {
@@ -227,7 +234,7 @@ impl Job<'_> {
                 .await?;
                 Ok(Delivery {
                     outcome: DueOutcome::RetryAt(at),
-                    pause: pausing.then_some(at),
+                    pause: pausing.then_some((self.sender, at)),
                 })
             }
         }

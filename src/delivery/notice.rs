@@ -106,7 +106,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     if let Some((told, changes)) = &out.told {
         fields = fields.with_change(told, changes.clone(), &salon);
     }
-    let messages = &shared.config.messages;
+    let messages = shared.config.messages_for(company);
     let Some(template) = messages.template(kind) else {
         return job
             .finish(crate::domain::Status::Failed, "no text for this kind")
@@ -152,7 +152,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             cancel: payload::cancel(id),
         }),
     };
-    match clients.provider.send(&outgoing).await {
+    match clients.senders.for_company(company).1.send(&outgoing).await {
         Ok(provider_id) => {
             let sent_at = Utc::now();
             let tells_state = !kind.is_reminder();

@@ -11,13 +11,27 @@ use serde_json::{json, Value};
 use super::{bad_request, unavailable};
 use crate::actors::messages::Schedule;
 use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
-use crate::http_api::{constant_time_eq, State};
+use crate::config::{Config, ProviderKind};
+use crate::http_api::State;
 use crate::replies::decide::{decide, Facts};
 use crate::replies::inbound::{self, GreenNotification, Inbound};
 use crate::store::{self, DeliveryUpdate, StoreError};
 
-/// Takes each message: kept, decided, its effects written; then timed.
-pub(super) async fn take(state: &State, messages: Vec<Inbound>) -> Result<usize, StoreError> {
+/// Which of our senders got a message: one we know (and the one salon it serves,
+/// if only one), or a number we do not know.
+pub(super) enum Route {
+    Ours { only_salon: Option<CompanyId> },
+    Unknown,
+}
+
+/// Takes each message: kept, decided, its effects written; then timed. `route`
+/// says which of our senders got it; one for a number we do not know is counted
+/// and left.
+pub(super) async fn take(
+    state: &State,
+    messages: Vec<Inbound>,
+    route: impl Fn(&Inbound) -> Route,
+) -> Result<usize, StoreError> {
     let config = &state.config;
     if !config.replies.enabled {
         for _ in &messages {
@@ -27,11 +41,14 @@ pub(super) async fn take(state: &State, messages: Vec<Inbound>) -> Result<usize,
     }
     let mut taken = 0;
     for message in messages {
+        let Route::Ours { only_salon: sender_salon } = route(&message) else {
+            state.metrics.reply("unknown_number");
+            continue;
+        };
         let now = Utc::now();
         let lookup = message.lookup(now, config.replies.window_hours);
         let reply = message.to_reply();
         let (acknowledge, salons) = (config.replies.acknowledge, state.salons.clone());
-        let sender_salon = sender_salon(config, message.sender.as_deref());
         let inbound = message.clone();
         let decided = state
             .db
@@ -84,62 +101,84 @@ pub(super) async fn take(state: &State, messages: Vec<Inbound>) -> Result<usize,
     Ok(taken)
 }
 
-/// The salon whose sender got a message, when that sender serves one salon.
-fn sender_salon(config: &crate::config::Config, _sender: Option<&str>) -> Option<CompanyId> {
-    match config.companies.as_slice() {
-        [only] => Some(only.company_id()),
-        _ => None,
+/// A Cloud API number of ours, and the one salon it serves.
+pub(super) fn cloud_route(config: &Config, phone_number_id: Option<&str>) -> Route {
+    match phone_number_id.and_then(|id| config.sender_by_id(ProviderKind::CloudApi, id)) {
+        Some(sender) => Route::Ours {
+            only_salon: sender.only_salon(),
+        },
+        None => Route::Unknown,
     }
 }
 
-/// `POST /webhooks/green-api/{whatsapp.green_api.webhook_token}`: incoming messages
-/// and the delivery statuses of ours; 404 for a wrong token.
+/// `POST /webhooks/green-api/{webhook_token}` (the global sender's, or a salon's
+/// own): incoming messages and the delivery statuses of ours; 404 for a token no
+/// sender has.
 pub(super) async fn green_api(
     state: State,
     token: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let expected = state.config.whatsapp.green_api.webhook_token.expose();
-    if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+    let config = state.config.clone();
+    let Some(sender) = config.sender_by_secret(|w| &w.green_api.webhook_token, &token) else {
         return HttpResponse::NotFound().finish();
-    }
+    };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(e) => return bad_request(&state, "green-api", format!("not JSON: {e}")),
     };
+    // The instance a notification names must be this sender's.
+    let instance = value
+        .pointer("/instanceData/idInstance")
+        .map(|v| v.to_string().trim_matches('"').to_string());
+    let ours = sender.config.provider == ProviderKind::GreenApi
+        && instance.as_deref() == sender.config.sender_id();
     match inbound::green_api(&value) {
         Err(reason) => bad_request(&state, "green-api", reason),
         Ok(GreenNotification::Ignored(what)) => HttpResponse::Ok().json(json!({"ignored": what})),
+        Ok(GreenNotification::Status { delivery, .. }) if !ours => {
+            state.metrics.delivery(delivery.as_str(), "unknown_number");
+            HttpResponse::Ok().json(json!({"ignored": "not this sender's instance"}))
+        }
+        Ok(GreenNotification::Message(_)) if !ours => {
+            state.metrics.reply("unknown_number");
+            HttpResponse::Ok().json(json!({"ignored": "not this sender's instance"}))
+        }
         Ok(GreenNotification::Status {
             id,
             delivery,
             error,
         }) => match record_statuses(&state, vec![(id, delivery, error)]).await {
-            Ok(n) => HttpResponse::Ok().json(json!({"statuses": n})),
+            Ok(unknown) => HttpResponse::Ok().json(json!({"statuses": 1, "unknown": unknown})),
             Err(e) => unavailable(&format!("database: {e}")),
         },
         Ok(GreenNotification::Message(message)) => {
-            answer(&state, take(&state, vec![message]).await)
+            let only_salon = sender.only_salon();
+            let route = |_: &Inbound| Route::Ours { only_salon };
+            answer(&state, take(&state, vec![message], route).await)
         }
     }
 }
 
-/// `POST /webhooks/gateway/{whatsapp.webhook.inbound_token}`: a JSON gateway's
-/// `{"id", "from", "text", "reply_to"}`; 404 for a wrong token.
+/// `POST /webhooks/gateway/{inbound_token}` (the global sender's, or a salon's
+/// own): a JSON gateway's `{"id", "from", "text", "reply_to"}`; 404 for a token no
+/// sender has.
 pub(super) async fn gateway(
     state: State,
     token: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let expected = state.config.whatsapp.webhook.inbound_token.expose();
-    if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+    let config = state.config.clone();
+    let Some(sender) = config.sender_by_secret(|w| &w.webhook.inbound_token, &token) else {
         return HttpResponse::NotFound().finish();
-    }
+    };
     let message = serde_json::from_slice::<Value>(&body)
         .map_err(|e| format!("not JSON: {e}"))
         .and_then(|v| inbound::gateway(&v));
+    let only_salon = sender.only_salon();
+    let route = |_: &Inbound| Route::Ours { only_salon };
     match message {
-        Ok(message) => answer(&state, take(&state, vec![message]).await),
+        Ok(message) => answer(&state, take(&state, vec![message], route).await),
         Err(reason) => bad_request(&state, "gateway", reason),
     }
 }

@@ -213,8 +213,8 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// Each delivery status in a Cloud API webhook body: (Meta's message id, the
-/// status, Meta's error as `code: title`).
-fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>)> {
+/// status, Meta's error as `code: title`, the number of ours it concerns).
+fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>, Option<String>)> {
     let mut out = Vec::new();
     let entries = body.get("entry").and_then(Value::as_array);
     for change in entries
@@ -223,6 +223,10 @@ fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>)> {
         .filter_map(|e| e.get("changes").and_then(Value::as_array))
         .flatten()
     {
+        let number = change
+            .pointer("/value/metadata/phone_number_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let statuses = change.pointer("/value/statuses").and_then(Value::as_array);
         for status in statuses.into_iter().flatten() {
             let id = status.get("id").and_then(Value::as_str);
@@ -242,7 +246,7 @@ fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>)> {
                     .unwrap_or("");
                 format!("{code}: {title}")
             });
-            out.push((id.to_string(), delivery, error));
+            out.push((id.to_string(), delivery, error, number.clone()));
         }
     }
     out
@@ -251,15 +255,21 @@ fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>)> {
 /// `POST /webhooks/whatsapp`: statuses move notifications forward and clients'
 /// messages are taken; 401 without a valid signature, and then nothing is read.
 async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let secret = state.config.whatsapp.cloud_api.app_secret.expose();
-    if secret.is_empty() {
+    // Each Meta app signs with its own secret: the global sender's, or a salon's own.
+    let senders = state.config.senders();
+    let secrets: Vec<&str> = senders
+        .iter()
+        .map(|s| s.config.cloud_api.app_secret.expose())
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    if secrets.is_empty() {
         return HttpResponse::NotFound().finish();
     }
     let header = req
         .headers()
         .get("X-Hub-Signature-256")
         .and_then(|v| v.to_str().ok());
-    if !signature_is_valid(secret, &body, header) {
+    if !secrets.iter().any(|secret| signature_is_valid(secret, &body, header)) {
         state.metrics.delivery("unknown", "bad_signature");
         state.rejects.note(
             &state.logger,
@@ -272,7 +282,18 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         Ok(value) => value,
         Err(e) => return bad_request(&state, "whatsapp", format!("not JSON: {e}")),
     };
-    let statuses = read_statuses(&value);
+    let config = state.config.clone();
+    let ours = |number: Option<&str>| {
+        matches!(inbound::cloud_route(&config, number), inbound::Route::Ours { .. })
+    };
+    let (statuses, strangers): (Vec<_>, Vec<_>) = read_statuses(&value)
+        .into_iter()
+        .partition(|(_, _, _, number)| ours(number.as_deref()));
+    for (_, delivery, _, _) in &strangers {
+        // A number that is not ours: answered 200 (Meta would only retry), counted.
+        state.metrics.delivery(delivery.as_str(), "unknown_number");
+    }
+    let statuses: Vec<_> = statuses.into_iter().map(|(id, d, e, _)| (id, d, e)).collect();
     let count = statuses.len();
     let unknown = match inbound::record_statuses(&state, statuses).await {
         Ok(unknown) => unknown,
@@ -283,7 +304,8 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
     if messages.is_empty() {
         return HttpResponse::Ok().json(json!({"statuses": count, "unknown": unknown}));
     }
-    inbound::answer(&state, inbound::take(&state, messages).await)
+    let route = |m: &crate::replies::inbound::Inbound| inbound::cloud_route(&config, m.sender.as_deref());
+    inbound::answer(&state, inbound::take(&state, messages, route).await)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! errors sorted into retryable, pausing and permanent.
 
 mod providers;
+mod senders;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::http_client::TlsRoots;
 use crate::text::MessageFields;
 pub(crate) use providers::by_status;
 use providers::{CloudApi, GreenApi, Webhook};
+pub use senders::{SenderKey, Senders};
 
 /// One message to send.
 pub struct Outgoing<'a> {

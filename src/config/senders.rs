@@ -1,0 +1,82 @@
+//! Which WhatsApp sender carries which salon's messages: the global `[whatsapp]`
+//! serves every salon without its own. Statuses and replies say which of our
+//! senders they concern (Cloud API's `phone_number_id`, Green API's instance, or
+//! the token in the URL they came to), and so which salon.
+
+use super::{Config, ProviderKind, Secret, WhatsAppConfig};
+use crate::domain::CompanyId;
+
+/// A sender and the salons whose messages it carries.
+#[derive(Debug, Clone)]
+pub struct Sender<'a> {
+    /// The salon whose own sender it is; `None`: the global one.
+    pub owner: Option<CompanyId>,
+    pub config: &'a WhatsAppConfig,
+    pub companies: Vec<CompanyId>,
+}
+
+impl Sender<'_> {
+    /// The one salon it serves, if only one: a message that answers no notice
+    /// goes to that salon's staff.
+    pub fn only_salon(&self) -> Option<CompanyId> {
+        match self.companies.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// How it is named in `check` and the logs: `whatsapp` or `companies.<id>.whatsapp`.
+    pub fn name(&self) -> String {
+        match self.owner {
+            None => "whatsapp".into(),
+            Some(c) => format!("companies.{c}.whatsapp"),
+        }
+    }
+}
+
+impl Config {
+    /// Every sender: the global one first (when some salon uses it), then each
+    /// salon's own.
+    pub fn senders(&self) -> Vec<Sender<'_>> {
+        let global: Vec<CompanyId> = self
+            .companies
+            .iter()
+            .filter(|c| c.whatsapp.is_none())
+            .map(|c| c.company_id())
+            .collect();
+        let mut senders = Vec::new();
+        if !global.is_empty() {
+            senders.push(Sender {
+                owner: None,
+                config: &self.whatsapp,
+                companies: global,
+            });
+        }
+        senders.extend(self.companies.iter().filter_map(|c| {
+            c.whatsapp.as_ref().map(|w| Sender {
+                owner: Some(c.company_id()),
+                config: w,
+                companies: vec![c.company_id()],
+            })
+        }));
+        senders
+    }
+
+    /// The sender whose number or instance is `id` (of `provider`).
+    pub fn sender_by_id(&self, provider: ProviderKind, id: &str) -> Option<Sender<'_>> {
+        self.senders()
+            .into_iter()
+            .find(|s| s.config.provider == provider && s.config.sender_id() == Some(id.trim()))
+    }
+
+    /// The sender whose secret `of` is `token` (compared in constant time).
+    pub fn sender_by_secret(
+        &self,
+        of: impl Fn(&WhatsAppConfig) -> &Secret,
+        token: &str,
+    ) -> Option<Sender<'_>> {
+        self.senders()
+            .into_iter()
+            .find(|s| of(s.config).matches(token))
+    }
+}
