@@ -390,7 +390,8 @@ async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
         };
         let n = sent(&state, &req, "cloud_api", to.clone(), text, body.clone());
         let wamid = SentMessage::id_for("cloud_api", n);
-        super::push::message_accepted(&state.clone().into_inner(), wamid.clone(), to.clone());
+        let number = req.match_info().get("phone_number_id").unwrap_or_default().to_string();
+        super::push::message_accepted(&state.clone().into_inner(), number, wamid.clone(), to.clone());
         HttpResponse::Ok().json(json!({"messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]}))
     })

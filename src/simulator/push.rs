@@ -64,7 +64,12 @@ pub(super) fn booking_event(state: &std::sync::Arc<State>, status: &'static str,
 }
 
 /// Reports delivery statuses for a message Meta just accepted.
-pub(super) fn message_accepted(state: &std::sync::Arc<State>, wamid: String, to: String) {
+pub(super) fn message_accepted(
+    state: &std::sync::Arc<State>,
+    phone_number_id: String,
+    wamid: String,
+    to: String,
+) {
     let Some(callbacks) = state
         .world
         .lock()
@@ -79,6 +84,7 @@ pub(super) fn message_accepted(state: &std::sync::Arc<State>, wamid: String, to:
         for status in &callbacks.statuses {
             let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "sim",
                 "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "74950000000", "phone_number_id": phone_number_id},
                 "statuses": [{"id": wamid, "status": status, "timestamp": "0", "recipient_id": to}]}}]}]})
             .to_string();
             let signature = crate::webhooks::sign(&callbacks.app_secret, body.as_bytes());

@@ -101,9 +101,14 @@ pub(super) async fn take(
     Ok(taken)
 }
 
-/// A Cloud API number of ours, and the one salon it serves.
+/// A Cloud API number of ours, and the one salon it serves. Meta names the
+/// number in every callback; one without it is taken for the global sender's.
 pub(super) fn cloud_route(config: &Config, phone_number_id: Option<&str>) -> Route {
-    match phone_number_id.and_then(|id| config.sender_by_id(ProviderKind::CloudApi, id)) {
+    let sender = match phone_number_id {
+        Some(id) => config.sender_by_id(ProviderKind::CloudApi, id),
+        None => config.senders().into_iter().find(|s| s.owner.is_none()),
+    };
+    match sender {
         Some(sender) => Route::Ours {
             only_salon: sender.only_salon(),
         },

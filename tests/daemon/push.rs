@@ -344,6 +344,7 @@ async fn metas_verification_handshake() {
 fn statuses(id: &str, status: &str, errors: Value) -> String {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
         "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "74950000000", "phone_number_id": "100200300"},
         "statuses": [{"id": id, "status": status, "timestamp": "1", "recipient_id": "79162220005",
                       "errors": errors}]}}]}]})
     .to_string()
