@@ -48,6 +48,7 @@ struct Inner {
     replies: BTreeMap<&'static str, u64>,
     yclients_writes: BTreeMap<&'static str, u64>,
     staff_alerts: BTreeMap<&'static str, u64>,
+    fallbacks: BTreeMap<(&'static str, &'static str), u64>,
     deliveries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
@@ -131,6 +132,14 @@ impl Metrics {
     pub fn staff_alert(&self, outcome: &'static str) {
         let mut m = self.inner.lock().expect("metrics lock");
         *m.staff_alerts.entry(outcome).or_default() += 1;
+    }
+
+    /// An SMS in place of an undelivered WhatsApp notice, by provider and outcome:
+    /// `sent`, `failed`, `retry`, `paused`, `delivered_first`, `client_replied`,
+    /// `not_useful`, `both` (WhatsApp delivered it after the SMS went).
+    pub fn fallback(&self, provider: &'static str, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.fallbacks.entry((provider, outcome)).or_default() += 1;
     }
 
     /// A WhatsApp delivery status and what it did (`applied`, `stale`, `unknown_id`…).
@@ -276,6 +285,17 @@ impl Metrics {
                     .map(|(value, n)| (format!("{label}=\"{value}\""), *n as f64)),
             );
         }
+        family(
+            &mut out,
+            ("booking_monitor_fallback_total", "counter"),
+            "SMS in place of undelivered WhatsApp notices, by provider and outcome.",
+            m.fallbacks.iter().map(|((provider, outcome), n)| {
+                (
+                    format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+                    *n as f64,
+                )
+            }),
+        );
         family(
             &mut out,
             ("booking_monitor_deliveries", "gauge"),

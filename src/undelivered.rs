@@ -1,20 +1,27 @@
 //! What a notice WhatsApp could not deliver calls for, as outbox rows: the salon's
-//! staff are told (they may phone the client). Opened where the failure becomes
-//! known: a permanent error at send, or a `failed` delivery status.
+//! staff are told (they may phone the client), and with `[fallback]` on, the
+//! notice goes by SMS. Opened where the failure becomes known: a final error at
+//! send, or a `failed` delivery status; and when a notice goes out through a sender
+//! whose statuses come in, an SMS is opened for later, in case no `delivered`
+//! comes in time.
+
+use chrono::{DateTime, Utc};
 
 use crate::actors::Salons;
+use crate::config::Config;
 use crate::domain::{Kind, Status};
 use crate::lifecycle::parse_record;
 use crate::replies::alert;
 use crate::store::{Effects, NewNotification, Notification};
 
-pub fn effects(salons: &Salons, row: &Notification, error: &str) -> Effects {
+/// A notice failed for good (`error`): the staff, and an SMS now.
+pub fn effects(config: &Config, salons: &Salons, row: &Notification, error: &str) -> Effects {
     let Some(record) = parse_record(&row.record_json) else {
         return Vec::new();
     };
     let salon = salons.known(row.company());
     let phone = row.phone.clone().unwrap_or_default();
-    vec![(
+    let mut effects = vec![(
         row.company(),
         row.record(),
         NewNotification {
@@ -22,10 +29,43 @@ pub fn effects(salons: &Salons, row: &Notification, error: &str) -> Effects {
             key: format!("undelivered:{}", row.id),
             status: Status::Pending,
             phone: row.phone.clone(),
-            due_at: chrono::Utc::now(),
+            due_at: Utc::now(),
             reason: None,
             record_json: row.record_json.clone(),
             message: Some(alert::undelivered_text(&salon, &phone, &record, error)),
+        },
+    )];
+    effects.extend(sms(config, row, Utc::now()));
+    effects
+}
+
+/// A notice just went out: its SMS, due once WhatsApp had `fallback.after_ms` to
+/// deliver it, where its sender's statuses come in (else nothing would ever say
+/// it was delivered).
+pub fn after_sent(config: &Config, row: &Notification, sent_at: DateTime<Utc>) -> Effects {
+    if !config.whatsapp_for(row.company()).statuses_come_in() {
+        return Vec::new();
+    }
+    let after = chrono::Duration::milliseconds(config.fallback.after_ms as i64);
+    sms(config, row, sent_at + after)
+}
+
+fn sms(config: &Config, row: &Notification, due_at: DateTime<Utc>) -> Effects {
+    if !config.fallback.enabled() || !Kind::NOTICES.contains(&row.kind) {
+        return Vec::new();
+    }
+    vec![(
+        row.company(),
+        row.record(),
+        NewNotification {
+            kind: Kind::Sms,
+            key: row.id.to_string(),
+            status: Status::Pending,
+            phone: row.phone.clone(),
+            due_at,
+            reason: None,
+            record_json: row.record_json.clone(),
+            message: None,
         },
     )]
 }

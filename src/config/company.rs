@@ -5,7 +5,9 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{time_zone, ConfigError, ConfigErrors, MessagesConfig, Secret, SmsConfig, WhatsAppConfig, Where};
+use super::{
+    time_zone, ConfigError, ConfigErrors, MessagesConfig, Secret, SmsConfig, WhatsAppConfig, Where,
+};
 use crate::domain::CompanyId;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,7 +60,9 @@ impl CompanyConfig {
 
     /// Its secrets from the environment: `NAME_<id>`.
     pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
-        if let Some(v) = env(&format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id)).filter(|v| !v.is_empty()) {
+        if let Some(v) =
+            env(&format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id)).filter(|v| !v.is_empty())
+        {
             self.staff_token = Secret::new(v);
         }
         let at = Where::company(0, self.id);

@@ -40,7 +40,7 @@ impl MessagesConfig {
             Kind::Cancelled => Some(&self.booking_cancelled),
             Kind::ReminderDayBefore => Some(&self.reminder_day_before),
             Kind::ReminderHoursBefore => Some(&self.reminder_hours_before),
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => None,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => None,
         }
     }
 }
@@ -155,7 +155,9 @@ impl CloudTemplates {
             Kind::Cancelled => &self.cancelled,
             Kind::ReminderDayBefore => &self.reminder_day_before,
             Kind::ReminderHoursBefore => &self.reminder_hours_before,
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => return None,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => {
+                return None
+            }
         };
         Some(template).filter(|t| !t.name.trim().is_empty())
     }

@@ -13,8 +13,8 @@ use crate::domain::CompanyId;
 
 mod agreement;
 mod checks;
-mod company;
 mod cluster;
+mod company;
 mod database;
 mod fallback;
 mod http;
@@ -35,6 +35,7 @@ pub use agreement::Agreement;
 pub use checks::{missing, ConfigErrors};
 use checks::{positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
+pub use company::CompanyConfig;
 pub use database::{redact_password, DatabaseConfig};
 pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig};
 pub use http::HttpConfig;
@@ -52,7 +53,6 @@ pub use whatsapp::{
     CloudApiConfig, GreenApiConfig, ProviderKind, ResolvedTemplate, WebhookConfig, WhatsAppConfig,
     Where,
 };
-pub use company::CompanyConfig;
 pub use yclients::YClientsConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

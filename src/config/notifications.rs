@@ -42,7 +42,7 @@ impl NotificationsConfig {
             Kind::ReminderDayBefore => self.reminder_day_before.is_some(),
             Kind::ReminderHoursBefore => self.reminder_hours_before.is_some(),
             // Not notices: carried out whatever the lifecycle's settings.
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => true,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => true,
         }
     }
 }

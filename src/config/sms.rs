@@ -68,7 +68,9 @@ impl SmsConfig {
             Kind::Cancelled => "booking_cancelled",
             Kind::ReminderDayBefore => "reminder_day_before",
             Kind::ReminderHoursBefore => "reminder_hours_before",
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => return None,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => {
+                return None
+            }
         })
     }
 
@@ -80,7 +82,9 @@ impl SmsConfig {
             Kind::Cancelled => &self.booking_cancelled,
             Kind::ReminderDayBefore => &self.reminder_day_before,
             Kind::ReminderHoursBefore => &self.reminder_hours_before,
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => return None,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => {
+                return None
+            }
         })
     }
 

@@ -97,6 +97,17 @@ impl WhatsAppConfig {
         set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token);
     }
 
+    /// Whether this sender's delivery statuses reach us (Cloud API with its app
+    /// secret, Green API with its webhook token): only then can "not delivered in
+    /// time" be told from "no news".
+    pub fn statuses_come_in(&self) -> bool {
+        match self.provider {
+            ProviderKind::CloudApi => !self.cloud_api.app_secret.is_empty(),
+            ProviderKind::GreenApi => !self.green_api.webhook_token.is_empty(),
+            ProviderKind::Webhook | ProviderKind::Log => false,
+        }
+    }
+
     /// The sender this table names: what statuses and replies carry to say which
     /// of our numbers they concern (Cloud API's phone number id, Green API's
     /// instance); `None` for a gateway or the log.

@@ -73,4 +73,3 @@ impl YClientsConfig {
         problems.into_result()
     }
 }
-

@@ -73,12 +73,21 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         buttons: None,
     };
     let attempt = row.attempts as u32 + 1;
-    match job.clients.senders.for_company(row.company()).1.send(&outgoing).await {
+    match job
+        .clients
+        .senders
+        .for_company(row.company())
+        .1
+        .send(&outgoing)
+        .await
+    {
         Ok(provider_id) => {
             let sent_at = Utc::now();
             shared
                 .db
-                .run(move |c| store::mark_sent(c, id, provider_id.as_deref(), false, sent_at))
+                .run(move |c| {
+                    store::mark_sent(c, id, provider_id.as_deref(), false, sent_at, &Vec::new())
+                })
                 .await?;
             shared.metrics.send(row.kind, "sent");
             slog::info!(job.log, "answered the client"; "phone" => mask_phone(phone.digits()));

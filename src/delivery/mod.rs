@@ -7,6 +7,7 @@
 
 mod answer;
 mod notice;
+mod sms;
 mod staff;
 mod visit;
 
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::actors::messages::DueOutcome;
 use crate::actors::{backoff, Shared};
 use crate::domain::{Effect, NotificationId, Status};
+use crate::sms::SmsProvider;
 use crate::store::{self, Effects, Notification, Settled, StoreError};
 use crate::telegram::Telegram;
 use crate::whatsapp::{SendError, SenderKey, Senders};
@@ -28,6 +30,8 @@ pub struct Clients {
     pub senders: Senders,
     /// The staff's Telegram bot, when `staff.telegram_bot_token` is set.
     pub telegram: Option<Telegram>,
+    /// The SMS fallback's provider, when `fallback.provider` is set.
+    pub sms: Option<SmsProvider>,
 }
 
 impl Clients {
@@ -44,6 +48,11 @@ impl Clients {
                     Duration::from_millis(config.whatsapp.request_timeout_ms),
                 )
             }),
+            sms: SmsProvider::new(
+                &config.fallback,
+                &shared.tls,
+                Duration::from_millis(config.whatsapp.request_timeout_ms),
+            ),
         }
     }
 }
@@ -62,6 +71,16 @@ impl Delivery {
     fn done() -> Delivery {
         Delivery {
             outcome: DueOutcome::Done,
+            pause: None,
+        }
+    }
+    fn opened(rows: store::Opened) -> Delivery {
+        Delivery {
+            outcome: if rows.is_empty() {
+                DueOutcome::Done
+            } else {
+                DueOutcome::Opened(rows)
+            },
             pause: None,
         }
     }
@@ -108,13 +127,14 @@ pub async fn deliver(
                 return Ok(Delivery::retry_at(*until));
             }
         }
-        Effect::YClientsWrite | Effect::Staff => {}
+        Effect::YClientsWrite | Effect::Staff | Effect::Sms => {}
     }
     match job.row.kind.effect() {
         Effect::Notice => notice::deliver(&job, now).await,
         Effect::Answer => answer::deliver(&job, now).await,
         Effect::YClientsWrite => visit::deliver(&job, now).await,
         Effect::Staff => staff::deliver(&job).await,
+        Effect::Sms => sms::deliver(&job, now).await,
     }
 }
 

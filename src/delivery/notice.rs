@@ -135,6 +135,10 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         return Ok(Delivery::done());
     }
     let attempt = row.attempts as u32 + 1;
+    // The row as claimed: what its follow-ups (an alert, an SMS) describe.
+    let mut told_row = row.clone();
+    told_row.record_json = out.record.raw.to_string();
+    told_row.phone = Some(phone.digits().to_string());
     let idempotency_key = match row.notice_key.as_str() {
         "" => format!("{company}:{record_id}:{kind}"),
         key => format!("{company}:{record_id}:{kind}:{key}"),
@@ -156,7 +160,18 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         Ok(provider_id) => {
             let sent_at = Utc::now();
             let tells_state = !kind.is_reminder();
-            db.run(move |c| store::mark_sent(c, id, provider_id.as_deref(), tells_state, sent_at))
+            let follow_ups = crate::undelivered::after_sent(&shared.config, &told_row, sent_at);
+            let opened = db
+                .run(move |c| {
+                    store::mark_sent(
+                        c,
+                        id,
+                        provider_id.as_deref(),
+                        tells_state,
+                        sent_at,
+                        &follow_ups,
+                    )
+                })
                 .await?;
             shared.metrics.send(kind, "sent");
             let first_due = shared.policy.first_due(
@@ -170,16 +185,16 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             shared.metrics.lateness(kind, lateness);
             slog::info!(log, "notifier: sent"; "phone" => mask_phone(phone.digits()),
                 "attempt" => attempt, "late_ms" => (sent_at - row.due_at()).num_milliseconds());
-            Ok(Delivery::done())
+            Ok(Delivery::opened(opened))
         }
         Err(error) => {
             shared
                 .metrics
                 .send(kind, error.outcome(attempt, monitor.max_attempts));
-            // Undeliverable for good: the staff hear of it.
-            let sent = row.clone();
-            let undelivered =
-                |reason: &str| crate::undelivered::effects(&shared.salons, &sent, reason);
+            // Undeliverable for good: the staff hear of it (and an SMS goes).
+            let undelivered = |reason: &str| {
+                crate::undelivered::effects(&shared.config, &shared.salons, &told_row, reason)
+            };
             job.after_failure(error, true, undelivered).await
         }
     }

@@ -51,6 +51,8 @@ text_enum!(
         VisitConfirmation = "visit_confirmation",
         /// A message to the salon's staff (a reply a person must read, a failure).
         StaffAlert = "staff_alert",
+        /// A notice WhatsApp did not deliver, sent again by SMS (`[fallback]`).
+        Sms = "sms",
     }
 );
 
@@ -66,6 +68,8 @@ pub enum Effect {
     YClientsWrite,
     /// A message to the staff.
     Staff,
+    /// An SMS standing in for an undelivered WhatsApp notice.
+    Sms,
 }
 
 impl Kind {
@@ -92,6 +96,7 @@ impl Kind {
             Kind::ReplyAnswer => Effect::Answer,
             Kind::VisitConfirmation => Effect::YClientsWrite,
             Kind::StaffAlert => Effect::Staff,
+            Kind::Sms => Effect::Sms,
         }
     }
 
@@ -106,6 +111,7 @@ impl Kind {
             Kind::ReplyAnswer => "ответ клиенту",
             Kind::VisitConfirmation => "подтверждение визита в YClients",
             Kind::StaffAlert => "сообщение администратору",
+            Kind::Sms => "SMS вместо WhatsApp",
         }
     }
 }
@@ -225,6 +231,10 @@ text_enum!(
         AlreadyConfirmed = "already_confirmed",
         /// No Telegram bot or chat for this salon: the alert is on the page only.
         PageOnly = "page_only",
+        /// WhatsApp delivered the notice (or it was read): no SMS.
+        Delivered = "delivered",
+        /// The client wrote back after the notice: they have it; no SMS.
+        ClientReplied = "client_replied",
     }
 );
 
@@ -255,6 +265,8 @@ impl Reason {
             Reason::VisitBegun => "визит уже начался или запись удалена",
             Reason::AlreadyConfirmed => "визит уже подтверждён",
             Reason::PageOnly => "только на странице: Telegram не настроен",
+            Reason::Delivered => "WhatsApp доставил сообщение",
+            Reason::ClientReplied => "клиент ответил на сообщение",
         }
     }
 }

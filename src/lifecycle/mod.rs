@@ -11,6 +11,7 @@ pub mod audience;
 pub mod change;
 mod plan;
 mod recheck;
+pub use recheck::Fallback;
 pub mod timing;
 
 use std::collections::HashSet;
@@ -163,7 +164,7 @@ impl Policy {
         match kind {
             Kind::Created => record.created_at + self.delay,
             Kind::Changed | Kind::Cancelled => opened_at + self.delay,
-            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => opened_at,
+            Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => opened_at,
             Kind::ReminderDayBefore | Kind::ReminderHoursBefore => key
                 .parse::<DateTime<Utc>>()
                 .ok()

@@ -25,7 +25,7 @@ impl Policy {
                 Kind::Cancelled => self.recheck_cancelled(due),
                 Kind::ReminderDayBefore | Kind::ReminderHoursBefore => self.recheck_reminder(due),
                 // Carried out by `delivery`, never rechecked as a notice.
-                Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert => {
+                Kind::ReplyAnswer | Kind::VisitConfirmation | Kind::StaffAlert | Kind::Sms => {
                     Err((Status::Failed, Reason::NotANotice))
                 }
             }
@@ -193,5 +193,54 @@ impl Policy {
         let next_poll = polled_at + self.poll_interval + margin;
         let soonest = now + chrono::Duration::milliseconds(20);
         Source::WaitForPoll(next_poll.max(soonest).min(give_up.max(soonest)))
+    }
+}
+
+/// Whether a notice WhatsApp did not deliver may go by SMS now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    Now,
+    /// Quiet hours: not before then.
+    WaitUntil(DateTime<Utc>),
+    /// No longer useful (the visit began, a reminder's window passed).
+    Never(Reason),
+}
+
+impl Policy {
+    /// An SMS in place of the notice of `kind` about `told` (the booking as the
+    /// notice described it): only while it is still useful, never in quiet hours.
+    pub fn fallback(
+        &self,
+        kind: Kind,
+        told: &Record,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Fallback {
+        let Some(visit) = visit_at(told, tz) else {
+            return Fallback::Never(Reason::NoVisitTime);
+        };
+        let useful_until = if kind.is_reminder() {
+            self.useful_until(kind, visit, tz)
+        } else {
+            visit
+        };
+        if now >= useful_until {
+            return Fallback::Never(if kind.is_reminder() {
+                Reason::TooLate
+            } else {
+                Reason::PastVisit
+            });
+        }
+        match self.notifications.quiet_hours {
+            Some(quiet) if quiet.release(now, tz) > now => {
+                let release = quiet.release(now, tz);
+                if release >= useful_until {
+                    Fallback::Never(Reason::TooLate)
+                } else {
+                    Fallback::WaitUntil(release)
+                }
+            }
+            _ => Fallback::Now,
+        }
     }
 }

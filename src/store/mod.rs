@@ -29,12 +29,13 @@ pub use outbox::*;
 pub use poll::*;
 pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
-    Effects,
+    Effects, Recorded,
 };
 pub use replan::Replanned;
 pub use replies::{
-    asked_and_answered, count_replies, recent_replies, settle_effect, take_reply, visit_confirmed,
-    Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled, StoredReply, Taken,
+    asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_reply,
+    visit_confirmed, Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled,
+    StoredReply, Taken,
 };
 
 use std::path::{Path, PathBuf};

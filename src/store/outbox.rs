@@ -162,15 +162,17 @@ pub fn claim_for_send(
 }
 
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
-/// cancelled) what the client now knows, in one transaction: a crash between the
-/// two would otherwise announce the same change again.
+/// cancelled) what the client now knows, and what follows from it (an SMS in case
+/// WhatsApp does not deliver it), in one transaction: a crash between them would
+/// otherwise announce the same change again, or lose the follow-up.
 pub fn mark_sent(
     conn: &mut Conn,
     id: NotificationId,
     provider_message_id: Option<&str>,
     tells_state: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+    follow_ups: &super::Effects,
+) -> Result<super::Opened, StoreError> {
     let row: Notification = notifications::table.find(id.0).first(conn)?;
     write_transaction(conn, Serialize::Company(row.company_id), |conn| {
         let row: Notification = notifications::table.find(id.0).first(conn)?;
@@ -191,7 +193,13 @@ pub fn mark_sent(
                 ))
                 .execute(conn)?;
         }
-        Ok(())
+        let mut opened = Vec::new();
+        for (company, record, effect) in follow_ups {
+            if let Some(id) = super::poll::open_notice(conn, *company, *record, effect, now)? {
+                opened.push((id, effect.due_at));
+            }
+        }
+        Ok(opened)
     })
 }
 

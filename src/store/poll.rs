@@ -367,6 +367,25 @@ pub(super) fn open_notice(
         if row.status != Status::Pending {
             return Ok(None);
         }
+        if row.kind == Kind::Sms {
+            // Opened when the notice went out, due once WhatsApp had time to
+            // deliver it; a failure known sooner brings it forward.
+            let advanced = diesel::update(
+                this.filter(notifications::status.eq(Status::Pending))
+                    .filter(notifications::due_at.gt(db_time(row.due_at))),
+            )
+            .set((
+                notifications::due_at.eq(db_time(row.due_at)),
+                notifications::updated_at.eq(db_time(now)),
+            ))
+            .execute(conn)?;
+            if advanced == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(NotificationId(
+                this.select(notifications::id).first::<i64>(conn)?,
+            )));
+        }
         let reopened = diesel::update(
             this.filter(notifications::status.eq(Status::Skipped))
                 .filter(notifications::last_error.eq(Reason::Moved.as_str())),

@@ -9,10 +9,11 @@ use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreErro
 use crate::domain::{CompanyId, Delivery, Kind};
 
 /// What one delivery status did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeliveryUpdate {
     /// The notification moved on.
     Applied,
+    #[default]
     /// A repeat, or older than what is known: nothing changed.
     Stale,
     /// No notification has that provider message id (yet: it is kept).
@@ -45,7 +46,7 @@ pub fn record_delivery(
     error: Option<&str>,
     now: DateTime<Utc>,
     undelivered: &dyn Fn(&super::Notification, &str) -> Effects,
-) -> Result<(DeliveryUpdate, super::Opened), StoreError> {
+) -> Result<Recorded, StoreError> {
     write_transaction(conn, Serialize::Deliveries, |conn| {
         let known = deliveries::table
             .find(provider_message_id)
@@ -55,7 +56,10 @@ pub fn record_delivery(
             .as_deref()
             .and_then(Delivery::parse);
         if !Delivery::advances(known, delivery) {
-            return Ok((DeliveryUpdate::Stale, Vec::new()));
+            return Ok(Recorded {
+                update: DeliveryUpdate::Stale,
+                ..Recorded::default()
+            });
         }
         let upsert = diesel::insert_into(deliveries::table)
             .values((
@@ -86,13 +90,38 @@ pub fn record_delivery(
                 }
             }
         }
-        let update = if ours.is_empty() {
-            DeliveryUpdate::Unknown
+        let after_sms = if matches!(delivery, Delivery::Delivered | Delivery::Read) {
+            let keys: Vec<String> = ours.iter().map(|r| r.id.to_string()).collect();
+            notifications::table
+                .filter(notifications::kind.eq(Kind::Sms))
+                .filter(notifications::notice_key.eq_any(keys))
+                .filter(notifications::status.eq(crate::domain::Status::Sent))
+                .count()
+                .get_result::<i64>(conn)?
+                > 0
         } else {
-            DeliveryUpdate::Applied
+            false
         };
-        Ok((update, scheduled))
+        Ok(Recorded {
+            update: if ours.is_empty() {
+                DeliveryUpdate::Unknown
+            } else {
+                DeliveryUpdate::Applied
+            },
+            opened: scheduled,
+            after_sms,
+        })
     })
+}
+
+/// What recording one delivery status did.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub update: DeliveryUpdate,
+    /// Rows it opened (an alert and an SMS for a `failed`), due then.
+    pub opened: super::Opened,
+    /// WhatsApp delivered the notice after its SMS had gone (both reached the client).
+    pub after_sms: bool,
 }
 
 /// What Meta reported of these messages: (provider message id, status, error).

@@ -346,3 +346,18 @@ pub fn asked_and_answered(
         .load(conn)?;
     Ok(AskedAndAnswered { asked, answered })
 }
+
+/// Whether the client of `phone` wrote to us since then (they have the notice).
+/// By when we took the reply: providers stamp theirs to the second.
+pub fn replied_since(
+    conn: &mut Conn,
+    phone: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = replies::table
+        .filter(replies::phone.eq(phone))
+        .filter(replies::created_at.ge(db_time(since)))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(n > 0)
+}

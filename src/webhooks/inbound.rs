@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::{bad_request, unavailable};
 use crate::actors::messages::Schedule;
-use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
 use crate::config::{Config, ProviderKind};
+use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
 use crate::http_api::State;
 use crate::replies::decide::{decide, Facts};
 use crate::replies::inbound::{self, GreenNotification, Inbound};
@@ -41,7 +41,10 @@ pub(super) async fn take(
     }
     let mut taken = 0;
     for message in messages {
-        let Route::Ours { only_salon: sender_salon } = route(&message) else {
+        let Route::Ours {
+            only_salon: sender_salon,
+        } = route(&message)
+        else {
             state.metrics.reply("unknown_number");
             continue;
         };
@@ -207,17 +210,17 @@ pub(super) async fn record_statuses(
     statuses: Vec<(String, Delivery, Option<String>)>,
 ) -> Result<usize, StoreError> {
     let now = Utc::now();
-    let salons = state.salons.clone();
+    let (salons, config) = (state.salons.clone(), state.config.clone());
     let applied = state
         .db
         .run(move |c| {
             let undelivered = |row: &store::Notification, error: &str| {
-                crate::undelivered::effects(&salons, row, error)
+                crate::undelivered::effects(&config, &salons, row, error)
             };
             statuses
                 .iter()
                 .map(|(id, delivery, error)| {
-                    let (update, opened) = store::record_delivery(
+                    let recorded = store::record_delivery(
                         c,
                         id,
                         *delivery,
@@ -225,15 +228,21 @@ pub(super) async fn record_statuses(
                         now,
                         &undelivered,
                     )?;
-                    Ok((*delivery, update, opened))
+                    Ok((*delivery, recorded))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
-    for (delivery, update, opened) in &applied {
-        state.metrics.delivery(delivery.as_str(), update.as_str());
+    for (delivery, recorded) in &applied {
+        state
+            .metrics
+            .delivery(delivery.as_str(), recorded.update.as_str());
+        if recorded.after_sms {
+            let provider = state.config.fallback.provider.as_str();
+            state.metrics.fallback(provider, "both");
+        }
         if let Some(delay) = &state.schedule {
-            for (id, due_at) in opened {
+            for (id, due_at) in &recorded.opened {
                 delay.do_send(Schedule {
                     id: *id,
                     due_at: *due_at,
@@ -243,6 +252,6 @@ pub(super) async fn record_statuses(
     }
     Ok(applied
         .iter()
-        .filter(|(_, u, _)| *u == DeliveryUpdate::Unknown)
+        .filter(|(_, r)| r.update == DeliveryUpdate::Unknown)
         .count())
 }

@@ -269,7 +269,10 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         .headers()
         .get("X-Hub-Signature-256")
         .and_then(|v| v.to_str().ok());
-    if !secrets.iter().any(|secret| signature_is_valid(secret, &body, header)) {
+    if !secrets
+        .iter()
+        .any(|secret| signature_is_valid(secret, &body, header))
+    {
         state.metrics.delivery("unknown", "bad_signature");
         state.rejects.note(
             &state.logger,
@@ -284,7 +287,10 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
     };
     let config = state.config.clone();
     let ours = |number: Option<&str>| {
-        matches!(inbound::cloud_route(&config, number), inbound::Route::Ours { .. })
+        matches!(
+            inbound::cloud_route(&config, number),
+            inbound::Route::Ours { .. }
+        )
     };
     let (statuses, strangers): (Vec<_>, Vec<_>) = read_statuses(&value)
         .into_iter()
@@ -293,7 +299,10 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         // A number that is not ours: answered 200 (Meta would only retry), counted.
         state.metrics.delivery(delivery.as_str(), "unknown_number");
     }
-    let statuses: Vec<_> = statuses.into_iter().map(|(id, d, e, _)| (id, d, e)).collect();
+    let statuses: Vec<_> = statuses
+        .into_iter()
+        .map(|(id, d, e, _)| (id, d, e))
+        .collect();
     let count = statuses.len();
     let unknown = match inbound::record_statuses(&state, statuses).await {
         Ok(unknown) => unknown,
@@ -304,7 +313,8 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
     if messages.is_empty() {
         return HttpResponse::Ok().json(json!({"statuses": count, "unknown": unknown}));
     }
-    let route = |m: &crate::replies::inbound::Inbound| inbound::cloud_route(&config, m.sender.as_deref());
+    let route =
+        |m: &crate::replies::inbound::Inbound| inbound::cloud_route(&config, m.sender.as_deref());
     inbound::answer(&state, inbound::take(&state, messages, route).await)
 }
 

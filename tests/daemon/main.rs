@@ -12,6 +12,7 @@ mod container;
 mod database;
 mod demo;
 mod deploy;
+mod fallback;
 mod files;
 mod helpers;
 mod kill;

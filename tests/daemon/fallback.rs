@@ -1,0 +1,305 @@
+//! The SMS fallback: a notice WhatsApp does not deliver goes once by SMS — at once
+//! on a permanent failure or a `failed` status, or when no `delivered` came within
+//! `fallback.after_ms` — and never when it was delivered in time, when the client
+//! wrote back, or inside quiet hours (it waits).
+
+use booking_monitor::simulator::{
+    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, StatusCallbacks,
+};
+use booking_monitor::store::{Kind, Status};
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const SECRET: &str = "test-app-secret";
+const AFTER_MS: u64 = 1_500;
+
+fn options(notifications: &str) -> Options {
+    Options {
+        delay_ms: 300,
+        cloud_api_extra: format!("app_secret = \"{SECRET}\""),
+        company_extra: "staff_telegram_chat_id = -100{id}".into(),
+        extra: format!("[notifications]\n{notifications}\n"),
+        ..Options::default()
+    }
+}
+
+/// The app with SMS.ru as the fallback, WhatsApp's statuses (`statuses`) coming
+/// back to it, replies on.
+async fn started(notifications: &str, statuses: Vec<&'static str>) -> TestApp {
+    let mut app = prepare(options(notifications)).await;
+    app.options.extra.push_str(&format!(
+        "{HTTP}\n[replies]\nenabled = true\n\
+         [fallback]\nprovider = \"sms_ru\"\nafter_ms = {AFTER_MS}\n\
+         sms_ru = {{ base_url = \"{}\", api_id = \"test-sms-api-id\" }}\n\
+         [staff]\ntelegram_bot_token = \"123456:test-bot-token\"\ntelegram_api_base_url = \"{}\"\n",
+        app.sim.sms_ru_url(),
+        app.sim.telegram_url(),
+    ));
+    app.start().await;
+    app.wait_until_monitoring().await;
+    let url = format!("{}/webhooks/whatsapp", app.http_url());
+    app.sim.change(|w| {
+        w.status_callbacks = Some(StatusCallbacks {
+            url,
+            app_secret: SECRET.into(),
+            statuses,
+        })
+    });
+    app
+}
+
+fn sms_to(app: &TestApp, phone: &str) -> Vec<String> {
+    app.sim
+        .world()
+        .sms
+        .iter()
+        .filter(|s| s.phone == phone)
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+async fn one_sms_to(app: &TestApp, phone: &str) -> String {
+    let phone = phone.to_string();
+    app.sim
+        .wait_until(PATIENCE, |w| {
+            w.sms
+                .iter()
+                .find(|s| s.phone == phone)
+                .map(|s| s.text.clone())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("an SMS to {phone}: {e}"))
+}
+
+/// Long enough after `after_ms` that an SMS that should not go would have.
+async fn past_the_wait(app: &TestApp, from: chrono::DateTime<Utc>) {
+    let until = from + Duration::milliseconds(AFTER_MS as i64 * 2);
+    while Utc::now() < until {
+        app.wait_for_more_polls(1).await;
+    }
+    app.wait_for_more_polls(2).await;
+}
+
+#[actix_rt::test]
+async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
+    let mut app = started("", vec![]).await;
+    app.sim.change(|w| {
+        w.whatsapp_faults.push_back(Fault::Status {
+            status: 400,
+            body: json!({"error": {"message": "Message undeliverable", "code": 131026}})
+                .to_string(),
+            retry_after: None,
+        })
+    });
+    let id = app.create(admin_booking("Без WhatsApp", "79161110001"));
+    app.wait_for_kind(id, Kind::Created, Status::Failed).await;
+    let text = one_sms_to(&app, "79161110001").await;
+    assert!(text.contains("вы записаны на"), "{text}");
+    let sms = app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    assert!(sms.provider_message_id.unwrap().starts_with("sms_ru:"));
+    past_the_wait(&app, Utc::now()).await;
+    assert_eq!(sms_to(&app, "79161110001").len(), 1, "once");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_failed_status_sends_one_sms() {
+    let mut app = started("", vec!["failed"]).await;
+    let id = app.create(admin_booking("Не дошло", "79161110002"));
+    app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    one_sms_to(&app, "79161110002").await;
+    past_the_wait(&app, Utc::now()).await;
+    assert_eq!(sms_to(&app, "79161110002").len(), 1);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn no_delivered_within_after_ms_sends_one_sms_and_a_delivered_in_time_none() {
+    let mut app = started("", vec![]).await;
+    let silent = app.create(admin_booking("Тишина", "79161110003"));
+    let sent = app.wait_for_kind(silent, Kind::Created, Status::Sent).await;
+    one_sms_to(&app, "79161110003").await;
+    let sms = app.wait_for_kind(silent, Kind::Sms, Status::Sent).await;
+    let waited = sms.sent_at.unwrap().and_utc() - sent.sent_at.unwrap().and_utc();
+    assert!(
+        waited >= Duration::milliseconds(AFTER_MS as i64),
+        "not before after_ms: {waited}"
+    );
+
+    app.sim
+        .change(|w| w.status_callbacks.as_mut().unwrap().statuses = vec!["delivered"]);
+    let heard = app.create(admin_booking("Дошло", "79161110004"));
+    let sent = app.wait_for_kind(heard, Kind::Created, Status::Sent).await;
+    let skipped = app.wait_for_kind(heard, Kind::Sms, Status::Skipped).await;
+    assert_eq!(skipped.last_error.as_deref(), Some("delivered"));
+    past_the_wait(&app, sent.sent_at.unwrap().and_utc()).await;
+    assert!(sms_to(&app, "79161110004").is_empty());
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_reply_before_after_ms_means_no_sms() {
+    let mut app = started("", vec![]).await;
+    let id = app.create(admin_booking("Ответил", "79161110005"));
+    let sent = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    let body = meta_message(
+        "100200300",
+        "79161110005",
+        "Ответил",
+        &inbound_id(),
+        &ClientMessage::Text("спасибо".into()),
+        None,
+    );
+    let url = format!("{}/webhooks/whatsapp", app.http_url());
+    assert_eq!(post_to_daemon(&url, &body, Some(SECRET)).await.0, 200);
+    let skipped = app.wait_for_kind(id, Kind::Sms, Status::Skipped).await;
+    assert_eq!(skipped.last_error.as_deref(), Some("client_replied"));
+    past_the_wait(&app, sent.sent_at.unwrap().and_utc()).await;
+    assert!(sms_to(&app, "79161110005").is_empty());
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn quiet_hours_hold_the_sms() {
+    // Quiet from a few seconds after the notice goes until an hour later.
+    let moscow = chrono_tz::Europe::Moscow;
+    let start = (Utc::now() + Duration::seconds(2)).with_timezone(&moscow);
+    let end = (Utc::now() + Duration::hours(1)).with_timezone(&moscow);
+    let quiet = format!(
+        "quiet_hours = \"{}-{}\"",
+        start.format("%H:%M:%S"),
+        end.format("%H:%M:%S")
+    );
+    let mut app = started(&quiet, vec![]).await;
+    let id = app.create(admin_booking("Ночью", "79161110006"));
+    app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    let sms = app
+        .notifications()
+        .await
+        .into_iter()
+        .find(|n| n.record_id == id && n.kind == Kind::Sms)
+        .expect("an SMS row opened with the send");
+    past_the_wait(&app, sms.due_at()).await;
+    let held = app.wait_for_kind(id, Kind::Sms, Status::Pending).await;
+    assert!(
+        held.due_at() > Utc::now() + Duration::minutes(50),
+        "held until the quiet hours end"
+    );
+    assert!(sms_to(&app, "79161110006").is_empty());
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn sms_rus_per_number_error_is_permanent_and_alerts_the_staff() {
+    let mut app = started("", vec!["failed"]).await;
+    app.sim.change(|w| {
+        w.sms_refused_phones.insert("79161110007".into());
+    });
+    let id = app.create(admin_booking("Отказ", "79161110007"));
+    let failed = app.wait_for_kind(id, Kind::Sms, Status::Failed).await;
+    assert_eq!(failed.attempts, 1, "not retried");
+    let alerts = app
+        .sim
+        .wait_until(PATIENCE, |w| {
+            let texts: Vec<String> = w.telegram.iter().map(|t| t.text.clone()).collect();
+            texts
+                .iter()
+                .any(|t| t.contains("SMS не ушло"))
+                .then_some(texts)
+        })
+        .await
+        .unwrap();
+    assert!(
+        alerts.iter().any(|t| t.contains("+79161110007")),
+        "{alerts:?}"
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn whatsapp_delivered_after_the_sms_counts_as_both() {
+    let mut app = started("", vec![]).await;
+    let id = app.create(admin_booking("Дважды", "79161110008"));
+    let sent = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    one_sms_to(&app, "79161110008").await;
+    app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    let status = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "100200300"},
+        "statuses": [{"id": sent.provider_message_id.unwrap(), "status": "delivered"}]}}]}]});
+    let url = format!("{}/webhooks/whatsapp", app.http_url());
+    assert_eq!(post_to_daemon(&url, &status, Some(SECRET)).await.0, 200);
+    let (_, metrics) = get(&format!("{}/metrics", app.http_url())).await;
+    assert!(
+        metrics.contains("booking_monitor_fallback_total{provider=\"sms_ru\",outcome=\"both\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("booking_monitor_fallback_total{provider=\"sms_ru\",outcome=\"sent\"} 1")
+    );
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_sms_text_over_max_segments_is_refused_at_start_naming_the_key() {
+    let mut app = prepare(options("")).await;
+    let long =
+        "Очень длинное сообщение о вашей записи, которое никак не помещается в две части SMS, \
+                потому что в нём слишком много слов о салоне {company} и о визите {date} в {time}.";
+    app.options.extra.push_str(&format!(
+        "[fallback]\nprovider = \"sms_ru\"\nsms_ru = {{ api_id = \"x\" }}\n[sms]\nbooking_created = \"{long}\"\n"
+    ));
+    let (code, stdout, stderr) = app.command(&["check"]).await;
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("sms.booking_created") && stderr.contains("SMS parts"),
+        "{stderr}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_kill_9_between_the_sms_claim_and_its_send_repeats_it_at_most_once_and_says_so() {
+    let mut app = prepare(options("")).await;
+    app.options.extra.push_str(&format!(
+        "[fallback]\nprovider = \"sms_ru\"\nafter_ms = {AFTER_MS}\n\
+         sms_ru = {{ base_url = \"{}\", api_id = \"test-sms-api-id\" }}\n",
+        app.sim.sms_ru_url(),
+    ));
+    app.sim.change(|w| {
+        w.whatsapp_faults.push_back(Fault::Status {
+            status: 400,
+            body: json!({"error": {"message": "Message undeliverable", "code": 131026}})
+                .to_string(),
+            retry_after: None,
+        });
+        // The SMS provider holds its answer: the daemon is killed while it waits.
+        w.sms_faults
+            .push_back(Fault::Stall(std::time::Duration::from_secs(3)));
+    });
+    let mut daemon = app.spawn_binary();
+    app.wait_until_monitoring().await;
+    let id = app.create(admin_booking("Убит", "79161110009"));
+    app.sim
+        .wait_until(PATIENCE, |w| (w.stalled > 0).then_some(()))
+        .await
+        .unwrap();
+    daemon.signal("KILL");
+    daemon.wait_exit(PATIENCE).await;
+    let again = app.spawn_binary();
+    app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    let sent = app
+        .sim
+        .wait_until(PATIENCE, |w| (w.stalled == 0).then_some(w.sms.len()))
+        .await
+        .unwrap();
+    assert!((1..=2).contains(&sent), "{sent} SMS");
+    if sent == 2 {
+        assert!(
+            again.log().contains("sending again"),
+            "the log says so: {}",
+            again.log()
+        );
+    }
+}
