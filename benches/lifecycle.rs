@@ -265,7 +265,7 @@ fn outbox_counts(db: &Path) -> String {
     let read = || -> Result<String, String> {
         let db = Db::open(db).map_err(|e| format!("opening the outbox: {e}"))?;
         let rows = db
-            .blocking(store::count_by_kind_and_status)
+            .blocking(|c| store::count_by_kind_and_status(c, None))
             .map_err(|e| format!("reading the outbox: {e}"))?;
         Ok(rows
             .iter()

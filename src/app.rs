@@ -82,6 +82,25 @@ pub enum Command {
         #[command(flatten)]
         source: ConfigSource,
     },
+    /// Send one real message through a salon's own sender (or its SMS provider),
+    /// from its template for a sample booking; nothing is written to the outbox.
+    SendTest {
+        /// The salon (one of the config's [[companies]]).
+        #[arg(long, value_name = "ID")]
+        company: i64,
+        /// Whom to send it to, e.g. +79161234567.
+        #[arg(long, value_name = "PHONE")]
+        phone: String,
+        /// Which notice's template: created, changed, cancelled,
+        /// reminder_day_before, reminder_hours_before.
+        #[arg(long, value_name = "KIND", default_value = "created")]
+        kind: String,
+        /// Through the SMS fallback's provider instead of WhatsApp.
+        #[arg(long)]
+        sms: bool,
+        #[command(flatten)]
+        source: ConfigSource,
+    },
     /// The salons' YClients webhooks.
     Webhooks {
         #[command(subcommand)]
@@ -141,6 +160,21 @@ pub fn main(cli: Cli) -> i32 {
             source,
         } => with_config(&source, |config, _| {
             crate::commands::webhooks_install(config, &source.config, &url)
+        }),
+        Command::SendTest {
+            company,
+            phone,
+            kind,
+            sms,
+            source,
+        } => with_config(&source, |config, _| {
+            let request = crate::send_test::Request {
+                company,
+                phone: &phone,
+                kind: &kind,
+                sms,
+            };
+            crate::send_test::run(config, request)
         }),
         Command::Run(source) => with_config(&source, run),
         Command::Migrate(source) => {

@@ -104,12 +104,22 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
             ),
         });
     }
-    let provider = Provider::new(&config.whatsapp, &tls, logger);
-    let item = format!("WhatsApp ({})", config.whatsapp.provider.as_str());
-    verdicts.push(match provider.probe().await {
-        Ok(detail) => Verdict::ok(item, detail),
-        Err(detail) => Verdict::fail(item, detail),
-    });
+    // Each sender, and which salons it serves.
+    for sender in config.senders() {
+        let provider = Provider::new(sender.config, &tls, logger);
+        let salons: Vec<String> = sender.companies.iter().map(|c| c.0.to_string()).collect();
+        let item = format!(
+            "WhatsApp {} ({}) for {} {}",
+            sender.name(),
+            sender.config.provider.as_str(),
+            plural(salons.len(), "salon", "salons"),
+            salons.join(", ")
+        );
+        verdicts.push(match provider.probe().await {
+            Ok(detail) => Verdict::ok(item, detail),
+            Err(detail) => Verdict::fail(item, detail),
+        });
+    }
     verdicts
 }
 

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod monitoring_start;
 pub mod panic_guard;
 pub mod replies;
+pub mod send_test;
 pub mod simulator;
 pub mod sms;
 pub mod status;

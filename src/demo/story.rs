@@ -183,7 +183,7 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         &db,
         |read| read == Some(5),
         |c| {
-            store::count_deliveries(c).map(|counts| {
+            store::count_deliveries(c, None).map(|counts| {
                 counts
                     .iter()
                     .find(|(status, _)| status == "read")

@@ -356,6 +356,13 @@ fn sent(
         w.messages.push(SentMessage {
             at: Utc::now(),
             id: SentMessage::id_for(provider, n),
+            // The number or instance it was sent from (in the path).
+            sender: req
+                .match_info()
+                .get("phone_number_id")
+                .or_else(|| req.match_info().get("instance"))
+                .unwrap_or_default()
+                .to_string(),
             provider,
             phone,
             text,

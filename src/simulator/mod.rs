@@ -115,6 +115,9 @@ pub struct SentMessage {
     pub at: DateTime<Utc>,
     /// The id the provider answered with (the one a client's reply quotes).
     pub id: String,
+    /// Which of the salons' numbers sent it: the Cloud API phone number id, the
+    /// Green API instance; empty for a gateway.
+    pub sender: String,
     pub provider: &'static str,
     pub phone: String,
     pub text: String,

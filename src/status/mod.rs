@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Agreement, Config};
-use crate::domain::{mask_phone, Kind, Status};
+use crate::domain::{mask_phone, CompanyId, Kind, Status};
 use crate::store::{self, Conn, StoreError};
 use crate::yclients::{Record, VisitTime};
 
@@ -127,10 +127,21 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
 }
 
 pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
-    let companies = companies(conn, config)?;
+    read_for(conn, config, None)
+}
+
+/// The report of every salon, or (`Some`) of one salon only: its staff's own page
+/// shows nothing of another.
+pub fn read_for(
+    conn: &mut Conn,
+    config: &Config,
+    only: Option<CompanyId>,
+) -> Result<Report, StoreError> {
+    let mut companies = companies(conn, config)?;
+    companies.retain(|c| only.is_none_or(|o| o.0 == c.company_id));
     let mut notifications = BTreeMap::new();
     let mut kinds: BTreeMap<Kind, BTreeMap<Status, i64>> = BTreeMap::new();
-    for (kind, status, n) in store::count_by_kind_and_status(conn)? {
+    for (kind, status, n) in store::count_by_kind_and_status(conn, only)? {
         *notifications.entry(status).or_default() += n;
         kinds.entry(kind).or_default().insert(status, n);
     }
@@ -164,11 +175,11 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
             updated_at: n.updated_at.and_utc(),
         }
     };
-    let upcoming = store::upcoming(conn, RECENT)?
+    let upcoming = store::upcoming(conn, RECENT, only)?
         .into_iter()
         .map(decision)
         .collect();
-    let recent_rows = store::recent(conn, RECENT)?;
+    let recent_rows = store::recent(conn, RECENT, only)?;
     let ids: Vec<String> = recent_rows
         .iter()
         .filter_map(|n| n.provider_message_id.clone())
@@ -188,8 +199,12 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
             d
         })
         .collect();
-    let deliveries = store::count_deliveries(conn)?.into_iter().collect();
-    let states = store::instance_states(conn)?;
+    let deliveries = store::count_deliveries(conn, only)?.into_iter().collect();
+    // Instances are the operator's concern, not a salon's.
+    let states = match only {
+        None => store::instance_states(conn)?,
+        Some(_) => Vec::new(),
+    };
     let instances_disagree = disagreement(&states);
     let instances = states
         .into_iter()
@@ -202,7 +217,7 @@ pub fn read(conn: &mut Conn, config: &Config) -> Result<Report, StoreError> {
         })
         .collect();
     Ok(Report {
-        replies: replies::read(conn, config, None)?,
+        replies: replies::read(conn, config, only)?,
         instances,
         instances_disagree,
         companies,

@@ -298,24 +298,52 @@ pub fn all_notifications(conn: &mut Conn) -> Result<Vec<Notification>, StoreErro
         .load(conn)?)
 }
 
+/// Every salon's rows, or (`Some`) one salon's only: its own page shows nothing else.
+fn of(
+    company: Option<CompanyId>,
+) -> notifications::BoxedQuery<'static, super::backend::MultiBackend> {
+    let query = notifications::table.into_boxed();
+    match company {
+        Some(c) => query.filter(notifications::company_id.eq(c.0)),
+        None => query,
+    }
+}
+
 /// The most recently decided notifications, newest first.
-pub fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreError> {
-    Ok(notifications::table
+pub fn recent(
+    conn: &mut Conn,
+    limit: i64,
+    company: Option<CompanyId>,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(of(company)
         .order((notifications::updated_at.desc(), notifications::id.desc()))
         .limit(limit)
         .load(conn)?)
 }
 
-/// How many notifications of each kind are in each status.
-pub fn count_by_kind_and_status(conn: &mut Conn) -> Result<Vec<(Kind, Status, i64)>, StoreError> {
-    Ok(notifications::table
-        .group_by((notifications::kind, notifications::status))
-        .select((
-            notifications::kind,
-            notifications::status,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?)
+/// How many notifications (of one salon, with `company`) of each kind are in
+/// each status.
+pub fn count_by_kind_and_status(
+    conn: &mut Conn,
+    company: Option<CompanyId>,
+) -> Result<Vec<(Kind, Status, i64)>, StoreError> {
+    let columns = (
+        notifications::kind,
+        notifications::status,
+        diesel::dsl::count_star(),
+    );
+    let grouped = (notifications::kind, notifications::status);
+    Ok(match company {
+        None => notifications::table
+            .group_by(grouped)
+            .select(columns)
+            .load(conn)?,
+        Some(c) => notifications::table
+            .filter(notifications::company_id.eq(c.0))
+            .group_by(grouped)
+            .select(columns)
+            .load(conn)?,
+    })
 }
 
 /// For each kind with notices still to be sent, the due time of the earliest (for
@@ -333,8 +361,12 @@ pub fn earliest_open_due(conn: &mut Conn) -> Result<Vec<(Kind, DateTime<Utc>)>, 
 }
 
 /// The open notifications, earliest due first (for `status`: what is coming).
-pub fn upcoming(conn: &mut Conn, limit: i64) -> Result<Vec<Notification>, StoreError> {
-    Ok(notifications::table
+pub fn upcoming(
+    conn: &mut Conn,
+    limit: i64,
+    company: Option<CompanyId>,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(of(company)
         .filter(notifications::status.eq_any([Status::Pending, Status::Sending]))
         .order((notifications::due_at.asc(), notifications::id.asc()))
         .limit(limit)

@@ -139,10 +139,20 @@ pub fn deliveries(
         .load(conn)?)
 }
 
-/// How many sent notifications are in each delivery status.
-pub fn count_deliveries(conn: &mut Conn) -> Result<Vec<(String, i64)>, StoreError> {
+/// How many sent notifications (of one salon, with `company`) are in each
+/// delivery status.
+pub fn count_deliveries(
+    conn: &mut Conn,
+    company: Option<CompanyId>,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let ours = notifications::table
         .filter(notifications::provider_message_id.is_not_null())
+        // Every company id is positive: `0` stands for "any".
+        .filter(
+            notifications::company_id
+                .eq(company.map_or(0, |c| c.0))
+                .or(company.is_none().into_sql::<diesel::sql_types::Bool>()),
+        )
         .select(notifications::provider_message_id.assume_not_null());
     Ok(deliveries::table
         .filter(deliveries::provider_message_id.eq_any(ours))

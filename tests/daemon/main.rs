@@ -24,6 +24,7 @@ mod notifications;
 mod operations;
 mod polling;
 mod push;
+mod reach;
 mod readme;
 mod replan;
 mod replies;

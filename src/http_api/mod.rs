@@ -10,6 +10,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
+mod pages;
+
 use crate::actors::{Salons, Supervision};
 use crate::config::Config;
 use crate::domain::{CompanyId, RecordId};
@@ -62,8 +64,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
-        .route("/status", web::get().to(status_json))
-        .route("/", web::get().to(page))
+        .configure(pages::routes)
         .route("/bot-records", web::post().to(bot_records))
         .route("/bot-records", web::delete().to(bot_records))
         .configure(crate::webhooks::routes);
@@ -138,7 +139,7 @@ async fn metrics(state: State) -> HttpResponse {
         .db
         .run_once(|conn| {
             Ok((
-                store::count_by_kind_and_status(conn)?,
+                store::count_by_kind_and_status(conn, None)?,
                 store::poll_states(conn)?,
                 store::earliest_open_due(conn)?,
             ))
@@ -150,7 +151,7 @@ async fn metrics(state: State) -> HttpResponse {
     };
     let deliveries = state
         .db
-        .run_once(store::count_deliveries)
+        .run_once(|c| store::count_deliveries(c, None))
         .await
         .unwrap_or_default();
     let config = &state.config;
@@ -190,37 +191,6 @@ async fn metrics(state: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(&snapshot))
-}
-
-async fn report(state: &State) -> Result<status::Report, HttpResponse> {
-    let config = state.config.clone();
-    let mut report = state
-        .db
-        .run_once(move |conn| status::read(conn, &config))
-        .await
-        .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))?;
-    for company in &mut report.companies {
-        if company.name.is_none() {
-            company.name = state.salons.cached_title(CompanyId(company.company_id));
-        }
-    }
-    Ok(report)
-}
-
-async fn status_json(state: State) -> HttpResponse {
-    match report(&state).await {
-        Ok(report) => HttpResponse::Ok().json(report),
-        Err(response) => response,
-    }
-}
-
-async fn page(state: State) -> HttpResponse {
-    match report(&state).await {
-        Ok(report) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(status::render_html(&report)),
-        Err(response) => response,
-    }
 }
 
 #[derive(Deserialize)]
