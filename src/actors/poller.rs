@@ -376,23 +376,43 @@ impl Actor for PollerActor {
             &shared.tls,
             shared.limiter.clone(),
         )));
-        // Spread the companies over the interval rather than bunching their polls.
-        let count = shared.config.companies.len().max(1) as u32;
-        let step = self.interval() / count;
-        let now = Instant::now();
-        self.companies = shared
-            .config
-            .companies
-            .iter()
-            .enumerate()
-            .map(|(i, c)| CompanyPolls {
-                id: c.company_id(),
-                next_at: now + step * i as u32,
-                failures: 0,
-                failing: None,
-            })
-            .collect();
-        self.schedule_next(ctx);
+        // Which companies were polled before: they are spread over the interval
+        // rather than bunched; one never polled is polled at once (its monitoring
+        // began, and its webhooks wait for its first poll), as the limiter allows.
+        let db = shared.db.clone();
+        let polled = Guarded::new(async move { db.run(store::poll_states).await });
+        ctx.wait(polled.into_actor(self).map(|states, act, ctx| {
+            let polled: std::collections::HashSet<i64> = match states {
+                Ok(Ok(states)) => states
+                    .iter()
+                    .filter(|s| s.ever_succeeded())
+                    .map(|s| s.company_id)
+                    .collect(),
+                // Not known: every company is spread, as if polled before.
+                _ => act.shared.config.companies.iter().map(|c| c.id).collect(),
+            };
+            let count = act.shared.config.companies.len().max(1) as u32;
+            let step = act.interval() / count;
+            let now = Instant::now();
+            act.companies = act
+                .shared
+                .config
+                .companies
+                .iter()
+                .enumerate()
+                .map(|(i, c)| CompanyPolls {
+                    id: c.company_id(),
+                    next_at: if polled.contains(&c.id) {
+                        now + step * i as u32
+                    } else {
+                        now
+                    },
+                    failures: 0,
+                    failing: None,
+                })
+                .collect();
+            act.schedule_next(ctx);
+        }));
     }
 }
 

@@ -14,6 +14,7 @@ use crate::daemon::Daemon;
 use crate::logging;
 use crate::simulator::Simulator;
 
+mod salon_two;
 mod story;
 
 pub use story::config;

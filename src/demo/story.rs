@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 
-use super::{out, say, DemoError, Shown, BOT_USER, COMPANY, COMPANY_NAME, DB_FILE, WAIT};
+use super::{
+    out, salon_two, say, DemoError, Shown, BOT_USER, COMPANY, COMPANY_NAME, DB_FILE, WAIT,
+};
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::simulator::{Booking, ConfigParts, Simulator, StatusCallbacks, WebhookSender};
@@ -27,6 +29,9 @@ const REMINDER_IN: i64 = 8;
 /// The reminder's lead: short, so that a visit ten minutes away has its reminder soon.
 const REMINDER_LEAD: i64 = 600 - REMINDER_IN;
 
+/// How long WhatsApp has to report a notice delivered before its SMS goes.
+const FALLBACK_AFTER_MS: u64 = 4_000;
+
 /// The secrets of the demo's webhooks (YClients' URL token, Meta's app secret).
 const WEBHOOK_TOKEN: &str = "demo-webhook-token-0123456789";
 const APP_SECRET: &str = "demo-app-secret";
@@ -41,10 +46,18 @@ pub fn config(sim: &Simulator, db_path: &std::path::Path) -> String {
             "poll_interval_ms = 60000\nnotification_delay_ms = 3000\nbot_user_ids = [{BOT_USER}]"
         ),
         cloud_api: format!("app_secret = \"{APP_SECRET}\""),
+        company: format!("staff_telegram_chat_id = -100{COMPANY}"),
         tables: format!(
             "[notifications]\nreminder_hours_before = {}\n\n\
-             [http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"",
-            REMINDER_LEAD as f64 / 3600.0
+             [http]\nlisten = \"127.0.0.1:0\"\ntoken = \"demo-http-token\"\n\n\
+             [replies]\nenabled = true\nask_in = [\"created\"]\n\n\
+             [staff]\ntelegram_bot_token = \"123456:demo-bot-token\"\ntelegram_api_base_url = \"{}\"\n\n\
+             [fallback]\nprovider = \"sms_ru\"\nafter_ms = {FALLBACK_AFTER_MS}\n\
+             sms_ru = {{ base_url = \"{}\", api_id = \"demo-sms-api-id\" }}\n\n{}",
+            REMINDER_LEAD as f64 / 3600.0,
+            sim.telegram_url(),
+            sim.sms_ru_url(),
+            salon_two::config(sim, APP_SECRET),
         ),
         ..ConfigParts::default()
     };
@@ -58,6 +71,12 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         COMPANY,
         COMPANY_NAME,
         "Москва, Большой Саввинский пер., д. 3",
+        SALON_TZ.name(),
+    );
+    sim.add_company(
+        salon_two::SALON,
+        salon_two::SALON_NAME,
+        "Москва, Тверская ул., д. 12",
         SALON_TZ.name(),
     );
     let io = |source| DemoError::Io {
@@ -192,6 +211,8 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         },
     )
     .await?;
+    let first_chapter = messages.clone();
+    let chapter = salon_two::play(&sim, &page, APP_SECRET, at).await?;
     // Every decision due by now is made; tomorrow's reminders stay pending.
     let rows = loop {
         let rows = db
@@ -209,7 +230,7 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
     };
     let summary_at = started.elapsed();
 
-    let names = [
+    let mut names = vec![
         (anna, "Анна"),
         (boris, "Борис"),
         (vera, "Вера"),
@@ -217,9 +238,10 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         (darya, "Дарья"),
         (egor, "Егор"),
     ];
+    names.extend(chapter.names);
     let mut rows = rows;
     rows.sort_by_key(|r| (r.record_id, r.id));
-    let summary = summary(summary_at, &rows, &names, &sim);
+    let summary = summary(summary_at, &rows, &names, &sim) + &salon_two::summary(&sim);
     out(&summary);
     if kept {
         let config_path = dir.join("config.toml");
@@ -234,11 +256,16 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
     }
     let sent = rows
         .iter()
-        .filter(|r| r.status == store::Status::Sent)
+        .filter(|r| r.company_id == COMPANY && r.status == store::Status::Sent)
+        .filter(|r| store::Kind::NOTICES.contains(&r.kind))
         .count();
-    let said = |needle: &str| messages.iter().any(|m| m.text.contains(needle));
+    let said = |needle: &str| first_chapter.iter().any(|m| m.text.contains(needle));
+    let world = sim.world();
+    // Two replies and one undelivered message told the staff; one SMS went.
+    let second_chapter = world.sms.len() == 1 && world.telegram.len() == 3;
+    drop(world);
     let as_expected = sent == 5
-        && messages.len() == 5
+        && second_chapter
         && said("16:30")
         && said("→")
         && said("отменена")
@@ -292,7 +319,8 @@ fn summary(
     summary.push_str(&format!(
         "  WhatsApp messages sent: {}, all reported read\n  \
          YClients webhook events taken: {}; WhatsApp statuses taken: {}\n  \
-         YClients requests: {yclients_requests} (one poll, its baseline, re-reads before sending)\n",
+         YClients requests: {yclients_requests} (each salon's first poll and baseline, the salons' \
+         details, re-reads before sending, the visit confirmed)\n",
         world.messages.len(),
         taken(&["create", "update", "delete"]),
         taken(&["delivered", "read"]),
@@ -308,8 +336,12 @@ fn kept_config(db_path: &Path) -> String {
          [database]\nurl = \"sqlite://{}\"\n\n\
          [yclients]\npartner_token = \"demo\"\nuser_token = \"demo\"\n\n\
          [[companies]]\nid = {COMPANY}\nname = \"{COMPANY_NAME}\"\n\n\
-         [whatsapp]\nprovider = \"log\"\n",
-        db_path.display()
+         [[companies]]\nid = {}\nname = \"{}\"\n\n\
+         [whatsapp]\nprovider = \"log\"\n\n\
+         [replies]\nenabled = true\nask_in = [\"created\"]\n",
+        db_path.display(),
+        salon_two::SALON,
+        salon_two::SALON_NAME
     )
 }
 

@@ -132,10 +132,12 @@ pub fn take_reply(
 }
 
 fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext, StoreError> {
+    // A notice being sent counts too: the client may answer before our `sent`
+    // is committed (the provider delivered first).
     let notices = || {
         notifications::table
             .filter(notifications::kind.eq_any(Kind::NOTICES))
-            .filter(notifications::status.eq(Status::Sent))
+            .filter(notifications::status.eq_any([Status::Sent, Status::Sending]))
             .into_boxed()
     };
     let named = match (&lookup.notice, &lookup.quoted) {
@@ -149,10 +151,11 @@ fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext
             .optional()?,
         (None, None) => None,
     };
+    // `updated_at` is when it was sent (or claimed, for one being sent).
     let recent = notices()
         .filter(notifications::phone.eq(phone))
-        .filter(notifications::sent_at.gt(db_time(lookup.since)))
-        .order((notifications::sent_at.desc(), notifications::id.desc()))
+        .filter(notifications::updated_at.gt(db_time(lookup.since)))
+        .order((notifications::updated_at.desc(), notifications::id.desc()))
         .load::<super::Notification>(conn)?;
     let forwarded = notifications::table
         .filter(notifications::kind.eq(Kind::ReplyAnswer))

@@ -165,5 +165,10 @@ fn keep_leaves_a_database_that_status_reads() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    assert!(text.contains("4564") && text.contains("sent 2"), "{text}");
+    assert!(
+        text.contains("4564")
+            && text.contains("4565")
+            && text.contains("created                sent 5"),
+        "{text}"
+    );
 }

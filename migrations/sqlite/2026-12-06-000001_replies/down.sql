@@ -1,2 +1,2 @@
-DROP INDEX notifications_phone_sent;
+DROP INDEX notifications_phone_updated;
 DROP TABLE replies;

@@ -22,4 +22,4 @@ CREATE TABLE replies (
 );
 CREATE INDEX replies_phone ON replies (phone, created_at);
 CREATE INDEX replies_company ON replies (company_id, created_at);
-CREATE INDEX notifications_phone_sent ON notifications (phone, sent_at);
+CREATE INDEX notifications_phone_updated ON notifications (phone, updated_at);
