@@ -46,6 +46,8 @@ const BOT: &str = "123456:bench-bot-token";
 /// Where the part measures the daemon, not YClients' budget.
 const LIFTED: &str = "max_requests_per_second = 100\nmax_requests_per_minute = 6000";
 const PATIENCE: Duration = Duration::from_secs(180);
+/// How long the throughput part watches the effects of its burst being carried out.
+const DRAIN: Duration = Duration::from_secs(120);
 
 // ------------------------------------------------------------------- scales
 
@@ -544,6 +546,15 @@ struct ThroughputFigures {
     expected: BTreeMap<&'static str, i64>,
     counts: BTreeMap<String, i64>,
     puts_during: usize,
+    /// Staff alerts and answers to clients sent while the burst ran.
+    alerts_during: usize,
+    answers_during: usize,
+    /// The staff alerts the burst called for, how many were sent within
+    /// `DRAIN` after it, and when the last of those went.
+    alerts_expected: usize,
+    alerts_drained: usize,
+    drained_in: Duration,
+    puts_drained: usize,
     ended: Ended,
 }
 
@@ -616,7 +627,10 @@ async fn throughput_measure(
             (body, signature)
         })
         .collect();
-    let requests_from = sim.world().requests.len();
+    let (requests_from, alerts_from, messages_from) = {
+        let w = sim.world();
+        (w.requests.len(), w.telegram.len(), w.messages.len())
+    };
     let before = daemon.run.memory()?;
     let cpu_before = daemon.run.cpu()?;
     let client = awc::Client::builder()
@@ -639,10 +653,35 @@ async fn throughput_measure(
     let took = started.elapsed();
     let after = daemon.run.memory()?;
     let cpu = daemon.run.cpu()?.saturating_sub(cpu_before);
-    let puts_during = puts_since(&sim.world(), requests_from)
-        .values()
-        .map(Vec::len)
-        .sum();
+    let (puts_during, alerts_during, answers_during) = {
+        let w = sim.world();
+        let puts = puts_since(&w, requests_from).values().map(Vec::len).sum();
+        (
+            puts,
+            w.telegram.len() - alerts_from,
+            w.messages.len() - messages_from,
+        )
+    };
+    // Every cancel request and question is a staff alert: watch them go out.
+    let alerts_expected = (expected["cancel"] + expected["other"]) as usize;
+    let burst_over = Utc::now();
+    let drained = daemon
+        .run
+        .await_world(sim, DRAIN, "the staff alerts", |w| {
+            (w.telegram.len() >= alerts_from + alerts_expected).then_some(())
+        })
+        .await?;
+    let (alerts_drained, puts_drained, drained_in) = {
+        let w = sim.world();
+        let puts = puts_since(&w, requests_from).values().map(Vec::len).sum();
+        // Drained: when the last alert went; else all the time watched.
+        let last = match (drained, w.telegram.last()) {
+            (Some(()), Some(t)) => t.at,
+            _ => Utc::now(),
+        };
+        let took = (last - burst_over).to_std().unwrap_or_default();
+        (w.telegram.len() - alerts_from, puts, took)
+    };
     let status = daemon.status().await?;
     let counts = status
         .pointer("/replies/counts")
@@ -663,6 +702,12 @@ async fn throughput_measure(
         expected,
         counts,
         puts_during,
+        alerts_during,
+        answers_during,
+        alerts_expected,
+        alerts_drained,
+        drained_in,
+        puts_drained,
         ended: Ended {
             stopped: None,
             warnings: Vec::new(),
@@ -678,7 +723,7 @@ enum Script {
     ConfirmButton,
     ConfirmText(&'static str),
     ConfirmReaction,
-    /// «да», then a tap on the confirm button: one booking, confirmed twice.
+    /// «да» and a tap on the confirm button at once: one booking, confirmed twice.
     ConfirmTwice,
     CancelButton,
     CancelText(&'static str),
@@ -702,7 +747,7 @@ impl Script {
 }
 
 /// The script for `n` reminders (500: 300 confirm — 100 by button, 80 by text,
-/// 100 by 👍, 20 by text and then the button —, 60 ask to cancel, 40 write
+/// 100 by 👍, 20 by text and the button at once —, 60 ask to cancel, 40 write
 /// something else, 100 stay silent), spread over the salons by a fixed shuffle.
 fn script(n: usize) -> Vec<Script> {
     let part = |share: usize| n * share / 500;
@@ -822,18 +867,17 @@ async fn day_measure(
     for (b, act) in reminded.iter().zip(&script) {
         plans.push((b, messages_of(*act, &b.sent)?));
     }
-    // Each client's messages in order (the next after the daemon's 200), eight
-    // clients at a time.
+    // Eight clients at a time; a client's messages all at once (the one who confirms
+    // twice taps the button while her «да» is still on its way).
     let daemon_ref = &*daemon;
     let codes: Vec<u16> = futures_util::stream::iter(plans)
         .map(|(b, messages)| async move {
-            let mut codes = Vec::new();
-            for m in &messages {
+            let each = messages.iter().map(|m| {
                 let quoting =
                     matches!(m, ClientMessage::Button { .. }).then_some(b.sent.id.as_str());
-                codes.push(says(daemon_ref, &b.phone, m, quoting).await);
-            }
-            codes
+                says(daemon_ref, &b.phone, m, quoting)
+            });
+            futures_util::future::join_all(each).await
         })
         .buffer_unordered(8)
         .flat_map(futures_util::stream::iter)
@@ -1033,13 +1077,30 @@ impl Parts for Report {
             format!("{l} mix"),
             kinds_text(&f.expected.iter().map(|(k, n)| (*k, *n as usize)).collect()),
             format!(
-                "/status counts afterwards: {}; {} PUTs answered during the burst (default limits)",
+                "/status counts afterwards: {}; while the burst ran the daemon also carried out {} staff alerts, {} answers to clients and {} PUTs (default limits), each a claim and a settle transaction",
                 f.counts
                     .iter()
                     .map(|(k, n)| format!("{k} {n}"))
                     .collect::<Vec<_>>()
                     .join(", "),
+                f.alerts_during,
+                f.answers_during,
                 f.puts_during
+            ),
+        );
+        self.row(
+            format!("{l} the burst's staff alerts sent"),
+            format!(
+                "{} of {} within {} after the burst",
+                f.alerts_drained,
+                f.alerts_expected,
+                secs(f.drained_in)
+            ),
+            format!(
+                "watched for at most {} s; {} PUTs by then (YClients' default limits; {} confirmations)",
+                DRAIN.as_secs(),
+                f.puts_drained,
+                f.expected.get("confirm").copied().unwrap_or(0)
             ),
         );
         self.row(
@@ -1109,7 +1170,7 @@ impl Parts for Report {
                 if all_match { " (matches the script)" } else { " (DIFFERS)" }
             ),
             format!(
-                "the script: {}; confirmed by button, text or 👍 ({} confirmed twice: text then button), cancel by button or text, questions and voice messages",
+                "the script: {}; confirmed by button, text or 👍 ({} confirmed twice at once: text and button), cancel by button or text, questions and voice messages",
                 line(&total(&f.expected)),
                 script(s.day).iter().filter(|a| matches!(a, Script::ConfirmTwice)).count()
             ),
