@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use slog::Logger;
 
-use crate::config::{redact_password, Config, DatabaseLocation};
+use crate::config::{Config, DatabaseLocation};
 use crate::daemon::Daemon;
 use crate::env_file::EnvFile;
 use crate::faults::{self, FaultPlan};
 use crate::logging;
 use crate::panic_guard;
-use crate::store::{Db, DbOptions, InstanceLock, StoreError};
+use crate::store::{Db, InstanceLock};
 
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FATAL: i32 = 1;
-pub const EXIT_BAD_CONFIG: i32 = 2;
+pub use crate::command_support::{
+    db_options, open_database, open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
+};
+pub use crate::commands::BotRecordAction;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -122,27 +123,6 @@ pub enum WebhooksAction {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum BotRecordAction {
-    /// Register a booking our bot made: it gets no confirmation.
-    Add {
-        /// The YClients company (salon) id; one of the config's [[companies]].
-        company_id: i64,
-        /// The YClients record (booking) id.
-        record_id: i64,
-        /// Register it even though the company is not in the config.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Forget a registered booking: it is treated as any other again.
-    Remove {
-        /// The YClients company (salon) id.
-        company_id: i64,
-        /// The YClients record (booking) id.
-        record_id: i64,
-    },
-}
-
 pub fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo { serve_for, keep } => {
@@ -201,50 +181,6 @@ fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i3
             eprintln!("booking-monitor: {e}");
             EXIT_BAD_CONFIG
         }
-    }
-}
-
-/// Opens the database the config names (migrating it); a failure is fatal (exit 1).
-pub fn open_db(config: &Config) -> Result<Db, i32> {
-    open_database(config, None).map_err(|e| {
-        eprintln!("booking-monitor: {e}");
-        EXIT_FATAL
-    })
-}
-
-/// The longest wait between attempts to reach PostgreSQL at start.
-const CONNECT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// With `waiting`, a PostgreSQL that is down is tried again with backoff (the
-/// daemon outlives a database that starts after it); without, it fails at once.
-pub fn open_database(config: &Config, waiting: Option<&Logger>) -> Result<Db, StoreError> {
-    let url = match config.database_location() {
-        DatabaseLocation::Sqlite(path) => return Db::open(path),
-        DatabaseLocation::Postgres(url) => url,
-    };
-    let options = db_options(config);
-    let mut wait = std::time::Duration::from_millis(250);
-    let mut said = false;
-    loop {
-        match (Db::open_postgres(url.expose(), &options), waiting) {
-            (Err(e), Some(log)) if e.is_unavailable() => {
-                if !said {
-                    slog::warn!(log, "cannot reach the database; trying again with backoff";
-                        "database" => redact_password(url.expose()), "error" => %e);
-                    said = true;
-                }
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(CONNECT_BACKOFF_MAX);
-            }
-            (result, _) => return result,
-        }
-    }
-}
-
-pub fn db_options(config: &Config) -> DbOptions {
-    DbOptions {
-        pool_size: config.database.pool_size,
-        connect_timeout: std::time::Duration::from_millis(config.database.connect_timeout_ms),
     }
 }
 

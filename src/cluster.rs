@@ -1,5 +1,6 @@
 //! This instance's share of the companies. On SQLite one process holds them all;
-//! on PostgreSQL a lease loop renews the share every third of `lease_ttl_ms`, and
+//! on PostgreSQL the lease loop (`leases`) renews the share every third of
+//! `lease_ttl_ms`, and
 //! the poller polls only what the share holds *now*: a share not renewed in time
 //! lapses here before its leases can lapse in the database (and pass to another
 //! instance), so two instances never poll one company at once.
@@ -8,16 +9,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Addr;
-use chrono::{TimeDelta, Utc};
-use slog::Logger;
-
-use crate::actors::messages::{Refill, Schedule};
-use crate::actors::{DelayActor, Shared};
-use crate::config::{Agreement, Config};
 use crate::domain::CompanyId;
-use crate::metrics::Metrics;
-use crate::store::{self, Db, LeaseRequest};
+use crate::store::{self, Db, LeaseRound};
 
 /// This instance and what it holds.
 pub struct Cluster {
@@ -143,124 +136,40 @@ impl Cluster {
         self.share().fair_share
     }
 
-    fn renewal_every(&self) -> Duration {
+    pub fn renewal_every(&self) -> Duration {
         self.ttl / 3
     }
 
-    /// Runs lease rounds until the process stops. Rows a dead instance left in
-    /// `sending` go to this instance's delay actor once reclaimed.
-    pub async fn run_leases(shared: Shared, delay: Addr<DelayActor>) {
-        let this = shared.cluster.clone();
-        let (config, db, metrics, log) = (shared.config, shared.db, shared.metrics, shared.logger);
-        let companies: Vec<CompanyId> = config.companies.iter().map(|c| CompanyId(c.id)).collect();
-        this.lease_loop(&config, &db, &companies, &delay, &metrics, &log)
-            .await;
+    /// The busy companies (a poll in flight): kept through a lease round.
+    pub fn busy(&self) -> HashSet<CompanyId> {
+        self.share().polling.clone()
     }
 
-    async fn lease_loop(
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A lease round that began at `began` renewed the share: holds `round.held`
+    /// until a little before its leases could lapse. Returns whether companies
+    /// were gained (their rows must be timed), and the disagreement among
+    /// instances when it changed (`Some(new)`, with `None` inside once all agree).
+    pub fn renewed(
         &self,
-        config: &Config,
-        db: &Db,
-        companies: &[CompanyId],
-        delay: &Addr<DelayActor>,
-        metrics: &Metrics,
-        log: &Logger,
-    ) {
-        let started_at = Utc::now();
-        let ttl = TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(15));
-        let agreement = config.agreement();
-        let (settings, fingerprint) = (agreement.to_text(), agreement.fingerprint());
-        let mut failing = false;
-        let mut warned_budget = false;
-        loop {
-            let began = Instant::now();
-            let busy = self.share().polling.clone();
-            let (me, list) = (self.instance_id.clone(), companies.to_vec());
-            let (settings, fingerprint) = (settings.clone(), fingerprint.clone());
-            let round = db
-                .run_once(move |conn| {
-                    store::lease_round(
-                        conn,
-                        &LeaseRequest {
-                            me: &me,
-                            started_at,
-                            companies: &list,
-                            busy: &busy,
-                            ttl,
-                            settings: &settings,
-                            fingerprint: &fingerprint,
-                        },
-                    )
-                })
-                .await;
-            match round {
-                Ok(round) => {
-                    if failing {
-                        slog::info!(log, "cluster: the database answers again; leases renewed");
-                        failing = false;
-                    }
-                    if !round.taken_over.is_empty() {
-                        slog::warn!(log, "cluster: took over companies of an instance that stopped renewing";
-                            "companies" => format!("{:?}", round.taken_over.iter().map(|c| c.0).collect::<Vec<_>>()));
-                    }
-                    metrics.takeovers(round.taken_over.len());
-                    if !warned_budget && round.held.len() == round.fair_share {
-                        // Once, for the share this instance settled on.
-                        crate::daemon::warn_if_polls_fill_the_budget(config, round.fair_share, log);
-                        warned_budget = true;
-                    }
-                    for (id, due_at) in round.reclaimed {
-                        slog::warn!(log, "cluster: a dead instance left a send unfinished; sending it again (at least once)";
-                            "notification" => id.0);
-                        delay.do_send(Schedule { id, due_at });
-                    }
-                    let others: Vec<(String, Agreement)> = round
-                        .disagreeing
-                        .iter()
-                        .map(|peer| {
-                            (
-                                peer.instance_id.clone(),
-                                Agreement::from_text(peer.settings.as_deref().unwrap_or("")),
-                            )
-                        })
-                        .collect();
-                    let disagreement = agreement.disagreement(&self.instance_id, &others);
-                    let mut share = self.share();
-                    share.disagreeing = round.disagreeing.len();
-                    if disagreement != share.disagreement {
-                        match &disagreement {
-                            Some(what) => {
-                                slog::error!(log, "cluster: instances on this database run with different settings; make every instance's config the same";
-                                "difference" => what)
-                            }
-                            None if share.disagreement.is_some() => slog::info!(
-                                log,
-                                "cluster: every live instance runs with the same settings again"
-                            ),
-                            None => {}
-                        }
-                        share.disagreement = disagreement;
-                    }
-                    if !round.held.is_subset(&share.held) {
-                        // Rows of the companies just taken wait in the table.
-                        delay.do_send(Refill);
-                    }
-                    share.held = round.held;
-                    share.fair_share = round.fair_share;
-                    // Measured from before the round began: the database's expiry
-                    // is at least that far away.
-                    share.valid_until = Some(began + self.ttl - self.renewal_every() / 2);
-                }
-                Err(e) => {
-                    if !failing {
-                        slog::error!(log, "cluster: cannot renew leases; polling stops when the share lapses";
-                            "error" => %e);
-                        failing = true;
-                    }
-                }
-            }
-            actix_rt::time::sleep(self.renewal_every().saturating_sub(began.elapsed())).await;
-        }
+        round: &LeaseRound,
+        disagreement: Option<String>,
+        began: Instant,
+    ) -> (bool, Option<Option<String>>) {
+        let mut share = self.share();
+        share.disagreeing = round.disagreeing.len();
+        let changed = (disagreement != share.disagreement).then(|| disagreement.clone());
+        share.disagreement = disagreement;
+        let gained = !round.held.is_subset(&share.held);
+        share.held = round.held.clone();
+        share.fair_share = round.fair_share;
+        // Measured from before the round began: the database's expiry is at
+        // least that far away.
+        share.valid_until = Some(began + self.ttl - self.renewal_every() / 2);
+        (gained, changed)
     }
 
     /// Gives back this instance's leases (a clean stop): the others take them at

@@ -4,14 +4,16 @@
 
 use std::path::Path;
 
-use crate::app::{
-    db_options, open_database, open_db, BotRecordAction, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
+use clap::Subcommand;
+
+use crate::command_support::{
+    db_options, open_database, open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
 };
-use crate::check::plural;
 use crate::config::{missing, redact_password, Config, ConfigError, DatabaseLocation, LoadError};
 use crate::domain::{CompanyId, RecordId};
 use crate::hooks;
 use crate::store::{self, Db, StoreError};
+use crate::verdict::plural;
 
 /// Exit 2 with the config's path and the key at fault, as a bad config at load.
 fn bad_config(path: &Path, error: ConfigError) -> i32 {
@@ -176,4 +178,25 @@ fn migrated(place: &str, before: Option<(usize, String)>, count: usize, now: &st
             plural(count - was, "migration", "migrations")
         ),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BotRecordAction {
+    /// Register a booking our bot made: it gets no confirmation.
+    Add {
+        /// The YClients company (salon) id; one of the config's [[companies]].
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+        /// Register it even though the company is not in the config.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget a registered booking: it is treated as any other again.
+    Remove {
+        /// The YClients company (salon) id.
+        company_id: i64,
+        /// The YClients record (booking) id.
+        record_id: i64,
+    },
 }

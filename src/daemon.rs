@@ -11,19 +11,22 @@ use actix::{Addr, Recipient, Supervisor};
 use actix_rt::Arbiter;
 use slog::Logger;
 
-use crate::actors::messages::{Drain, RecordsSeen, Schedule};
-use crate::actors::{
-    DelayActor, FilterActor, NotifierActor, PollerActor, Salons, Shared, Supervision,
-};
+use crate::actors::{DelayActor, FilterActor, NotifierActor, PollerActor};
+use crate::api_state::ApiState;
+use crate::budget::warn_if_polls_fill_the_budget;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::faults::FaultPlan;
-use crate::http_api::{self, ApiState};
+use crate::http_api;
 use crate::http_client::{TlsRoots, TlsSetupError};
 use crate::lifecycle::Policy;
+use crate::messages::{Drain, RecordsSeen, Schedule};
 use crate::metrics::Metrics;
 use crate::monitoring_start::MonitoringStart;
+use crate::salons::Salons;
+use crate::shared::Shared;
 use crate::store::Db;
+use crate::supervision::Supervision;
 use crate::yclients::RateLimiter;
 
 /// How long a graceful shutdown lets a send in flight finish.
@@ -162,7 +165,8 @@ impl Daemon {
         let (s, to_notifier) = (self.shared.clone(), notifier.clone().recipient());
         let delay = Supervisor::start_in_arbiter(&handle, move |_| DelayActor::new(s, to_notifier));
         if self.shared.cluster.is_shared() {
-            handle.spawn(Cluster::run_leases(self.shared.clone(), delay.clone()));
+            let (schedule, refill) = (delay.clone().recipient(), delay.clone().recipient());
+            handle.spawn(crate::leases::run(self.shared.clone(), schedule, refill));
         }
         let for_replies = delay.clone().recipient();
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
@@ -240,18 +244,5 @@ impl Daemon {
             slog::warn!(log, "database checkpoint failed"; "error" => %e);
         }
         slog::info!(log, "stopped");
-    }
-}
-
-/// One request per company per poll must leave room in YClients' per-minute budget
-/// for the re-read before each confirmation; say so at start when it does not.
-pub fn warn_if_polls_fill_the_budget(config: &Config, companies: usize, logger: &Logger) {
-    let per_minute = companies as f64 * 60_000.0 / config.monitor.poll_interval_ms as f64;
-    let budget = f64::from(config.yclients.max_requests_per_minute);
-    if per_minute > 0.75 * budget {
-        let enough_ms = (companies as f64 * 60_000.0 / (0.75 * budget)).ceil() as u64;
-        slog::warn!(logger, "polling alone would use most of YClients' request budget: polls will run late and confirmations wait for room";
-            "polls_per_minute" => per_minute.round() as u64, "max_requests_per_minute" => budget as u64,
-            "what_to_do" => format!("raise monitor.poll_interval_ms to at least {enough_ms}"));
     }
 }

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use serde_json::{json, Value};
 
-use crate::check::{self, plural, Verdict};
 use crate::config::Config;
 use crate::domain::CompanyId;
+use crate::verdict::{self as check, plural, Verdict};
 use crate::yclients::{YClients, YClientsError};
 
 const PATH: &str = "/webhooks/yclients/";

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{Days, NaiveTime, TimeZone, Utc};
 use serde_json::json;
 
-use crate::app::{db_options, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
+use crate::command_support::{db_options, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
 use crate::config::{Config, DatabaseLocation};
 use crate::domain::{CompanyId, Delivery, Kind, Phone, RecordId};
 use crate::http_client::TlsRoots;

@@ -7,11 +7,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::actors::Salons;
 use crate::config::Config;
 use crate::domain::{Kind, Status};
 use crate::lifecycle::parse_record;
 use crate::replies::alert;
+use crate::salons::Salons;
 use crate::store::{Effects, NewNotification, Notification};
 
 /// A notice failed for good (`error`): the staff, and an SMS now.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::messages::{Due, DueOutcome, Refill, Schedule};
-use super::Shared;
 use crate::domain::NotificationId;
+use crate::messages::{Due, DueOutcome, Refill, Schedule};
 use crate::panic_guard::{self, Guarded};
+use crate::shared::Shared;
 use crate::store;
 
 const NAME: &str = "delay";

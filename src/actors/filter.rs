@@ -2,11 +2,11 @@
 
 use actix::prelude::*;
 
-use super::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
-use super::Shared;
 use crate::domain::{NotificationId, RecordId, Status};
 use crate::lifecycle::{self, Policy, Sighting};
+use crate::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
 use crate::panic_guard::{self, Guarded};
+use crate::shared::Shared;
 use crate::store::{self, Planned, PollCommit, StoreError};
 use chrono::{DateTime, Utc};
 

@@ -9,10 +9,10 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio::sync::{oneshot, Semaphore};
 
-use super::messages::{ActorFailure, Drain, Due, DueOutcome};
-use super::Shared;
 use crate::delivery::{self, Clients, Delivery, Pauses};
+use crate::messages::{ActorFailure, Drain, Due, DueOutcome};
 use crate::panic_guard::{self, Guarded};
+use crate::shared::Shared;
 use crate::store;
 
 const NAME: &str = "notifier";

@@ -8,10 +8,10 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::messages::{FilterOutcome, RecordsSeen};
-use super::{backoff, Shared};
 use crate::domain::CompanyId;
+use crate::messages::{FilterOutcome, RecordsSeen};
 use crate::panic_guard::Guarded;
+use crate::shared::{backoff, Shared};
 use crate::store::{self, StoreError};
 use crate::yclients::{ChangedRecords, YClients, YClientsError};
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::actors::messages::DueOutcome;
-use crate::actors::{backoff, Shared};
 use crate::domain::{Effect, NotificationId, Status};
+use crate::messages::DueOutcome;
+use crate::shared::{backoff, Shared};
 use crate::sms::SmsProvider;
 use crate::store::{self, Effects, Notification, Settled, StoreError};
 use crate::telegram::Telegram;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Delivery, Job};
-use crate::actors::messages::DueOutcome;
 use crate::domain::{CompanyId, Kind, Reason, RecordId, Status};
 use crate::lifecycle::parse_record;
+use crate::messages::DueOutcome;
 use crate::replies::alert::{self, Alert};
 use crate::replies::decide::Answer;
 use crate::store::{self, NewNotification, Outbound, Settled, StoreError};

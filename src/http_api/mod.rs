@@ -2,7 +2,6 @@
 //! page, and the booking bot's registrations.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -12,35 +11,13 @@ use serde_json::json;
 
 mod pages;
 
-use crate::actors::{Salons, Supervision};
-use crate::config::Config;
-use crate::domain::{CompanyId, RecordId};
-use crate::metrics::{Metrics, Snapshot};
-use crate::status;
-use crate::store::{self, Db};
-use crate::yclients::RateLimiter;
+use crate::api_state::{ApiState, State};
+use crate::config::constant_time_eq;
 
-/// What the endpoints read.
-#[derive(Clone)]
-pub struct ApiState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub metrics: Arc<Metrics>,
-    pub limiter: Arc<RateLimiter>,
-    pub supervision: Arc<Supervision>,
-    pub cluster: Arc<crate::cluster::Cluster>,
-    /// Names of salons the config does not name, once the poller has fetched them.
-    pub salons: Arc<Salons>,
-    /// Where a YClients webhook's record goes (to the filter, in groups); `None`
-    /// while monitoring is off.
-    pub webhooks: Option<crate::webhooks::Batcher>,
-    /// Where outbox rows opened here (by a client's reply) are timed; `None`
-    /// while monitoring is off.
-    pub schedule: Option<actix::Recipient<crate::actors::messages::Schedule>>,
-    pub logger: slog::Logger,
-    /// Refused webhook requests, logged sparingly.
-    pub rejects: Arc<crate::webhooks::RejectLog>,
-}
+use crate::domain::{CompanyId, RecordId};
+use crate::metrics::Snapshot;
+use crate::status;
+use crate::store;
 
 /// Binds and starts the server on the current actix system.
 pub fn start(
@@ -69,8 +46,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bot-records", web::delete().to(bot_records))
         .configure(crate::webhooks::routes);
 }
-
-pub(crate) type State = web::Data<ApiState>;
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().body("ok\n")
@@ -213,8 +188,6 @@ fn authorized(state: &State, req: &HttpRequest) -> bool {
     !expected.is_empty()
         && given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
 }
-
-pub(crate) use crate::config::constant_time_eq;
 
 fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized()

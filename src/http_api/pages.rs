@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::State;
+use crate::api_state::State;
 use crate::config::Secret;
 use crate::domain::CompanyId;
 use crate::status;

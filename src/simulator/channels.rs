@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::handlers::{faulted, log};
+use super::answer::{faulted, log};
 use super::{Fault, Simulator, State, World};
 
 /// A message the fake Telegram accepted.

@@ -1,11 +1,12 @@
 //! A YClients and a WhatsApp (and a Telegram and SMS providers, `channels.rs`) on
-//! 127.0.0.1 that answer as `../shared/` documents:
+//! 127.0.0.1 that answer as `docs/yclients-api.md` and `docs/whatsapp-api.md` describe:
 //! the `demo` command runs against it, and so do the black-box tests.
 //!
 //! Records are built from the documented record sample, unknown fields and all.
 //! Everything the simulator is asked, and every message it is sent, is kept, and
 //! [`Simulator::wait_until`] awaits a change rather than sleeping.
 
+mod answer;
 mod channels;
 mod clients;
 mod handlers;

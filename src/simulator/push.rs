@@ -110,9 +110,9 @@ type Data = web::Data<State>;
 /// `GET /api/v1/hooks_settings/{company}`.
 pub(super) async fn get_hooks(state: Data, req: HttpRequest, path: web::Path<i64>) -> HttpResponse {
     let company = path.into_inner();
-    super::handlers::yclients_call(&state, &req, |w: &World| {
+    super::answer::yclients_call(&state, &req, |w: &World| {
         if !w.companies.contains_key(&company) {
-            return super::handlers::not_found("Компания");
+            return super::answer::not_found("Компания");
         }
         let settings = w.hooks.get(&company).cloned().unwrap_or_else(
             || json!({"urls": [], "active": 0, "record": 0, "client": 0, "goods_operations_sale": 0}),
@@ -140,9 +140,9 @@ pub(super) async fn set_hooks(
     if known {
         state.change(|w| w.hooks.insert(company, settings.clone()));
     }
-    super::handlers::yclients_call(&state, &req, move |_: &World| {
+    super::answer::yclients_call(&state, &req, move |_: &World| {
         if !known {
-            return super::handlers::not_found("Компания");
+            return super::answer::not_found("Компания");
         }
         (200, json!({"success": true, "data": settings, "meta": []}))
     })

@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::handlers::{not_found, yclients_call};
+use super::answer::{not_found, yclients_call};
 use super::{push, State};
 
 pub(super) async fn put_visit(

@@ -10,6 +10,7 @@ mod bot_records;
 mod cluster;
 mod lock;
 mod outbox;
+mod plans;
 mod poll;
 mod push;
 mod replan;
@@ -26,6 +27,7 @@ pub use cluster::{
 };
 pub use lock::InstanceLock;
 pub use outbox::*;
+pub use plans::{Known, NewNotification, OpenNotice, Planned};
 pub use poll::*;
 pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,

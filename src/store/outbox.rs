@@ -195,7 +195,7 @@ pub fn mark_sent(
         }
         let mut opened = Vec::new();
         for (company, record, effect) in follow_ups {
-            if let Some(id) = super::poll::open_notice(conn, *company, *record, effect, now)? {
+            if let Some(id) = super::plans::open_notice(conn, *company, *record, effect, now)? {
                 opened.push((id, effect.due_at));
             }
         }

@@ -83,7 +83,8 @@ pub fn record_delivery(
         if delivery == Delivery::Failed {
             for row in ours.iter().filter(|r| Kind::NOTICES.contains(&r.kind)) {
                 for (company, record, effect) in undelivered(row, error.unwrap_or("failed")) {
-                    if let Some(id) = super::poll::open_notice(conn, company, record, &effect, now)?
+                    if let Some(id) =
+                        super::plans::open_notice(conn, company, record, &effect, now)?
                     {
                         scheduled.push((id, effect.due_at));
                     }

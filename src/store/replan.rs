@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::poll::{apply, known, Known, Planned};
+use super::plans::{apply, known, Known, Planned};
 use super::schema::{bookings, poll_cursors};
 use super::{Conn, StoreError};
 use crate::domain::{CompanyId, NotificationId, RecordId};

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::poll::{open_notice, NewNotification};
+use super::plans::{open_notice, NewNotification};
 use super::schema::{bookings, notifications, replies};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Intent, Kind, MatchedBy, NotificationId, RecordId, Status};

@@ -10,9 +10,9 @@ use actix::Recipient;
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actors::messages::RecordsSeen;
-use crate::actors::Salons;
 use crate::domain::CompanyId;
+use crate::messages::RecordsSeen;
+use crate::salons::Salons;
 use crate::store::{self, Db};
 use crate::yclients::Record;
 

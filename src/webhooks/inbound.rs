@@ -9,10 +9,10 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::{bad_request, unavailable};
-use crate::actors::messages::Schedule;
+use crate::api_state::State;
 use crate::config::{Config, ProviderKind};
 use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
-use crate::http_api::State;
+use crate::messages::Schedule;
 use crate::replies::decide::{decide, Facts};
 use crate::replies::inbound::{self, GreenNotification, Inbound};
 use crate::store::{self, DeliveryUpdate, StoreError};

@@ -3,9 +3,6 @@
 //! Cloud API callbacks, checked against their signature). See `docs/yclients-api.md`
 //! and `docs/whatsapp-api.md` for the payloads.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,15 +10,14 @@ use serde_json::{json, Value};
 use crate::domain::{CompanyId, Delivery};
 pub use batch::{Batcher, Committed};
 
-mod batch;
+pub mod batch;
 mod inbound;
-use crate::http_api::{constant_time_eq, State};
+use crate::api_state::State;
+use crate::config::constant_time_eq;
 use crate::yclients::{lenient_i64, Record};
 
 /// Both endpoints refuse bodies over this (413).
 pub const MAX_BODY: usize = 1 << 20;
-/// A bad request is logged at most this often (a flood must not flood the log).
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,25 +29,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/green-api/{token}", web::post().to(inbound::green_api))
             .route("/gateway/{token}", web::post().to(inbound::gateway)),
     );
-}
-
-/// Logs a rejected request once per `LOG_EVERY`, with how many were rejected since.
-#[derive(Default)]
-pub struct RejectLog(Mutex<Option<(Instant, u64)>>);
-
-impl RejectLog {
-    fn note(&self, logger: &slog::Logger, endpoint: &str, reason: &str) {
-        let mut last = self.0.lock().expect("reject log lock");
-        match last.as_mut() {
-            Some((at, skipped)) if at.elapsed() < LOG_EVERY => *skipped += 1,
-            _ => {
-                let skipped = last.map(|(_, n)| n).unwrap_or(0);
-                slog::warn!(logger, "webhook refused"; "endpoint" => endpoint,
-                    "reason" => reason, "refused_since_last_line" => skipped);
-                *last = Some((Instant::now(), 0));
-            }
-        }
-    }
 }
 
 pub(crate) fn bad_request(state: &State, endpoint: &str, reason: String) -> HttpResponse {
