@@ -132,9 +132,12 @@ async fn report(state: &State, company: Option<CompanyId>) -> Result<status::Rep
         .await
         .map_err(|e| HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")))?;
     for c in &mut report.companies {
+        let salon = state.salons.known(CompanyId(c.company_id));
         if c.name.is_none() {
-            c.name = state.salons.cached_title(CompanyId(c.company_id));
+            c.name = Some(salon.title).filter(|t| !t.is_empty());
         }
+        // The zone YClients gave, where the config does not say.
+        c.timezone = salon.timezone.name().to_string();
     }
     Ok(report)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::{Agreement, Config};
@@ -66,6 +67,8 @@ pub struct CompanyReport {
     /// When its last YClients webhook came, and how many came.
     pub last_webhook_at: Option<DateTime<Utc>>,
     pub webhook_events: i64,
+    /// The salon's zone (IANA name): `status` and the page show its times in it.
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +124,11 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                     .map(|t| t.and_utc()),
                 last_webhook_at: receipt.map(|r| r.1.and_utc()),
                 webhook_events: receipt.map(|r| r.2).unwrap_or(0),
+                timezone: c
+                    .timezone
+                    .unwrap_or(config.monitor.default_timezone)
+                    .name()
+                    .to_string(),
             }
         })
         .collect())
@@ -242,21 +250,33 @@ fn disagreement(states: &[store::InstanceState]) -> Option<String> {
     settings(first).disagreement(&first.instance_id, &others)
 }
 
-/// For people at a terminal.
+impl Report {
+    /// A salon's zone, for its times (UTC for a company the report does not list).
+    pub fn zone_of(&self, company: i64) -> Tz {
+        self.companies
+            .iter()
+            .find(|c| c.company_id == company)
+            .and_then(|c| c.timezone.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+}
+
+/// For people at a terminal. Each salon's times are in its own zone, named.
 pub fn render_text(report: &Report) -> String {
     let mut out = String::from("Companies:\n");
     for c in &report.companies {
+        let tz = report.zone_of(c.company_id);
         let _ = writeln!(
             out,
-            "  {:<10} last poll {:<8} at {:<20} cursor {}{}{}",
+            "  {:<10} last poll {:<8} at {:<24} cursor {}{}{}",
             c.company_id,
             c.last_poll,
-            when(c.last_poll_at),
-            when(c.cursor),
+            when(c.last_poll_at, tz),
+            when(c.cursor, tz),
             match c.last_webhook_at {
                 Some(at) => format!(
                     "  last webhook {} ({} in all)",
-                    when(Some(at)),
+                    when(Some(at), tz),
                     c.webhook_events
                 ),
                 None => String::new(),
@@ -273,10 +293,10 @@ pub fn render_text(report: &Report) -> String {
     for i in &report.instances {
         let _ = writeln!(
             out,
-            "  {:<24} {:<5} heartbeat {:<20} {} companies {:?}",
+            "  {:<24} {:<5} heartbeat {:<24} {} companies {:?}",
             i.instance_id,
             if i.live { "live" } else { "gone" },
-            when(Some(i.last_heartbeat)),
+            when(Some(i.last_heartbeat), chrono_tz::UTC),
             i.companies.len(),
             i.companies
         );
@@ -318,7 +338,7 @@ pub fn render_text(report: &Report) -> String {
             };
             let line = format!(
                 "  {}  {:>8}/{:<10} {:<21} {:<12} {:<16} {:<12} {:<9} {}",
-                when(Some(at)),
+                when(Some(at), report.zone_of(d.company_id)),
                 d.company_id,
                 d.record_id,
                 d.kind,
@@ -338,7 +358,12 @@ pub fn render_text(report: &Report) -> String {
     out
 }
 
-fn when(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
+/// `2026-11-28 14:50:08 MSK`: a time in the zone it is shown in, named.
+fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+    t.map(|t| {
+        t.with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".into())
 }

@@ -92,7 +92,7 @@ pub fn render_html(report: &Report) -> String {
                 (Status::Sent, _) => "ok",
                 _ => "muted",
             },
-            escape(&russian_status(d))
+            escape(&russian_status(d, report.zone_of(d.company_id)))
         );
     }
     out.push_str(
@@ -194,7 +194,7 @@ fn russian_status_word(status: Status) -> &'static str {
     }
 }
 
-fn russian_status(d: &DecisionReport) -> String {
+fn russian_status(d: &DecisionReport, tz: chrono_tz::Tz) -> String {
     // A reason code has a Russian label; anything else is the provider's own words.
     let why = d
         .reason
@@ -210,7 +210,10 @@ fn russian_status(d: &DecisionReport) -> String {
             Some(delivery) => delivery.label().to_string(),
             None => "отправлено".into(),
         },
-        Status::Pending => format!("ждёт отправки, {}", d.due_at.format("%Y-%m-%d %H:%M UTC")),
+        Status::Pending => format!(
+            "ждёт отправки, {}",
+            d.due_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ),
         Status::Sending => "отправляется".into(),
         Status::Skipped => format!("пропущено: {why}"),
         Status::Cancelled => format!("не отправлено: {why}"),
