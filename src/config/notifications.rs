@@ -86,7 +86,7 @@ fn quiet_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D
 }
 
 /// Hours as a number (fractions allowed), to the second.
-fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
+pub(super) fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
     let hours = f64::deserialize(d)?;
     if !hours.is_finite() || !(0.0..=24.0 * 366.0).contains(&hours) {
         return Err(serde::de::Error::custom(format!(

@@ -17,7 +17,10 @@ pub struct RepliesConfig {
     #[serde(default = "ask_in", deserialize_with = "kinds")]
     pub ask_in: Vec<Kind>,
     /// A plain-text answer matches the notices sent this recently.
-    #[serde(default = "window_hours", deserialize_with = "hours")]
+    #[serde(
+        default = "window_hours",
+        deserialize_with = "super::notifications::hours"
+    )]
     pub window_hours: chrono::Duration,
     /// Answer the client (confirmed, passed on to the staff).
     #[serde(default = "yes")]
@@ -74,18 +77,6 @@ fn kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Kind>, D::Error> {
                 })
         })
         .collect()
-}
-
-fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
-    let hours = f64::deserialize(d)?;
-    if !hours.is_finite() || !(0.0..=24.0 * 366.0).contains(&hours) {
-        return Err(serde::de::Error::custom(format!(
-            "{hours} is not a number of hours between 0 and 8784"
-        )));
-    }
-    Ok(chrono::Duration::milliseconds(
-        (hours * 3_600_000.0).round() as i64,
-    ))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::{Delivery, Job};
 use crate::domain::{mask_phone, Phone, Reason, Status};
 use crate::lifecycle::parse_record;
 use crate::replies::decide::Answer;
-use crate::store::{self, Outbound, StoreError};
+use crate::store::{self, StoreError};
 use crate::template::Template;
 use crate::text::MessageFields;
 use crate::whatsapp::Outgoing;
@@ -44,20 +44,10 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         .map(|record| MessageFields::new(&record, &salon))
         .unwrap_or_else(MessageFields::empty);
     let text = template.render(&fields);
-    let outbound = Outbound {
-        phone: phone.digits().to_string(),
-        message: text.clone(),
-        record_json: row.record_json.clone(),
-    };
-    let (id, me, claimed_at) = (job.id(), shared.cluster.instance_id.clone(), Utc::now());
-    if !shared
-        .db
-        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
-        .await?
-    {
-        shared.metrics.claim_conflict();
+    if !job.claim(phone.digits(), &text, &row.record_json).await? {
         return Ok(Delivery::done());
     }
+    let id = job.id();
     let idempotency_key = format!(
         "{}:{}:{}:{}",
         row.company_id, row.record_id, row.kind, row.notice_key

@@ -19,7 +19,7 @@ use crate::domain::{Effect, NotificationId, Status};
 use crate::messages::DueOutcome;
 use crate::shared::{backoff, Shared};
 use crate::sms::SmsProvider;
-use crate::store::{self, Effects, Notification, Settled, StoreError};
+use crate::store::{self, Effects, Notification, Outbound, Settled, StoreError};
 use crate::telegram::Telegram;
 use crate::whatsapp::{SendError, SenderKey, Senders};
 use crate::yclients::YClients;
@@ -151,6 +151,36 @@ struct Job<'a> {
 impl Job<'_> {
     fn id(&self) -> NotificationId {
         self.row.id()
+    }
+
+    /// Claims the row for its outside call (`pending → sending` by this instance,
+    /// with what goes out): false when another instance, or another decision about
+    /// the row, came first (then there is nothing to do).
+    async fn claim(
+        &self,
+        phone: &str,
+        message: &str,
+        record_json: &str,
+    ) -> Result<bool, StoreError> {
+        let outbound = Outbound {
+            phone: phone.to_string(),
+            message: message.to_string(),
+            record_json: record_json.to_string(),
+        };
+        let (id, me, at) = (
+            self.id(),
+            self.shared.cluster.instance_id.clone(),
+            Utc::now(),
+        );
+        let claimed = self
+            .shared
+            .db
+            .run(move |c| store::claim_for_send(c, id, &outbound, &me, at))
+            .await?;
+        if !claimed {
+            self.shared.metrics.claim_conflict();
+        }
+        Ok(claimed)
     }
 
     /// A final state without an effect, with why.

@@ -7,7 +7,7 @@ use super::{Delivery, Job};
 use crate::domain::mask_phone;
 use crate::lifecycle::{DueNotice, Proof, Recheck, Source};
 use crate::replies::payload;
-use crate::store::{self, Outbound, StoreError};
+use crate::store::{self, StoreError};
 use crate::text::MessageFields;
 use crate::whatsapp::{Buttons, Outgoing};
 use crate::yclients::Record;
@@ -120,18 +120,10 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         text = format!("{text}\n\n{}", messages.ask_to_confirm.render(&fields));
     }
     let phone = out.phone;
-    let outbound = Outbound {
-        phone: phone.digits().to_string(),
-        message: text.clone(),
-        record_json: out.record.raw.to_string(),
-    };
-    let (me, claimed_at) = (shared.cluster.instance_id.clone(), Utc::now());
-    if !db
-        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
+    if !job
+        .claim(phone.digits(), &text, &out.record.raw.to_string())
         .await?
     {
-        // Another instance, or another decision about the row, came first.
-        shared.metrics.claim_conflict();
         return Ok(Delivery::done());
     }
     let attempt = row.attempts as u32 + 1;

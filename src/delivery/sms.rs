@@ -10,7 +10,7 @@ use super::{Delivery, Job};
 use crate::domain::{Delivery as Delivered, NotificationId, Phone, Reason, Status};
 use crate::lifecycle::{parse_record, Fallback};
 use crate::replies::alert;
-use crate::store::{self, NewNotification, Outbound, Settled, StoreError};
+use crate::store::{self, NewNotification, Settled, StoreError};
 use crate::text::MessageFields;
 
 pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Delivery, StoreError> {
@@ -82,17 +82,10 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         return skip(Reason::InvalidPhone, "not_useful").await;
     };
     let text = template.render(&MessageFields::new(&told, &salon));
-    let outbound = Outbound {
-        phone: phone.digits().to_string(),
-        message: text.clone(),
-        record_json: notice.record_json.clone(),
-    };
-    let (me, claimed_at) = (shared.cluster.instance_id.clone(), Utc::now());
-    if !db
-        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
+    if !job
+        .claim(phone.digits(), &text, &notice.record_json)
         .await?
     {
-        shared.metrics.claim_conflict();
         return Ok(Delivery::done());
     }
     match sms.send(&phone, &text).await {

@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::{Delivery, Job};
 use crate::domain::{Reason, Status};
-use crate::store::{self, Outbound, Settled, StoreError};
+use crate::store::{self, Settled, StoreError};
 
 pub(super) async fn deliver(job: &Job<'_>) -> Result<Delivery, StoreError> {
     let (shared, row) = (job.shared, &job.row);
@@ -19,20 +19,11 @@ pub(super) async fn deliver(job: &Job<'_>) -> Result<Delivery, StoreError> {
         return job.finish(Status::Skipped, Reason::PageOnly.as_str()).await;
     };
     let text = row.message.clone().unwrap_or_default();
-    let outbound = Outbound {
-        phone: row.phone.clone().unwrap_or_default(),
-        message: text.clone(),
-        record_json: row.record_json.clone(),
-    };
-    let (id, me, claimed_at) = (job.id(), shared.cluster.instance_id.clone(), Utc::now());
-    if !shared
-        .db
-        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
-        .await?
-    {
-        shared.metrics.claim_conflict();
+    let phone = row.phone.clone().unwrap_or_default();
+    if !job.claim(&phone, &text, &row.record_json).await? {
         return Ok(Delivery::done());
     }
+    let id = job.id();
     match telegram.send(chat, &text).await {
         Ok(message_id) => {
             shared.metrics.staff_alert("sent");

@@ -13,13 +13,13 @@ use crate::lifecycle::parse_record;
 use crate::messages::DueOutcome;
 use crate::replies::alert::{self, Alert};
 use crate::replies::decide::Answer;
-use crate::store::{self, NewNotification, Outbound, Settled, StoreError};
+use crate::store::{self, NewNotification, Settled, StoreError};
 use crate::whatsapp::SendError;
 use crate::yclients::{Attendance, Record, YClientsError};
 
 pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Delivery, StoreError> {
     let (shared, row) = (job.shared, &job.row);
-    let (db, id) = (&shared.db, job.id());
+    let db = &shared.db;
     let (company, record) = (row.company(), row.record());
     if !shared.config.replies.enabled {
         return job
@@ -88,17 +88,11 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let outbound = Outbound {
-        phone: row.phone.clone().unwrap_or_default(),
-        message: "attendance 2 (Подтвердил)".into(),
-        record_json: json.clone(),
-    };
-    let (me, claimed_at) = (shared.cluster.instance_id.clone(), Utc::now());
-    if !db
-        .run(move |c| store::claim_for_send(c, id, &outbound, &me, claimed_at))
+    let phone = row.phone.clone().unwrap_or_default();
+    if !job
+        .claim(&phone, "attendance 2 (Подтвердил)", &json)
         .await?
     {
-        shared.metrics.claim_conflict();
         return Ok(Delivery::done());
     }
     match job
