@@ -15,6 +15,7 @@ mod deploy;
 mod fallback;
 mod files;
 mod helpers;
+mod house;
 mod kill;
 mod lifecycle;
 mod limits;
