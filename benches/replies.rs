@@ -304,9 +304,12 @@ fn spread(values: &[f64]) -> String {
 }
 
 /// How the part's daemon ended.
+#[derive(Default)]
 struct Ended {
     stopped: Option<support::Stopped>,
     warnings: Vec<String>,
+    /// `kind status count` of the outbox after the stop.
+    outbox: String,
 }
 
 async fn stop(mut daemon: Daemon, sim: &Simulator) -> Ended {
@@ -315,6 +318,7 @@ async fn stop(mut daemon: Daemon, sim: &Simulator) -> Ended {
     Ended {
         stopped,
         warnings: daemon.run.warnings(),
+        outbox: support::outbox_counts(&daemon.run.db_path()),
     }
 }
 
@@ -426,10 +430,7 @@ async fn latency_measure(
             .count(),
         kinds: yclients_kinds(&w, requests_from),
         took,
-        ended: Ended {
-            stopped: None,
-            warnings: Vec::new(),
-        },
+        ended: Ended::default(),
     };
     for ((record, phone), (at, at_utc, answered, _)) in bookings.iter().zip(&sent) {
         if let Some(put) = puts.get(record).and_then(|p| p.first()) {
@@ -555,6 +556,8 @@ struct ThroughputFigures {
     alerts_drained: usize,
     drained_in: Duration,
     puts_drained: usize,
+    /// Record-list requests (the polls) from the burst's end to the drain's.
+    polls_drained: usize,
     ended: Ended,
 }
 
@@ -665,13 +668,14 @@ async fn throughput_measure(
     // Every cancel request and question is a staff alert: watch them go out.
     let alerts_expected = (expected["cancel"] + expected["other"]) as usize;
     let burst_over = Utc::now();
+    let polls_before = sim.world().record_list_requests();
     let drained = daemon
         .run
         .await_world(sim, DRAIN, "the staff alerts", |w| {
             (w.telegram.len() >= alerts_from + alerts_expected).then_some(())
         })
         .await?;
-    let (alerts_drained, puts_drained, drained_in) = {
+    let (alerts_drained, puts_drained, drained_in, polls_drained) = {
         let w = sim.world();
         let puts = puts_since(&w, requests_from).values().map(Vec::len).sum();
         // Drained: when the last alert went; else all the time watched.
@@ -680,7 +684,8 @@ async fn throughput_measure(
             _ => Utc::now(),
         };
         let took = (last - burst_over).to_std().unwrap_or_default();
-        (w.telegram.len() - alerts_from, puts, took)
+        let polls = w.record_list_requests() - polls_before;
+        (w.telegram.len() - alerts_from, puts, took, polls)
     };
     let status = daemon.status().await?;
     let counts = status
@@ -708,10 +713,8 @@ async fn throughput_measure(
         alerts_drained,
         drained_in,
         puts_drained,
-        ended: Ended {
-            stopped: None,
-            warnings: Vec::new(),
-        },
+        polls_drained,
+        ended: Ended::default(),
     })
 }
 
@@ -787,6 +790,9 @@ struct DayFigures {
     put_twice: usize,
     alerts: usize,
     expected_alerts: usize,
+    expected_answers: usize,
+    /// Everything expected happened within `PATIENCE`.
+    settled: bool,
     answers: BTreeMap<&'static str, usize>,
     took: Duration,
     ended: Ended,
@@ -888,16 +894,18 @@ async fn day_measure(
     let expected_alerts = count(|a| matches!(a.counted_as(), "asked_to_cancel" | "other_reply"));
     let expected_answers =
         confirmed_bookings + count(|a| matches!(a, Script::ConfirmTwice)) + expected_alerts;
-    daemon
+    // A shortfall is reported with the figures below, not as an error.
+    let settled = daemon
         .run
-        .expect_world(sim, PATIENCE, "the write-backs, alerts and answers", |w| {
+        .await_world(sim, PATIENCE, "the write-backs, alerts and answers", |w| {
             let puts = puts_since(w, requests_from).len();
             (puts >= confirmed_bookings
                 && w.telegram.len() >= expected_alerts
                 && w.messages.len() >= messages_from + expected_answers)
                 .then_some(())
         })
-        .await?;
+        .await?
+        .is_some();
     // Two polls more: a repeat, or an echo of our own write, would show by then.
     let seen = sim.world().record_list_requests();
     daemon
@@ -949,12 +957,11 @@ async fn day_measure(
         put_twice: puts.values().filter(|p| p.len() > 1).count(),
         alerts: w.telegram.len(),
         expected_alerts,
+        expected_answers,
+        settled,
         answers,
         took,
-        ended: Ended {
-            stopped: None,
-            warnings: Vec::new(),
-        },
+        ended: Ended::default(),
     })
 }
 
@@ -977,6 +984,11 @@ fn kinds_text(kinds: &BTreeMap<&'static str, usize>) -> String {
 
 impl Parts for Report {
     fn ended(&mut self, l: &str, ended: &Ended) {
+        self.row(
+            format!("{l} outbox at the end"),
+            ended.outbox.clone(),
+            "kind, status, rows",
+        );
         Report::ending(self, l, ended.stopped.as_ref(), &ended.warnings);
     }
 
@@ -1097,10 +1109,11 @@ impl Parts for Report {
                 secs(f.drained_in)
             ),
             format!(
-                "watched for at most {} s; {} PUTs by then (YClients' default limits; {} confirmations)",
+                "watched for at most {} s; {} PUTs by then for {} confirmations, and {} record-list requests (polls) in that time (YClients' default limits, 4 salons polled every 2 s)",
                 DRAIN.as_secs(),
                 f.puts_drained,
-                f.expected.get("confirm").copied().unwrap_or(0)
+                f.expected.get("confirm").copied().unwrap_or(0),
+                f.polls_drained
             ),
         );
         self.row(
@@ -1187,14 +1200,19 @@ impl Parts for Report {
             format!("{l} staff alerts (Telegram) / answers to clients"),
             format!("{} / {}", f.alerts, kinds_text(&f.answers)),
             format!(
-                "expected {} alerts (cancel requests and other replies); all {} replies answered in {}; {} answered other than 200",
+                "expected {} alerts (cancel requests and other replies) and {} answers{}; {} answered other than 200",
                 f.expected_alerts,
-                f.answers.values().sum::<usize>(),
-                secs(f.took),
+                f.expected_answers,
+                if f.settled {
+                    format!(", all there {} after the first reply", secs(f.took))
+                } else {
+                    format!(", NOT all there within {} s", PATIENCE.as_secs())
+                },
                 f.refused
             ),
         );
         if !all_match
+            || !f.settled
             || f.confirmed_in_yclients != f.confirmed_bookings
             || f.alerts != f.expected_alerts
             || f.refused > 0
