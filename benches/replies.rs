@@ -31,10 +31,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use booking_monitor::domain::MatchedBy;
 use booking_monitor::simulator::{
     inbound_id, meta_message, post_to_daemon, Booking, ClientMessage, ConfigParts, SentMessage,
     Simulator, World,
 };
+use booking_monitor::store::{self, Db};
 use chrono::{Days, NaiveDateTime, NaiveTime, Utc};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -783,6 +785,8 @@ struct DayFigures {
     expected: BTreeMap<i64, BTreeMap<&'static str, i64>>,
     shown: BTreeMap<i64, BTreeMap<&'static str, i64>>,
     refused: usize,
+    /// Messages the clients sent.
+    codes: usize,
     confirmed_bookings: usize,
     confirmed_in_yclients: usize,
     puts: usize,
@@ -791,6 +795,11 @@ struct DayFigures {
     alerts: usize,
     expected_alerts: usize,
     expected_answers: usize,
+    /// Replies the daemon tied to no booking: what each was, and how long after
+    /// WhatsApp accepted its client's reminder it was taken.
+    unmatched: Vec<String>,
+    /// Replies the daemon keeps (one per message sent).
+    kept: usize,
     /// Everything expected happened within `PATIENCE`.
     settled: bool,
     answers: BTreeMap<&'static str, usize>,
@@ -915,6 +924,7 @@ async fn day_measure(
         })
         .await?;
     let took = started.elapsed();
+    let (kept, unmatched) = unmatched_replies(daemon, &reminded)?;
     let status = daemon.status().await?;
     let mut shown: BTreeMap<i64, BTreeMap<&'static str, i64>> = BTreeMap::new();
     for salon in status
@@ -948,6 +958,7 @@ async fn day_measure(
         expected,
         shown,
         refused: codes.iter().filter(|c| **c != 200).count(),
+        codes: codes.len(),
         confirmed_bookings,
         confirmed_in_yclients: reminded
             .iter()
@@ -959,10 +970,41 @@ async fn day_measure(
         expected_alerts,
         expected_answers,
         settled,
+        unmatched,
+        kept,
         answers,
         took,
         ended: Ended::default(),
     })
+}
+
+/// How many replies the daemon keeps, and those it tied to no booking, read from
+/// its database: each as "type, taken N ms after WhatsApp accepted the reminder".
+fn unmatched_replies(
+    daemon: &Daemon,
+    reminded: &[Reminded],
+) -> Result<(usize, Vec<String>), String> {
+    let db = Db::open_read_only(&daemon.run.db_path()).map_err(|e| format!("the database: {e}"))?;
+    let replies = db
+        .blocking(|c| store::recent_replies(c, None, 1_000_000))
+        .map_err(|e| format!("reading the replies: {e}"))?;
+    let sent: HashMap<&str, &SentMessage> = reminded
+        .iter()
+        .map(|b| (b.phone.as_str(), &b.sent))
+        .collect();
+    let unmatched = replies
+        .iter()
+        .filter(|r| r.matched_by == MatchedBy::Unmatched)
+        .map(|r| match sent.get(r.phone.as_str()) {
+            Some(m) => format!(
+                "{} taken {:.0} ms after WhatsApp accepted its reminder",
+                r.message_type,
+                support::ms(r.created_at.and_utc() - m.at)
+            ),
+            None => format!("{} from a number we never wrote to", r.message_type),
+        })
+        .collect();
+    Ok((replies.len(), unmatched))
 }
 
 // -------------------------------------------------------------------- report
@@ -1189,6 +1231,22 @@ impl Parts for Report {
             ),
         );
         self.row(
+            format!("{l} replies kept / tied to no booking"),
+            format!("{} / {}", f.kept, f.unmatched.len()),
+            if f.unmatched.is_empty() {
+                format!(
+                    "{} messages sent; every reply named or matched its booking",
+                    f.codes
+                )
+            } else {
+                format!(
+                    "{} messages sent; unmatched: {}",
+                    f.codes,
+                    f.unmatched.join("; ")
+                )
+            },
+        );
+        self.row(
             format!("{l} YClients: visits confirmed / PUTs"),
             format!("{} / {}", f.confirmed_in_yclients, f.puts),
             format!(
@@ -1213,6 +1271,8 @@ impl Parts for Report {
         );
         if !all_match
             || !f.settled
+            || !f.unmatched.is_empty()
+            || f.kept != f.codes
             || f.confirmed_in_yclients != f.confirmed_bookings
             || f.alerts != f.expected_alerts
             || f.refused > 0
