@@ -29,12 +29,10 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{Booking, ConfigParts, Simulator, World};
-use booking_monitor::store::{self, Db};
 use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use support::{
@@ -255,25 +253,9 @@ async fn with_daemon<F>(
     let ended = Ended {
         stopped: Some(stopped),
         warnings: daemon.warnings(),
-        outbox: outbox_counts(&daemon.db_path()),
+        outbox: support::outbox_counts(&daemon.db_path()),
     };
     Ok((f, ended))
-}
-
-/// The daemon's outbox after it stopped: `kind status count` per line.
-fn outbox_counts(db: &Path) -> String {
-    let read = || -> Result<String, String> {
-        let db = Db::open(db).map_err(|e| format!("opening the outbox: {e}"))?;
-        let rows = db
-            .blocking(|c| store::count_by_kind_and_status(c, None))
-            .map_err(|e| format!("reading the outbox: {e}"))?;
-        Ok(rows
-            .iter()
-            .map(|(kind, status, n)| format!("{kind} {status} {n}"))
-            .collect::<Vec<_>>()
-            .join(", "))
-    };
-    read().unwrap_or_else(|e| e)
 }
 
 fn zone() -> Tz {

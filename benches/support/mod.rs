@@ -8,6 +8,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{ConfigParts, Simulator, World};
+use booking_monitor::store::{self, Db};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
 /// How long a SIGTERM may take before the daemon is killed and that is reported.
@@ -385,6 +386,22 @@ impl Memory {
 }
 
 // ---------------------------------------------------- what the simulator saw
+
+/// The daemon's outbox after it stopped: `kind status count`, comma-separated.
+pub fn outbox_counts(db: &std::path::Path) -> String {
+    let read = || -> Result<String, String> {
+        let db = Db::open(db).map_err(|e| format!("opening the outbox: {e}"))?;
+        let rows = db
+            .blocking(|c| store::count_by_kind_and_status(c, None))
+            .map_err(|e| format!("reading the outbox: {e}"))?;
+        Ok(rows
+            .iter()
+            .map(|(kind, status, n)| format!("{kind} {status} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "))
+    };
+    read().unwrap_or_else(|e| e)
+}
 
 /// When each YClients request the simulator answered was answered, in answer order.
 pub fn yclients_times(world: &World) -> Vec<Instant> {
