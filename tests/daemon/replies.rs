@@ -313,6 +313,47 @@ async fn one_message_delivered_three_times_makes_one_write_back_and_one_answer()
 }
 
 #[actix_rt::test]
+async fn a_da_and_a_tap_at_once_make_one_write_back_and_one_thanks() {
+    let mut app = started(true, "").await;
+    let (id, sent) = confirmed(&app, "Жанна", "79161230007", 2).await;
+    let tap = ClientMessage::Button {
+        payload: sent.button_payload(0).expect("a confirm button"),
+        title: "Подтверждаю".into(),
+    };
+    let (typed, tapped) = futures_util::future::join(
+        says(&app, "79161230007", text("да"), None),
+        says(&app, "79161230007", tap, Some(&sent.id)),
+    )
+    .await;
+    assert_eq!((typed, tapped), (200, 200));
+
+    // Both replies taken: one write-back carried out, the other kept as skipped.
+    let done = app
+        .wait_for_kind(id, Kind::VisitConfirmation, Status::Sent)
+        .await;
+    let kept = app
+        .wait_for_kind(id, Kind::VisitConfirmation, Status::Skipped)
+        .await;
+    assert_ne!(done.id, kept.id);
+    assert_eq!(kept.last_error.as_deref(), Some("already_confirmed"));
+    nth_message_to(&app, "79161230007", 2).await;
+    app.wait_for_kind(id, Kind::ReplyAnswer, Status::Sent).await;
+    app.wait_for_more_polls(2).await;
+
+    assert_eq!(attendance(&app, id), 2);
+    assert_eq!(puts(&app.sim.world()), 1, "one PUT for one visit");
+    let to_client = app
+        .sim
+        .world()
+        .messages
+        .iter()
+        .filter(|m| m.phone == "79161230007")
+        .count();
+    assert_eq!(to_client, 2, "the confirmation and one «Спасибо»");
+    app.stop().await;
+}
+
+#[actix_rt::test]
 async fn a_bad_signature_is_401_and_nothing_happens() {
     let mut app = started(false, "").await;
     let (id, _) = confirmed(&app, "Жанна", "79161230007", 2).await;
