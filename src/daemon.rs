@@ -13,7 +13,7 @@ use slog::Logger;
 
 use crate::actors::{DelayActor, FilterActor, NotifierActor, PollerActor};
 use crate::api_state::ApiState;
-use crate::budget::warn_if_polls_fill_the_budget;
+use crate::budget::plan_the_budget;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::faults::FaultPlan;
@@ -181,8 +181,14 @@ impl Daemon {
             "notification_delay_ms" => self.shared.config.monitor.notification_delay_ms);
         if !self.shared.cluster.is_shared() {
             // On a shared database the lease loop warns for the share it holds.
-            let companies = self.shared.config.companies.len();
-            warn_if_polls_fill_the_budget(&self.shared.config, companies, &self.shared.logger);
+            let (shared, companies) = (&self.shared, self.shared.config.companies.len());
+            plan_the_budget(
+                &shared.config,
+                companies,
+                &shared.limiter,
+                &shared.logger,
+                true,
+            );
         }
         self.notifier = Some(notifier);
         self.poller = Some(poller);

@@ -9,7 +9,7 @@ use std::time::Instant;
 use actix::Recipient;
 use chrono::{TimeDelta, Utc};
 
-use crate::budget::warn_if_polls_fill_the_budget;
+use crate::budget::plan_the_budget;
 use crate::config::Agreement;
 use crate::domain::CompanyId;
 use crate::messages::{Refill, Schedule};
@@ -25,6 +25,7 @@ pub async fn run(shared: Shared, schedule: Recipient<Schedule>, refill: Recipien
         config,
         db,
         metrics,
+        limiter,
         logger: log,
         ..
     } = shared;
@@ -67,11 +68,10 @@ pub async fn run(shared: Shared, schedule: Recipient<Schedule>, refill: Recipien
                         "companies" => format!("{:?}", round.taken_over.iter().map(|c| c.0).collect::<Vec<_>>()));
                 }
                 metrics.takeovers(round.taken_over.len());
-                if !warned_budget && round.held.len() == round.fair_share {
-                    // Once, for the share this instance settled on.
-                    warn_if_polls_fill_the_budget(&config, round.fair_share, &log);
-                    warned_budget = true;
-                }
+                // Warned once, for the share this instance settled on.
+                let settled = !warned_budget && round.held.len() == round.fair_share;
+                plan_the_budget(&config, round.held.len(), &limiter, &log, settled);
+                warned_budget |= settled;
                 for (id, due_at) in round.reclaimed.iter().copied() {
                     slog::warn!(log, "cluster: a dead instance left a send unfinished; sending it again (at least once)";
                         "notification" => id.0);

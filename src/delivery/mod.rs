@@ -201,6 +201,17 @@ impl Job<'_> {
         Ok(Delivery::done())
     }
 
+    /// Still pending, due at `at` (quiet hours, a fallback's wait, the budget's
+    /// room): not an attempt, not an error.
+    async fn wait_until(&self, at: DateTime<Utc>) -> Result<Delivery, StoreError> {
+        let id = self.id();
+        self.shared
+            .db
+            .run(move |c| store::postpone(c, id, at, Utc::now()))
+            .await?;
+        Ok(Delivery::retry_at(at))
+    }
+
     /// Still pending, to be tried at `at` (an outside service could not answer:
     /// not counted as an attempt).
     async fn retry_later(&self, at: DateTime<Utc>, error: String) -> Result<Delivery, StoreError> {

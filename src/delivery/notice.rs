@@ -97,9 +97,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         Recheck::Close(status, reason) => return job.finish(status, reason.as_str()).await,
         Recheck::WaitUntil(at) => {
             slog::info!(log, "notifier: quiet hours; waiting"; "until" => %at);
-            db.run(move |c| store::postpone(c, id, at, Utc::now()))
-                .await?;
-            return Ok(Delivery::retry_at(at));
+            return job.wait_until(at).await;
         }
     };
     let mut fields = MessageFields::new(&out.record, &salon);

@@ -67,9 +67,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     {
         Fallback::Now => {}
         Fallback::WaitUntil(at) => {
-            db.run(move |c| store::postpone(c, id, at, Utc::now()))
-                .await?;
-            return Ok(Delivery::retry_at(at));
+            return job.wait_until(at).await;
         }
         Fallback::Never(reason) => return skip(reason, "not_useful").await,
     }

@@ -88,6 +88,15 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    // The budget's slot before the claim: a row claimed and then left waiting would
+    // count as an attempt and be re-read before its write.
+    let slot = match job.clients.yclients.write_slot() {
+        Ok(slot) => slot,
+        Err(wait) => {
+            let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
+            return job.wait_until(at).await;
+        }
+    };
     let phone = row.phone.clone().unwrap_or_default();
     if !job
         .claim(&phone, "attendance 2 (Подтвердил)", &json)
@@ -98,7 +107,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     match job
         .clients
         .yclients
-        .confirm_visit(&visit_id, record, &comment)
+        .confirm_visit(slot, &visit_id, record, &comment)
         .await
     {
         Ok(()) => {

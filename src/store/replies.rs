@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::plans::{open_notice, NewNotification};
 use super::schema::{bookings, notifications, replies};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Intent, Kind, MatchedBy, NotificationId, RecordId, Status};
+use crate::domain::{CompanyId, Intent, Kind, MatchedBy, NotificationId, Reason, RecordId, Status};
 
 /// An inbound message as it arrived.
 #[derive(Debug, Clone)]
@@ -123,7 +123,8 @@ pub fn take_reply(
             .execute(conn)?;
         let mut scheduled = Vec::new();
         for (company, record, row) in &decision.effects {
-            if let Some(opened) = open_notice(conn, *company, *record, row, now)? {
+            let row = once_per_visit(conn, *company, *record, row)?;
+            if let Some(opened) = open_notice(conn, *company, *record, &row, now)? {
                 scheduled.push((opened, row.due_at));
             }
         }
@@ -297,6 +298,33 @@ pub fn settle_effect(
         }
         Ok(scheduled)
     })
+}
+
+/// A write-back for a visit that already has one (pending, being written or
+/// done) is kept as skipped: a «да» and a tap at once, or a second «да», make one
+/// PUT and one «Спасибо». The replies' lock serialises this check.
+fn once_per_visit(
+    conn: &mut Conn,
+    company: CompanyId,
+    record: RecordId,
+    row: &NewNotification,
+) -> Result<NewNotification, StoreError> {
+    let mut row = row.clone();
+    if row.kind != Kind::VisitConfirmation {
+        return Ok(row);
+    }
+    let write_backs = notifications::table
+        .filter(notifications::company_id.eq(company.0))
+        .filter(notifications::record_id.eq(record.0))
+        .filter(notifications::kind.eq(Kind::VisitConfirmation))
+        .filter(notifications::status.eq_any([Status::Pending, Status::Sending, Status::Sent]))
+        .count()
+        .get_result::<i64>(conn)?;
+    if write_backs > 0 {
+        row.status = Status::Skipped;
+        row.reason = Some(Reason::AlreadyConfirmed);
+    }
+    Ok(row)
 }
 
 /// Whether the daemon already marked this visit confirmed in YClients.

@@ -61,6 +61,10 @@ pub struct YClients {
     limiter: Arc<RateLimiter>,
 }
 
+/// A write's slot of the request budget, taken before the row is claimed (a write
+/// never waits for the budget while it holds a send slot); spent by the write.
+pub struct WriteSlot(());
+
 impl YClients {
     pub fn new(config: &YClientsConfig, tls: &TlsRoots, limiter: Arc<RateLimiter>) -> YClients {
         let timeout = Duration::from_millis(config.request_timeout_ms);
@@ -238,14 +242,20 @@ impl YClients {
 
     /// Marks the visit confirmed (attendance 2, «Подтвердил»), keeping the
     /// record's comment: `PUT /api/v1/visits/{visit_id}/{record_id}`, no read first.
+    /// A slot of the request budget for one write, if the polls can spare it now
+    /// (see `RateLimiter::try_take_for_write`); else how long to wait.
+    pub fn write_slot(&self) -> Result<WriteSlot, std::time::Duration> {
+        self.limiter.try_take_for_write().map(|()| WriteSlot(()))
+    }
+
     pub async fn confirm_visit(
         &self,
+        _slot: WriteSlot,
         visit_id: &str,
         record: RecordId,
         comment: &str,
     ) -> Result<(), YClientsError> {
         let body = serde_json::json!({"attendance": 2, "comment": comment});
-        self.limiter.acquire().await;
         let request = self.request(self.http.put(format!(
             "{}/api/v1/visits/{visit_id}/{record}",
             self.base_url

@@ -2,6 +2,7 @@
 //! it: YClients counts 5 requests a second and 200 a minute per IP address.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,12 +17,16 @@ const MINUTE: Duration = Duration::from_millis(61_000);
 pub struct RateLimiter {
     per_second: usize,
     per_minute: usize,
+    /// What this instance's polls take of the minute's budget (see `keep_for_polls`).
+    polls_per_minute: AtomicUsize,
     state: Mutex<Window>,
 }
 
 #[derive(Default)]
 struct Window {
     sent: VecDeque<Instant>,
+    /// The writes among `sent` (see `try_take_for_write`).
+    writes: VecDeque<Instant>,
     paused_until: Option<Instant>,
     waits: u64,
     requests: u64,
@@ -32,6 +37,7 @@ impl RateLimiter {
         RateLimiter {
             per_second: per_second.max(1) as usize,
             per_minute: per_minute.max(1) as usize,
+            polls_per_minute: AtomicUsize::new(0),
             state: Mutex::new(Window::default()),
         }
     }
@@ -81,6 +87,42 @@ impl RateLimiter {
         w.sent.push_back(now);
         w.requests += 1;
         true
+    }
+
+    /// Tells the limiter how many requests a minute this instance's polls need, so
+    /// that writes leave them that room.
+    pub fn keep_for_polls(&self, per_minute: usize) {
+        self.polls_per_minute.store(per_minute, Ordering::Relaxed);
+    }
+
+    /// Takes a slot for a write to YClients (a visit marked confirmed) if one is
+    /// free now and the write leaves the polls their room: the minute's requests stay
+    /// under the budget less what the polls need, or the writes of the last minute
+    /// are under a quarter of the budget (so writes go on, more slowly, where the
+    /// polls fill it). Else how long to wait before asking again. It never waits
+    /// itself: a write that waited for the budget would hold one of the notifier's
+    /// send slots, and the staff's alerts and the clients' answers would queue behind.
+    pub fn try_take_for_write(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut w = self.state.lock().expect("rate limiter lock");
+        if let Some(at) = self.next_slot(&mut w, now) {
+            return Err(at - now);
+        }
+        while w.writes.front().is_some_and(|t| now - *t >= MINUTE) {
+            w.writes.pop_front();
+        }
+        let polls = self.polls_per_minute.load(Ordering::Relaxed);
+        let room_beside_polls = w.sent.len() + polls < self.per_minute;
+        let writes_floor = w.writes.len() < (self.per_minute / 4).max(1);
+        if !room_beside_polls && !writes_floor {
+            // A slot of the window frees when its oldest request leaves it.
+            let oldest = w.sent.front().copied().unwrap_or(now);
+            return Err((oldest + MINUTE).saturating_duration_since(now));
+        }
+        w.sent.push_back(now);
+        w.writes.push_back(now);
+        w.requests += 1;
+        Ok(())
     }
 
     /// How many requests had to wait for a slot (for metrics).
@@ -176,6 +218,46 @@ mod tests {
         assert!(limiter.try_take_spare(), "the minute has passed");
         limiter.pause_for(Duration::from_secs(5));
         assert!(!limiter.try_take_spare(), "paused by a 429");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_leave_the_polls_their_room_and_keep_a_quarter() {
+        let limiter = RateLimiter::new(1000, 20);
+        limiter.keep_for_polls(12);
+        let taken = (0..20)
+            .filter(|_| limiter.try_take_for_write().is_ok())
+            .count();
+        assert_eq!(taken, 8, "20 less the polls' 12");
+        for _ in 0..12 {
+            limiter.acquire().await;
+        }
+        assert_eq!(limiter.requests(), 20);
+
+        tokio::time::advance(MINUTE).await;
+        limiter.keep_for_polls(40);
+        let taken = (0..20)
+            .filter(|_| limiter.try_take_for_write().is_ok())
+            .count();
+        assert_eq!(
+            taken, 5,
+            "polls that fill the budget still leave writes a quarter"
+        );
+        let wait = limiter.try_take_for_write().unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= MINUTE, "{wait:?}");
+        tokio::time::advance(wait).await;
+        assert!(
+            limiter.try_take_for_write().is_ok(),
+            "asked again when told"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_waits_for_the_seconds_limit_without_sleeping() {
+        let limiter = RateLimiter::new(2, 200);
+        assert!(limiter.try_take_for_write().is_ok());
+        assert!(limiter.try_take_for_write().is_ok());
+        let wait = limiter.try_take_for_write().unwrap_err();
+        assert!(wait <= SECOND, "{wait:?}");
     }
 
     #[tokio::test(start_paused = true)]
