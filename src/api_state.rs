@@ -32,6 +32,8 @@ pub struct ApiState {
     /// Where a YClients webhook's record goes (to the filter, in groups); `None`
     /// while monitoring is off.
     pub webhooks: Option<crate::webhooks::batch::Batcher>,
+    /// Where clients' replies go to be kept and decided (in groups).
+    pub replies: crate::webhooks::reply_batch::ReplyBatcher,
     /// Where outbox rows opened here (by a client's reply) are timed; `None`
     /// while monitoring is off.
     pub schedule: Option<actix::Recipient<crate::messages::Schedule>>,

@@ -143,6 +143,14 @@ impl Daemon {
                         daemon.shared.salons.clone(),
                     )
                 }),
+                replies: crate::webhooks::ReplyBatcher::start(
+                    daemon.shared.db.clone(),
+                    crate::webhooks::Deciding {
+                        salons: daemon.shared.salons.clone(),
+                        acknowledge: daemon.shared.config.replies.acknowledge,
+                        window: daemon.shared.config.replies.window_hours,
+                    },
+                ),
                 schedule: started.map(|(_, delay)| delay),
                 logger: daemon.shared.logger.clone(),
                 rejects: Default::default(),

@@ -35,11 +35,20 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         })
         .await?;
     let mut json = booking.map_or_else(|| row.record_json.clone(), |b| b.record_json);
+    // The budget's slots before the claim, never waited for: a row claimed and
+    // then left waiting would count as an attempt and be re-read again.
+    let mut write_slot = None;
     if row.attempts > 0 {
         // Tried before: an earlier write may have landed (a kill -9 after YClients
         // answered, before `sent` was committed). One read tells, so the write is
-        // not repeated.
-        match job.clients.yclients.record(company, record).await {
+        // not repeated; its slot and the write's are taken together.
+        let (read_slot, slot) = match job.clients.yclients.reread_and_write_slots() {
+            Ok(slots) => slots,
+            Err(wait) => return job.wait_until(later(now, wait)).await,
+        };
+        write_slot = Some(slot);
+        let yclients = &job.clients.yclients;
+        match yclients.record_in_slot(read_slot, company, record).await {
             Ok(Some(fresh)) => json = fresh.raw.to_string(),
             Ok(None) => json = "{}".into(),
             Err(e) => {
@@ -88,14 +97,9 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    // The budget's slot before the claim: a row claimed and then left waiting would
-    // count as an attempt and be re-read before its write.
-    let slot = match job.clients.yclients.write_slot() {
+    let slot = match write_slot.map_or_else(|| job.clients.yclients.write_slot(), Ok) {
         Ok(slot) => slot,
-        Err(wait) => {
-            let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
-            return job.wait_until(at).await;
-        }
+        Err(wait) => return job.wait_until(later(now, wait)).await,
     };
     let phone = row.phone.clone().unwrap_or_default();
     if !job
@@ -284,4 +288,9 @@ fn id_text(value: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// `now` plus the limiter's wait.
+fn later(now: DateTime<Utc>, wait: std::time::Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1))
 }

@@ -35,7 +35,7 @@ pub use push::{
 };
 pub use replan::Replanned;
 pub use replies::{
-    asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_reply,
+    asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_replies,
     visit_confirmed, Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled,
     StoredReply, Taken,
 };

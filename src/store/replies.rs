@@ -78,58 +78,78 @@ pub struct ReplyDecision {
 /// taken before (a provider's repeat).
 pub type Taken = Option<(i64, super::Opened)>;
 
-/// Keeps `reply` once and writes what `decide` makes of it, in one transaction.
-pub fn take_reply(
+/// Keeps each reply once and writes what `decide` (given the reply's index) makes
+/// of it, all in one transaction: a burst costs one commit (and one `fsync`) per
+/// group, not per reply. A later reply of the group sees what the earlier ones
+/// wrote (a «да» and a tap on the same visit make one write-back).
+pub fn take_replies(
+    conn: &mut Conn,
+    replies: &[(NewReply, Lookup)],
+    now: DateTime<Utc>,
+    mut decide: impl FnMut(usize, &ReplyContext, i64) -> ReplyDecision,
+) -> Result<Vec<Taken>, StoreError> {
+    write_transaction(conn, Serialize::Replies, |conn| {
+        replies
+            .iter()
+            .enumerate()
+            .map(|(i, (reply, lookup))| {
+                take_one(conn, reply, lookup, now, |context, id| {
+                    decide(i, context, id)
+                })
+            })
+            .collect()
+    })
+}
+
+fn take_one(
     conn: &mut Conn,
     reply: &NewReply,
     lookup: &Lookup,
     now: DateTime<Utc>,
     decide: impl FnOnce(&ReplyContext, i64) -> ReplyDecision,
 ) -> Result<Taken, StoreError> {
-    write_transaction(conn, Serialize::Replies, |conn| {
-        let insert = diesel::insert_into(replies::table)
-            .values((
-                replies::provider.eq(reply.provider),
-                replies::provider_message_id.eq(&reply.provider_message_id),
-                replies::phone.eq(&reply.phone),
-                replies::client_name.eq(&reply.client_name),
-                replies::body.eq(&reply.body),
-                replies::message_type.eq(reply.message_type),
-                replies::sender.eq(&reply.sender),
-                replies::matched_by.eq(MatchedBy::Unmatched),
-                replies::intent.eq(Intent::Other),
-                replies::received_at.eq(db_time(reply.received_at)),
-                replies::created_at.eq(db_time(now)),
-            ))
-            .on_conflict_do_nothing();
-        if each_backend!(conn, |c| insert.execute(c))? == 0 {
-            return Ok(None);
+    let insert = diesel::insert_into(replies::table)
+        .values((
+            replies::provider.eq(reply.provider),
+            replies::provider_message_id.eq(&reply.provider_message_id),
+            replies::phone.eq(&reply.phone),
+            replies::client_name.eq(&reply.client_name),
+            replies::body.eq(&reply.body),
+            replies::message_type.eq(reply.message_type),
+            replies::sender.eq(&reply.sender),
+            replies::matched_by.eq(MatchedBy::Unmatched),
+            replies::intent.eq(Intent::Other),
+            replies::received_at.eq(db_time(reply.received_at)),
+            replies::created_at.eq(db_time(now)),
+        ))
+        .on_conflict_do_nothing();
+    if each_backend!(conn, |c| insert.execute(c))? == 0 {
+        return Ok(None);
+    }
+    let id: i64 = replies::table
+        .filter(replies::provider.eq(reply.provider))
+        .filter(replies::provider_message_id.eq(&reply.provider_message_id))
+        .select(replies::id)
+        .first(conn)?;
+    let context = context(conn, &reply.phone, lookup)?;
+    let decision = decide(&context, id);
+    diesel::update(replies::table.find(id))
+        .set((
+            replies::company_id.eq(decision.company.map(|c| c.0)),
+            replies::record_id.eq(decision.record.map(|r| r.0)),
+            replies::notification_id.eq(decision.notification.map(|n| n.0)),
+            replies::matched_by.eq(decision.matched_by),
+            replies::intent.eq(decision.intent),
+        ))
+        .execute(conn)?;
+    let mut scheduled = Vec::new();
+    for (company, record, row) in &decision.effects {
+        let row = once_per_visit(conn, *company, *record, row)?;
+        if let Some(opened) = open_notice(conn, *company, *record, &row, now)? {
+            scheduled.push((opened, row.due_at));
         }
-        let id: i64 = replies::table
-            .filter(replies::provider.eq(reply.provider))
-            .filter(replies::provider_message_id.eq(&reply.provider_message_id))
-            .select(replies::id)
-            .first(conn)?;
-        let context = context(conn, &reply.phone, lookup)?;
-        let decision = decide(&context, id);
-        diesel::update(replies::table.find(id))
-            .set((
-                replies::company_id.eq(decision.company.map(|c| c.0)),
-                replies::record_id.eq(decision.record.map(|r| r.0)),
-                replies::notification_id.eq(decision.notification.map(|n| n.0)),
-                replies::matched_by.eq(decision.matched_by),
-                replies::intent.eq(decision.intent),
-            ))
-            .execute(conn)?;
-        let mut scheduled = Vec::new();
-        for (company, record, row) in &decision.effects {
-            let row = once_per_visit(conn, *company, *record, row)?;
-            if let Some(opened) = open_notice(conn, *company, *record, &row, now)? {
-                scheduled.push((opened, row.due_at));
-            }
-        }
-        Ok(Some((id, scheduled)))
-    })
+    }
+    Ok(Some((id, scheduled)))
 }
 
 fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext, StoreError> {

@@ -13,7 +13,6 @@ use crate::api_state::State;
 use crate::config::{Config, ProviderKind};
 use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
 use crate::messages::Schedule;
-use crate::replies::decide::{decide, Facts};
 use crate::replies::inbound::{self, GreenNotification, Inbound};
 use crate::store::{self, DeliveryUpdate, StoreError};
 
@@ -31,72 +30,46 @@ pub(super) async fn take(
     state: &State,
     messages: Vec<Inbound>,
     route: impl Fn(&Inbound) -> Route,
-) -> Result<usize, StoreError> {
-    let config = &state.config;
-    if !config.replies.enabled {
+) -> Result<usize, String> {
+    if !state.config.replies.enabled {
         for _ in &messages {
             state.metrics.reply("replies_off");
         }
         return Ok(0);
     }
-    let mut taken = 0;
+    let batcher = &state.replies;
+    // Every message of the body joins the queue at once: they share a group.
+    let mut pending = Vec::new();
     for message in messages {
-        let Route::Ours {
-            only_salon: sender_salon,
-        } = route(&message)
-        else {
+        let Route::Ours { only_salon } = route(&message) else {
             state.metrics.reply("unknown_number");
             continue;
         };
-        let now = Utc::now();
-        let lookup = message.lookup(now, config.replies.window_hours);
-        let reply = message.to_reply();
-        let (acknowledge, salons) = (config.replies.acknowledge, state.salons.clone());
-        let inbound = message.clone();
-        let decided = state
-            .db
-            .run(move |c| {
-                let mut summary = None;
-                let taken = store::take_reply(c, &reply, &lookup, now, |context, id| {
-                    let salon = |company: CompanyId| salons.known(company);
-                    let facts = Facts {
-                        inbound: &inbound,
-                        now,
-                        acknowledge,
-                        sender_salon,
-                        salon: &salon,
-                    };
-                    let decision = decide(&facts, context, id);
-                    summary = Some((
-                        decision.matched_by,
-                        decision.intent,
-                        decision.company,
-                        decision.record,
-                    ));
-                    decision
-                })?;
-                Ok(taken.map(|t| (t, summary)))
-            })
-            .await?;
-        let Some(((reply_id, scheduled), Some((matched_by, intent, company, record)))) = decided
-        else {
+        pending.push(async move {
+            let decided = batcher.take(message.clone(), only_salon).await;
+            (message, decided)
+        });
+    }
+    let mut taken = 0;
+    for (message, decided) in futures_util::future::join_all(pending).await {
+        let Some(d) = decided? else {
             state.metrics.reply("repeat");
             continue;
         };
         taken += 1;
-        let label = match matched_by {
+        let label = match d.matched_by {
             MatchedBy::Ambiguous => "ambiguous",
             MatchedBy::Unmatched => "unmatched",
-            _ => intent.as_str(),
+            _ => d.intent.as_str(),
         };
         state.metrics.reply(label);
-        slog::info!(state.logger, "a client's reply was taken"; "reply_id" => reply_id,
+        slog::info!(state.logger, "a client's reply was taken"; "reply_id" => d.reply_id,
             "provider" => message.provider, "phone" => mask_phone(message.from.digits()),
-            "intent" => intent.as_str(), "matched_by" => matched_by.as_str(),
-            "company_id" => company.map(|c| c.0), "record_id" => record.map(|r| r.0),
-            "effects" => scheduled.len());
+            "intent" => d.intent.as_str(), "matched_by" => d.matched_by.as_str(),
+            "company_id" => d.company.map(|c| c.0), "record_id" => d.record.map(|r| r.0),
+            "effects" => d.scheduled.len());
         if let Some(delay) = &state.schedule {
-            for (id, due_at) in scheduled {
+            for (id, due_at) in d.scheduled {
                 delay.do_send(Schedule { id, due_at });
             }
         }
@@ -191,7 +164,7 @@ pub(super) async fn gateway(
     }
 }
 
-pub(super) fn answer(state: &State, taken: Result<usize, StoreError>) -> HttpResponse {
+pub(super) fn answer(state: &State, taken: Result<usize, String>) -> HttpResponse {
     match taken {
         Ok(n) => HttpResponse::Ok().json(json!({"replies": n})),
         // Not answered 200: the provider sends it again, and a repeat is harmless.

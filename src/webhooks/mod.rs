@@ -9,9 +9,11 @@ use serde_json::{json, Value};
 
 use crate::domain::{CompanyId, Delivery};
 pub use batch::{Batcher, Committed};
+pub use reply_batch::{Deciding, ReplyBatcher};
 
 pub mod batch;
 mod inbound;
+pub mod reply_batch;
 use crate::api_state::State;
 use crate::config::constant_time_eq;
 use crate::yclients::{lenient_i64, Record};

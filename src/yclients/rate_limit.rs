@@ -14,6 +14,10 @@ use tokio::time::Instant;
 const SECOND: Duration = Duration::from_millis(1200);
 const MINUTE: Duration = Duration::from_millis(61_000);
 
+/// How long slots stay kept for a write told to come back (its row is postponed
+/// to the moment they free; the delay actor brings it back within milliseconds).
+const WRITE_RETURNS_WITHIN: Duration = Duration::from_secs(2);
+
 pub struct RateLimiter {
     per_second: usize,
     per_minute: usize,
@@ -28,6 +32,10 @@ struct Window {
     /// The writes among `sent` (see `try_take_for_write`).
     writes: VecDeque<Instant>,
     paused_until: Option<Instant>,
+    /// A write told to come back for a slot: the slots it needs are kept for it
+    /// until then (and a little after), so that polls queued at the limiter, which
+    /// wake the moment a slot frees, cannot take every slot before it returns.
+    write_waiting: Option<(usize, Instant)>,
     waits: u64,
     requests: u64,
 }
@@ -95,33 +103,42 @@ impl RateLimiter {
         self.polls_per_minute.store(per_minute, Ordering::Relaxed);
     }
 
-    /// Takes a slot for a write to YClients (a visit marked confirmed) if one is
-    /// free now and the write leaves the polls their room: the minute's requests stay
-    /// under the budget less what the polls need, or the writes of the last minute
-    /// are under a quarter of the budget (so writes go on, more slowly, where the
-    /// polls fill it). Else how long to wait before asking again. It never waits
-    /// itself: a write that waited for the budget would hold one of the notifier's
-    /// send slots, and the staff's alerts and the clients' answers would queue behind.
-    pub fn try_take_for_write(&self) -> Result<(), Duration> {
+    /// Takes `n` slots for a write to YClients (a visit marked confirmed; 2 when a
+    /// re-read goes before it) if they are free now and the write leaves the polls
+    /// their room: the minute's requests stay under the budget less what the polls
+    /// need, or the writes of the last minute are under a quarter of the budget (so
+    /// writes go on, more slowly, where the polls fill it). Else how long to wait
+    /// before asking again. It never waits itself: a write that waited for the
+    /// budget would hold one of the notifier's send slots, and the staff's alerts
+    /// and the clients' answers would queue behind.
+    pub fn try_take_for_write(&self, n: usize) -> Result<(), Duration> {
         let now = Instant::now();
         let mut w = self.state.lock().expect("rate limiter lock");
-        if let Some(at) = self.next_slot(&mut w, now) {
-            return Err(at - now);
+        while w.sent.front().is_some_and(|t| now - *t >= MINUTE) {
+            w.sent.pop_front();
         }
         while w.writes.front().is_some_and(|t| now - *t >= MINUTE) {
             w.writes.pop_front();
         }
         let polls = self.polls_per_minute.load(Ordering::Relaxed);
-        let room_beside_polls = w.sent.len() + polls < self.per_minute;
+        let room_beside_polls = w.sent.len() + n + polls <= self.per_minute;
         let writes_floor = w.writes.len() < (self.per_minute / 4).max(1);
         if !room_beside_polls && !writes_floor {
             // A slot of the window frees when its oldest request leaves it.
             let oldest = w.sent.front().copied().unwrap_or(now);
             return Err((oldest + MINUTE).saturating_duration_since(now));
         }
-        w.sent.push_back(now);
-        w.writes.push_back(now);
-        w.requests += 1;
+        if let Some(at) = self.room_for(&mut w, now, n) {
+            // Kept until the write comes back (it is timed for `at`).
+            w.write_waiting = Some((n, at + WRITE_RETURNS_WITHIN));
+            return Err(at - now);
+        }
+        w.write_waiting = None;
+        for _ in 0..n {
+            w.sent.push_back(now);
+            w.writes.push_back(now);
+        }
+        w.requests += n as u64;
         Ok(())
     }
 
@@ -149,7 +166,22 @@ impl RateLimiter {
         in_window as f64 / self.per_minute as f64
     }
 
+    /// When one more request fits, leaving a waiting write its slots.
     fn next_slot(&self, w: &mut Window, now: Instant) -> Option<Instant> {
+        let kept = match w.write_waiting {
+            Some((n, until)) if until > now => n,
+            _ => {
+                w.write_waiting = None;
+                0
+            }
+        };
+        self.room_for(w, now, 1 + kept)
+    }
+
+    /// When `n` more requests fit in both windows (`None`: now). `n` is capped at
+    /// the per-second limit, which a group of requests could never fit otherwise.
+    fn room_for(&self, w: &mut Window, now: Instant, n: usize) -> Option<Instant> {
+        let n = n.clamp(1, self.per_second.min(self.per_minute));
         while w.sent.front().is_some_and(|t| now - *t >= MINUTE) {
             w.sent.pop_front();
         }
@@ -159,8 +191,8 @@ impl RateLimiter {
             }
             w.paused_until = None;
         }
-        if w.sent.len() >= self.per_minute {
-            return Some(w.sent[w.sent.len() - self.per_minute] + MINUTE);
+        if w.sent.len() + n > self.per_minute {
+            return Some(w.sent[w.sent.len() + n - 1 - self.per_minute] + MINUTE);
         }
         let in_last_second = w
             .sent
@@ -168,8 +200,8 @@ impl RateLimiter {
             .rev()
             .take_while(|t| now - **t < SECOND)
             .count();
-        if in_last_second >= self.per_second {
-            return Some(w.sent[w.sent.len() - self.per_second] + SECOND);
+        if in_last_second + n > self.per_second {
+            return Some(w.sent[w.sent.len() + n - 1 - self.per_second] + SECOND);
         }
         None
     }
@@ -225,7 +257,7 @@ mod tests {
         let limiter = RateLimiter::new(1000, 20);
         limiter.keep_for_polls(12);
         let taken = (0..20)
-            .filter(|_| limiter.try_take_for_write().is_ok())
+            .filter(|_| limiter.try_take_for_write(1).is_ok())
             .count();
         assert_eq!(taken, 8, "20 less the polls' 12");
         for _ in 0..12 {
@@ -236,17 +268,17 @@ mod tests {
         tokio::time::advance(MINUTE).await;
         limiter.keep_for_polls(40);
         let taken = (0..20)
-            .filter(|_| limiter.try_take_for_write().is_ok())
+            .filter(|_| limiter.try_take_for_write(1).is_ok())
             .count();
         assert_eq!(
             taken, 5,
             "polls that fill the budget still leave writes a quarter"
         );
-        let wait = limiter.try_take_for_write().unwrap_err();
+        let wait = limiter.try_take_for_write(1).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= MINUTE, "{wait:?}");
         tokio::time::advance(wait).await;
         assert!(
-            limiter.try_take_for_write().is_ok(),
+            limiter.try_take_for_write(1).is_ok(),
             "asked again when told"
         );
     }
@@ -254,10 +286,51 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_write_waits_for_the_seconds_limit_without_sleeping() {
         let limiter = RateLimiter::new(2, 200);
-        assert!(limiter.try_take_for_write().is_ok());
-        assert!(limiter.try_take_for_write().is_ok());
-        let wait = limiter.try_take_for_write().unwrap_err();
+        assert!(limiter.try_take_for_write(1).is_ok());
+        assert!(limiter.try_take_for_write(1).is_ok());
+        let wait = limiter.try_take_for_write(1).unwrap_err();
         assert!(wait <= SECOND, "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reread_and_its_write_take_their_two_slots_together_or_none() {
+        let limiter = RateLimiter::new(5, 200);
+        for _ in 0..4 {
+            limiter.acquire().await;
+        }
+        let wait = limiter.try_take_for_write(2).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= SECOND, "{wait:?}");
+        assert_eq!(limiter.requests(), 4, "none taken");
+        tokio::time::advance(wait).await;
+        assert!(
+            limiter.try_take_for_write(2).is_ok(),
+            "both once two are free"
+        );
+        assert_eq!(limiter.requests(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_queued_at_the_limiter_leave_a_waiting_write_its_slot() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(5, 200));
+        // A poller that wants more than the limit: it wakes the moment a slot frees.
+        let poller = limiter.clone();
+        let polling = tokio::spawn(async move {
+            loop {
+                poller.acquire().await;
+            }
+        });
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match limiter.try_take_for_write(1) {
+                Ok(()) => break,
+                // The row comes back a little after the time it was given.
+                Err(wait) => tokio::time::sleep(wait + Duration::from_millis(20)).await,
+            }
+            assert!(tries < 5, "the write never got a slot");
+        }
+        polling.abort();
     }
 
     #[tokio::test(start_paused = true)]
