@@ -14,6 +14,9 @@
 //! container tests are ignored, with that reason. Only the variables read here are
 //! tracked, so the second pass of `.ci/run` (which adds
 //! `BOOKING_MONITOR_TEST_BACKEND`) rebuilds nothing.
+//!
+//! It also links the daemon's binary as a fixed-address executable on Linux (see
+//! `link_without_pie`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,6 +59,25 @@ fn main() {
     }
     if docker_engine_answers() {
         println!("cargo::rustc-cfg=docker");
+    }
+    link_without_pie();
+}
+
+/// The daemon is linked as a fixed-address executable, not a position-independent
+/// one (PIE). A PIE's loader patches about 66,000 pointers at every start (Rust's
+/// vtables and static tables, OpenSSL's algorithm and object tables): it reads
+/// 1.5 MiB of relocation records and turns the 1.6 MiB of data they land in into
+/// private copies, resident for the process's life. Linked at a fixed address those
+/// pointers are final in the file: only the pages used are read, and they stay
+/// shared and reclaimable. Idle RSS with one salon: 12.2 → 9.5 MiB (the footprint
+/// bench). The cost: the binary's own code and data sit at the same address in
+/// every run (libraries, heap and stacks are still randomised). The code itself
+/// stays position-independent, so only the binaries' link changes: tests, benches
+/// and proc macros link as before.
+fn link_without_pie() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" {
+        println!("cargo::rustc-link-arg-bins=-no-pie");
     }
 }
 

@@ -83,7 +83,7 @@ async fn bench(scale: &Scale, report: &mut Report) {
     report.row(
         "release binary size",
         format!("{:.1} MiB", size as f64 / 1_048_576.0),
-        "bench profile = release: opt-level s, fat LTO, one codegen unit, stripped",
+        "bench profile = release: opt-level z, fat LTO, one codegen unit, stripped",
     );
 
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();

@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use r2d2::Pool;
+use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::panic_guard;
 pub use backend::{checkpoint, schema_version, AnyConnection, Serialize, Target};
@@ -212,6 +213,15 @@ impl Db {
             connect_timeout: options.connect_timeout,
         };
         let builder = Pool::builder()
+            // One helper thread (r2d2 starts three) opens connections in the
+            // background and retires old ones; each idle thread costs its stack and
+            // an allocator arena, and connections open one at a time anyway.
+            .thread_pool(Arc::new(
+                ScheduledThreadPool::builder()
+                    .num_threads(1)
+                    .thread_name_pattern("r2d2-worker-{}")
+                    .build(),
+            ))
             .max_size(options.pool_size)
             .min_idle(Some(min_idle))
             .connection_timeout(options.connect_timeout);
