@@ -2,24 +2,27 @@
 //! fallback, measured on the real release binary (`booking-monitor run`) against the
 //! crate's simulator on 127.0.0.1. Every salon has its own `[companies.whatsapp]`
 //! (a Cloud API number, token and app secret) and staff page token; the fallback is
-//! SMS.ru with `fallback.after_ms` = 3 s.
+//! SMS.ru with `fallback.after_ms` = 3 s; YClients' limits are lifted.
 //!
 //! Two parts, one after another:
-//! * `salons`: 1 salon, then 1,000, each started `starts` times on a fresh SQLite
-//!   database, polls every 60 s, YClients' limits lifted. **Start-up** is from the
-//!   spawn until `/readyz` first answers 200: the database migrated, the actors up
-//!   and every salon's first poll (its company, its baseline, its changes) committed.
-//!   **Idle memory** is VmRSS 5 s after that. After the last start of each size, one
-//!   booking per salon, pushed by YClients' webhook, must go out from that salon's
-//!   own number; Meta reports them delivered, so no SMS may follow.
-//! * `fallback`: 5,000 notices over 10 salons, bookings made at 100 a second; Meta
-//!   reports `sent` and `delivered` for nine clients in ten and only `sent` for every
-//!   tenth (`World::undelivered_phones`). Each of those must get exactly one SMS
-//!   within `after_ms` + 5 s of its notice's send, and nobody else any.
+//! * `salons`: 1 salon, then 1,000, each size started `starts` times on a fresh
+//!   SQLite database, polls every 60 s. **Start-up** is from the spawn until
+//!   `/readyz` first answers 200: the database migrated, the actors up and every
+//!   salon's first poll (its company, its baseline, its changes) committed. **Idle
+//!   memory** is VmRSS 5 s after that. After the last start of each size, one booking
+//!   per salon, pushed by YClients' webhook, must go out from that salon's own
+//!   number; Meta reports them delivered, so no SMS may follow. Memory is read again
+//!   then, and 20 s later.
+//! * `fallback`: 5,000 notices over 10 salons, 40 bookings made a second, polls every
+//!   second with a 5 s cursor overlap, a 1 s grace delay; Meta reports `sent` and
+//!   `delivered` for nine clients in ten and only `sent` for every tenth
+//!   (`World::undelivered_phones`). Each of those must get exactly one SMS within
+//!   `after_ms` + 5 s of its notice's send, and nobody else any.
 //!
 //! Prints a markdown table. `BENCH_QUICK=1`: a smoke run (100 salons, one start each,
-//! 500 notices). `BENCH_ONLY=salons|fallback` runs one part. Exits 1 when a figure
-//! could not be measured, a check failed, or a daemon did not exit 0 on SIGTERM.
+//! 500 notices). `BENCH_ONLY=salons|fallback` runs one part; `BENCH_PACE=N` makes N
+//! bookings a second in the fallback part. Exits 1 when a figure could not be
+//! measured, a check failed, or a daemon did not exit 0 on SIGTERM.
 
 #[allow(dead_code)]
 mod support;
@@ -48,6 +51,10 @@ const WEBHOOK_TOKEN: &str = "bench-yclients-webhook-token-0123456789";
 /// polls would take five minutes at 200 requests a minute.
 const LIFTED: &str = "max_requests_per_second = 1000\nmax_requests_per_minute = 100000";
 const AFTER_MS: u64 = 3_000;
+/// The fallback part polls every second; each poll reads back this far before its
+/// cursor. Five intervals, as production's 5 min is of its 60 s: at the default the
+/// daemon would re-read every booking of the run on every poll.
+const OVERLAP_MS: u64 = 5_000;
 /// The goal: every SMS within `after_ms` + this of its notice's send.
 const SLACK: Duration = Duration::from_secs(5);
 /// How long the daemon sits after `/readyz` before its memory is read.
@@ -72,7 +79,12 @@ impl Scale {
             starts: if quick { 1 } else { 3 },
             notices: if quick { 500 } else { 5_000 },
             salons: 10,
-            pace: 100,
+            // `BENCH_PACE=N`: N bookings a second instead of 40.
+            pace: std::env::var("BENCH_PACE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|p| *p > 0)
+                .unwrap_or(40),
         }
     }
 }
@@ -86,6 +98,7 @@ fn main() -> ExitCode {
     let quick = support::quick();
     let scale = Scale::new(quick);
     let started = Instant::now();
+    let load_before = support::load_average();
     let mut report = Report::default();
     actix_rt::System::new().block_on(async {
         if only.is_empty() || only == "salons" {
@@ -114,8 +127,9 @@ fn main() -> ExitCode {
     );
     println!();
     println!(
-        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}.",
-        secs(started.elapsed())
+        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}. Load average (1, 5, 15 min) before: {load_before}; after: {}.",
+        secs(started.elapsed()),
+        support::load_average()
     );
     println!();
     report.print_table(&[]);
@@ -148,11 +162,17 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(sim: &Simulator, companies: &[i64], poll_ms: u64) -> Result<Daemon, String> {
+    /// `monitor`: more `[monitor]` keys.
+    fn spawn(
+        sim: &Simulator,
+        companies: &[i64],
+        poll_ms: u64,
+        monitor: &str,
+    ) -> Result<Daemon, String> {
         let port = support::free_port()?;
         let parts = ConfigParts {
             yclients: format!("{LIFTED}\nwebhook_token = \"{WEBHOOK_TOKEN}\""),
-            monitor: support::monitor(poll_ms, 1_000),
+            monitor: format!("{}\n{monitor}", support::monitor(poll_ms, 1_000)),
             cloud_api: format!("app_secret = \"{SECRET}\""),
             company: own_sender(sim),
             tables: format!(
@@ -303,6 +323,8 @@ struct SalonsFigures {
 struct SendFigures {
     took: Duration,
     from_own: usize,
+    /// Notices sent from a number not their salon's.
+    mismatched: usize,
     messages: usize,
     after: Memory,
     sockets: usize,
@@ -317,7 +339,7 @@ struct SendFigures {
 async fn salons(n: usize, sends: bool) -> Result<SalonsFigures, String> {
     let companies: Vec<i64> = (0..n).map(|i| FIRST_COMPANY + i as i64).collect();
     let sim = start_sim(&companies).await?;
-    let mut daemon = Daemon::spawn(&sim, &companies, 60_000)?;
+    let mut daemon = Daemon::spawn(&sim, &companies, 60_000, "")?;
     let result = salons_measure(&sim, &mut daemon, &companies, sends).await;
     let (mut figures, stopped) = daemon.run.finish(&sim, result).await?;
     if let Some(s) = figures.sends.as_mut() {
@@ -398,6 +420,7 @@ async fn one_each(
     Ok(SendFigures {
         took,
         from_own,
+        mismatched: sent.len() - from_own,
         messages: sent.len(),
         after,
         sockets,
@@ -414,11 +437,17 @@ struct FallbackFigures {
     start: Start,
     /// Past `after_ms`, ms, of each silent client's first SMS.
     lateness: Vec<f64>,
+    /// Booking made → its notice accepted by WhatsApp, ms.
+    to_notice: Vec<f64>,
     /// SMS per client → how many clients got that many, the silent and the others.
     silent_counts: BTreeMap<usize, usize>,
     heard_counts: BTreeMap<usize, usize>,
     silent: usize,
     messages: usize,
+    /// Clients who got more than one WhatsApp notice.
+    messages_repeated: usize,
+    /// Every SMS the simulated SMS.ru accepted.
+    sms_total: usize,
     /// From the first booking made: the last made, the last notice sent, the last
     /// SMS sent, every SMS row decided.
     made: Duration,
@@ -438,7 +467,12 @@ struct FallbackFigures {
 async fn fallback(s: &Scale) -> Result<FallbackFigures, String> {
     let companies: Vec<i64> = (0..s.salons).map(|i| FIRST_COMPANY + i as i64).collect();
     let sim = start_sim(&companies).await?;
-    let mut daemon = Daemon::spawn(&sim, &companies, 1_000)?;
+    let mut daemon = Daemon::spawn(
+        &sim,
+        &companies,
+        1_000,
+        &format!("cursor_overlap_ms = {OVERLAP_MS}"),
+    )?;
     let result = fallback_measure(s, &sim, &mut daemon, &companies).await;
     let (mut figures, stopped) = daemon.run.finish(&sim, result).await?;
     figures.stopped = Some(stopped);
@@ -460,6 +494,7 @@ async fn fallback_measure(
         w.undelivered_phones = (0..s.notices).filter(|i| silent(*i)).map(phone).collect();
     });
     let started = Instant::now();
+    let mut created = Vec::with_capacity(s.notices);
     let tick = Duration::from_millis(100);
     let per_tick = (s.pace / 10).max(1);
     for (k, first) in (0..s.notices).step_by(per_tick).enumerate() {
@@ -467,6 +502,7 @@ async fn fallback_measure(
         for i in first..(first + per_tick).min(s.notices) {
             let company = companies[i % companies.len()];
             sim.create(Booking::by_admin(company, "Анна", &phone(i), visit(i)));
+            created.push(Utc::now());
         }
     }
     let made = started.elapsed();
@@ -505,10 +541,19 @@ async fn fallback_measure(
     let mut f = FallbackFigures {
         start,
         lateness: Vec::new(),
+        to_notice: Vec::new(),
         silent_counts: BTreeMap::new(),
         heard_counts: BTreeMap::new(),
         silent: 0,
         messages: w.messages.len(),
+        messages_repeated: {
+            let mut per: HashMap<&str, usize> = HashMap::new();
+            for m in &w.messages {
+                *per.entry(m.phone.as_str()).or_default() += 1;
+            }
+            per.values().filter(|k| **k > 1).count()
+        },
+        sms_total: w.sms.len(),
         made,
         last_notice: last_notice.unwrap_or_default(),
         last_sms: last_sms.unwrap_or_default(),
@@ -525,9 +570,13 @@ async fn fallback_measure(
         stopped: None,
         warnings: Vec::new(),
     };
-    for i in 0..n {
+    // One creation time per booking, in the order made: the `i`th is `phone(i)`'s.
+    for (i, made_at) in created.iter().enumerate() {
         let phone = phone(i);
         let got = sms.get(phone.as_str()).map_or(&[][..], Vec::as_slice);
+        if let Some(notice) = first_message.get(phone.as_str()) {
+            f.to_notice.push(support::ms(notice.at - *made_at));
+        }
         if silent(i) {
             f.silent += 1;
             *f.silent_counts.entry(got.len()).or_default() += 1;
@@ -635,8 +684,9 @@ impl Parts for Report {
             self.row(
                 format!("{l} then one booking per salon, pushed by webhook"),
                 format!(
-                    "{} of {n} notices from the salon's own number in {}",
+                    "**{} of {n} notices from the salon's own number, {} from another** in {}",
                     s.from_own,
+                    s.mismatched,
                     millis(s.took)
                 ),
                 format!(
@@ -658,10 +708,10 @@ impl Parts for Report {
                     s.later_sockets
                 ),
             );
-            if s.from_own != n || s.messages != n || s.sms > 0 {
+            if s.from_own != n || s.mismatched > 0 || s.messages != n || s.sms > 0 {
                 self.failures.push(format!(
-                    "{l} {} of {n} notices from the salon's own number, {} messages in all, {} SMS (expected {n}, {n}, 0)",
-                    s.from_own, s.messages, s.sms
+                    "{l} {} of {n} notices from the salon's own number, {} from another, {} messages in all, {} SMS (expected {n}, 0, {n}, 0)",
+                    s.from_own, s.mismatched, s.messages, s.sms
                 ));
             }
         }
@@ -723,6 +773,35 @@ impl Parts for Report {
         let Some(f) = self.figures(result, |e| format!("{l} {e}")) else {
             return;
         };
+        let one = f.silent_counts.get(&1).copied().unwrap_or(0);
+        let duplicates: usize = f
+            .silent_counts
+            .iter()
+            .filter(|(k, _)| **k > 1)
+            .map(|(_, v)| v)
+            .sum();
+        let wrong: usize = f
+            .heard_counts
+            .iter()
+            .filter(|(k, _)| **k > 0)
+            .map(|(_, v)| v)
+            .sum();
+        self.row(
+            format!("{l} SMS sent / never delivered; duplicates; WhatsApp sends"),
+            format!(
+                "**{} SMS for {} never delivered ({one} once); {} duplicate SMS; {} WhatsApp sends**",
+                f.sms_total,
+                f.silent,
+                f.sms_total.saturating_sub(one),
+                f.messages
+            ),
+            format!(
+                "duplicate SMS: every SMS past the first to a silent client, and any to a delivered one ({duplicates} silent clients got more than one, {wrong} delivered clients any); WhatsApp: {} notices for {} bookings, {} clients with more than one",
+                f.messages,
+                s.notices,
+                f.messages_repeated
+            ),
+        );
         let late = sorted(&f.lateness);
         let worst = late.last().copied().unwrap_or(f64::NAN);
         let slack = SLACK.as_secs_f64() * 1000.0;
@@ -743,19 +822,20 @@ impl Parts for Report {
                 f.silent
             ),
         );
-        let one = f.silent_counts.get(&1).copied().unwrap_or(0);
-        let duplicates: usize = f
-            .silent_counts
-            .iter()
-            .filter(|(k, _)| **k > 1)
-            .map(|(_, v)| v)
-            .sum();
-        let wrong: usize = f
-            .heard_counts
-            .iter()
-            .filter(|(k, _)| **k > 0)
-            .map(|(_, v)| v)
-            .sum();
+        let to_notice = sorted(&f.to_notice);
+        self.row(
+            format!("{l} booking made → notice sent"),
+            format!(
+                "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                percentile(&to_notice, 50.0),
+                percentile(&to_notice, 99.0),
+                percentile(&to_notice, 100.0)
+            ),
+            format!(
+                "the 1 s grace delay (from YClients' creation stamp, rounded up to its second), the wait for the next 1 s poll, the send: what the SMS rows queue behind; {} bookings a second",
+                s.pace
+            ),
+        );
         self.row(
             format!("{l} SMS per client"),
             format!(
@@ -786,10 +866,16 @@ impl Parts for Report {
                 f.callbacks_refused
             ),
         );
-        if one != f.silent || duplicates > 0 || wrong > 0 || f.messages != s.notices {
+        if one != f.silent
+            || duplicates > 0
+            || wrong > 0
+            || f.sms_total != f.silent
+            || f.messages != s.notices
+            || f.messages_repeated > 0
+        {
             self.failures.push(format!(
-                "{l} {one} of {} silent clients got one SMS, {duplicates} more than one, {wrong} delivered clients got some; {} notices for {}",
-                f.silent, f.messages, s.notices
+                "{l} {one} of {} silent clients got one SMS, {duplicates} more than one, {wrong} delivered clients got some, {} SMS in all; {} notices for {}, {} clients with more than one",
+                f.silent, f.sms_total, f.messages, s.notices, f.messages_repeated
             ));
         }
         if over > 0 || early > 0 {

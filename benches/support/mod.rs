@@ -617,6 +617,14 @@ impl Machine {
     }
 }
 
+/// The load averages over 1, 5 and 15 minutes (/proc/loadavg): how busy the machine
+/// was, other work included.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
