@@ -39,6 +39,35 @@ pub async fn start_sim(companies: &[i64]) -> Result<Simulator, String> {
     Ok(sim)
 }
 
+/// A free port on 127.0.0.1, for a daemon's `http.listen`.
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("a free port: {e}"))
+}
+
+/// `GET url`: the status and the body.
+pub async fn get(url: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut answer = awc::Client::new()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let body = answer
+        .body()
+        .limit(1 << 24)
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    Ok((answer.status().as_u16(), body.to_vec()))
+}
+
+/// `GET url` as JSON.
+pub async fn get_json(url: &str) -> Result<serde_json::Value, String> {
+    let (_, body) = get(url).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
+}
+
 // ---------------------------------------------------------------- the daemon
 
 /// The release binary running against a simulator, in its own temporary directory.
@@ -161,6 +190,18 @@ impl Running {
         Memory::of(self.pid)
     }
 
+    /// The sockets the daemon has open (its listeners and connections, both ways).
+    pub fn sockets(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|fds| {
+                fds.flatten()
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The CPU time (user + system) the daemon has used so far.
     pub fn cpu(&self) -> Result<Duration, String> {
         let path = format!("/proc/{}/stat", self.pid);
@@ -272,6 +313,30 @@ impl Running {
     /// Fails when the daemon has exited.
     pub fn alive(&mut self, what: &str) -> Result<(), String> {
         self.exited(&format!("during {what}"))
+    }
+
+    /// Asks `url` every 10 ms until it answers 200: how long after the spawn it
+    /// first did. Fails when the daemon dies or `timeout` passes first.
+    pub async fn until_ok(&mut self, url: &str, timeout: Duration) -> Result<Duration, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.exited(&format!("before {url} answered 200"))?;
+            let last = match get(url).await {
+                Ok((200, _)) => return Ok(self.spawned.elapsed()),
+                Ok((status, body)) => format!("{status} {}", String::from_utf8_lossy(&body)),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{url} did not answer 200 within {} s (last: {}); daemon log tail:\n{}",
+                    timeout.as_secs(),
+                    last.chars().take(300).collect::<String>(),
+                    self.log_tail()
+                ));
+            }
+            // Nothing to await but the daemon's own progress.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Awaits a state of the simulator's world: `Some` when reached, `None` when
@@ -567,6 +632,14 @@ impl Machine {
             .unwrap_or_else(|| "unknown CPU".into());
         Machine { cores, rustc, cpu }
     }
+}
+
+/// The load averages over 1, 5 and 15 minutes (/proc/loadavg): how busy the machine
+/// was, other work included.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 pub fn mib(kib: u64) -> String {

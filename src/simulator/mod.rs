@@ -175,6 +175,11 @@ pub struct World {
     pub hooks: BTreeMap<i64, Value>,
     /// Set: Meta reports delivery statuses of each accepted message there.
     pub status_callbacks: Option<StatusCallbacks>,
+    /// Numbers Meta accepts messages for but never delivers to: their `delivered`
+    /// and `read` statuses are left out (others, `sent` or `failed`, still go), so
+    /// the SMS fallback's "no `delivered` within `after_ms`" can be played for
+    /// chosen clients among many (`cargo bench --bench reach`).
+    pub undelivered_phones: HashSet<String>,
     /// What the pushed events and callbacks got back, in order.
     pub pushed: Vec<Pushed>,
     /// How long every WhatsApp provider endpoint takes to answer (a real provider's

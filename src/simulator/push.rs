@@ -70,18 +70,25 @@ pub(super) fn message_accepted(
     wamid: String,
     to: String,
 ) {
-    let Some(callbacks) = state
-        .world
-        .lock()
-        .expect("simulator lock")
-        .status_callbacks
-        .clone()
-    else {
+    let (callbacks, undelivered) = {
+        let w = state.world.lock().expect("simulator lock");
+        (
+            w.status_callbacks.clone(),
+            w.undelivered_phones.contains(&to),
+        )
+    };
+    let Some(callbacks) = callbacks else {
         return;
     };
+    let statuses: Vec<&'static str> = callbacks
+        .statuses
+        .iter()
+        .copied()
+        .filter(|s| !(undelivered && matches!(*s, "delivered" | "read")))
+        .collect();
     let state = state.clone();
     actix_rt::spawn(async move {
-        for status in &callbacks.statuses {
+        for status in &statuses {
             let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "sim",
                 "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
                 "metadata": {"display_phone_number": "74950000000", "phone_number_id": phone_number_id},
