@@ -97,8 +97,15 @@ pub enum Provider {
 impl Provider {
     /// Builds the configured provider; call it on the actor's own thread (awc is not `Send`).
     pub fn new(config: &WhatsAppConfig, tls: &TlsRoots, logger: &Logger) -> Provider {
+        let client = tls.client(Duration::from_millis(config.request_timeout_ms));
+        Provider::with_client(config, client, logger)
+    }
+
+    /// As `new`, on `client`: senders that share a client share its connections
+    /// (a thousand salons' senders to one Cloud API host keep a few, not a thousand).
+    pub fn with_client(config: &WhatsAppConfig, client: awc::Client, logger: &Logger) -> Provider {
         let http = || Http {
-            client: tls.client(Duration::from_millis(config.request_timeout_ms)),
+            client: client.clone(),
         };
         match config.provider {
             ProviderKind::CloudApi => Provider::CloudApi(CloudApi::new(&config.cloud_api, http())),
