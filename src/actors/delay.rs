@@ -11,7 +11,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use crate::domain::NotificationId;
-use crate::messages::{Due, DueOutcome, Refill, Schedule};
+use crate::messages::{ActorFailure, Due, DueOutcome, Refill, Schedule};
 use crate::panic_guard::{self, Guarded};
 use crate::shared::Shared;
 use crate::store;
@@ -87,26 +87,49 @@ impl DelayActor {
                 continue;
             }
             self.due.remove(&id);
-            let retry_pause =
-                chrono::Duration::milliseconds(self.shared.config.monitor.retry_initial_ms as i64);
-            let sent = self.notifier.send(Due { id });
-            ctx.spawn(
-                sent.into_actor(self)
-                    .map(move |reply, act, ctx| match reply {
-                        Ok(Ok(DueOutcome::Done)) => {}
-                        Ok(Ok(DueOutcome::RetryAt(at))) => act.schedule(id, at, ctx),
-                        Ok(Ok(DueOutcome::Opened(rows))) => {
-                            for (opened, at) in rows {
-                                act.schedule(opened, at, ctx);
-                            }
-                        }
-                        // The notifier failed or restarted mid-way; the row is still in the
-                        // table, so look at it again shortly.
-                        Ok(Err(_)) | Err(_) => act.schedule(id, Utc::now() + retry_pause, ctx),
-                    }),
-            );
+            // A plain task, not an actor future: actix polls every future an actor
+            // holds each time the actor wakes, so one per row in flight made each new
+            // row cost in proportion to the backlog.
+            let (notifier, me) = (self.notifier.clone(), ctx.address());
+            actix_rt::spawn(async move {
+                let reply = notifier.send(Due { id }).await;
+                me.do_send(Answered { id, reply });
+            });
         }
         self.arm(ctx);
+    }
+}
+
+/// The notifier's answer about a row, back on the delay actor.
+struct Answered {
+    id: NotificationId,
+    reply: Result<Result<DueOutcome, ActorFailure>, MailboxError>,
+}
+
+impl Message for Answered {
+    type Result = ();
+}
+
+impl Handler<Answered> for DelayActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Answered, ctx: &mut Context<Self>) {
+        let id = msg.id;
+        match msg.reply {
+            Ok(Ok(DueOutcome::Done)) => {}
+            Ok(Ok(DueOutcome::RetryAt(at))) => self.schedule(id, at, ctx),
+            Ok(Ok(DueOutcome::Opened(rows))) => {
+                for (opened, at) in rows {
+                    self.schedule(opened, at, ctx);
+                }
+            }
+            // The notifier failed or restarted mid-way; the row is still in the
+            // table, so look at it again shortly.
+            Ok(Err(_)) | Err(_) => {
+                let pause = self.shared.config.monitor.retry_initial_ms as i64;
+                self.schedule(id, Utc::now() + chrono::Duration::milliseconds(pause), ctx);
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! states `pending → sending → sent | failed`; up to
 //! `whatsapp.max_concurrent_sends` at once, each a different row.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use actix::prelude::*;
@@ -10,6 +11,7 @@ use chrono::Utc;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::delivery::{self, Clients, Delivery, Pauses};
+use crate::domain::NotificationId;
 use crate::messages::{ActorFailure, Drain, Due, DueOutcome};
 use crate::panic_guard::{self, Guarded};
 use crate::shared::Shared;
@@ -24,7 +26,8 @@ pub struct NotifierActor {
     paused: Pauses,
     /// One permit per send in flight.
     slots: Rc<Semaphore>,
-    in_flight: usize,
+    /// The rows being carried out now (their sends are not reset on a restart).
+    in_flight: HashSet<NotificationId>,
     /// `Drain`s waiting for the sends in flight to finish.
     drained: Vec<oneshot::Sender<()>>,
 }
@@ -37,14 +40,14 @@ impl NotifierActor {
             clients: None,
             paused: Pauses::new(),
             slots,
-            in_flight: 0,
+            in_flight: HashSet::new(),
             drained: Vec::new(),
         }
     }
 
-    fn finished_one(&mut self) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if self.in_flight == 0 {
+    fn finished(&mut self, id: NotificationId) {
+        self.in_flight.remove(&id);
+        if self.in_flight.is_empty() {
             for waiter in self.drained.drain(..) {
                 let _ = waiter.send(());
             }
@@ -57,11 +60,14 @@ impl Actor for NotifierActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.clients = Some(Rc::new(Clients::new(&self.shared)));
-        // Before any `Due`: rows left in `sending` were interrupted mid-send.
+        // Before any `Due`: rows left in `sending` were interrupted mid-send (by a
+        // crash, or by the panic that restarted this actor); those still in flight
+        // after a restart are not.
         let db = self.shared.db.clone();
         let me = self.shared.cluster.instance_id.clone();
+        let in_flight: Vec<NotificationId> = self.in_flight.iter().copied().collect();
         let reset = Guarded::new(async move {
-            db.run(move |conn| store::reset_interrupted_sends(conn, &me, Utc::now()))
+            db.run(move |conn| store::reset_interrupted_sends(conn, &me, &in_flight, Utc::now()))
                 .await
         });
         ctx.wait(reset.into_actor(self).map(|result, act, ctx| {
@@ -82,19 +88,20 @@ impl Supervised for NotifierActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.clients = None;
         self.paused.clear();
-        // The sends in flight were cancelled with the old context.
-        self.in_flight = 0;
-        for waiter in self.drained.drain(..) {
-            let _ = waiter.send(());
-        }
+        // The sends in flight are not the context's futures: they go on, and each
+        // still reports `Finished`, so `in_flight` and the `Drain`s stay right.
         self.shared.supervision.restarted(NAME);
     }
 }
 
 impl Handler<Due> for NotifierActor {
-    type Result = ResponseActFuture<Self, Result<DueOutcome, ActorFailure>>;
+    type Result = ResponseFuture<Result<DueOutcome, ActorFailure>>;
 
-    fn handle(&mut self, msg: Due, _ctx: &mut Context<Self>) -> Self::Result {
+    /// The row is carried out by a plain future that comes back to the actor only
+    /// to settle (`Finished`): a row waiting for a send slot is not an actor future,
+    /// which actix would poll each time the actor wakes, so a backlog of thousands
+    /// costs nothing per new row.
+    fn handle(&mut self, msg: Due, ctx: &mut Context<Self>) -> Self::Result {
         let shared = self.shared.clone();
         let clients = self
             .clients
@@ -105,32 +112,58 @@ impl Handler<Due> for NotifierActor {
         self.paused.retain(|_, until| *until > now);
         let paused = self.paused.clone();
         let slots = self.slots.clone();
-        self.in_flight += 1;
-        let work = Guarded::new(async move {
-            let _slot = slots
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            delivery::deliver(shared, &clients, msg.id, &paused).await
-        });
-        Box::pin(work.into_actor(self).map(move |result, act, ctx| {
-            act.finished_one();
-            let logger = act
-                .shared
-                .logger
-                .new(slog::o!("notification_id" => msg.id.0));
-            let Delivery { outcome, pause } = panic_guard::or_restart::<Self, _, _>(
-                ctx, &logger, "notifier", result,
-            )
-            .map_err(|reason| ActorFailure {
-                actor: NAME,
-                reason,
-            })?;
-            if let Some((sender, until)) = pause {
-                act.paused.insert(sender, until);
-            }
-            Ok(outcome)
-        }))
+        self.in_flight.insert(msg.id);
+        let me = ctx.address();
+        let id = msg.id;
+        Box::pin(async move {
+            let result = Guarded::new(async move {
+                let _slot = slots
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                delivery::deliver(shared, &clients, id, &paused).await
+            })
+            .await;
+            me.send(Finished { id, result }).await.unwrap_or_else(|e| {
+                Err(ActorFailure {
+                    actor: NAME,
+                    reason: e.to_string(),
+                })
+            })
+        })
+    }
+}
+
+/// A row's delivery ended (or panicked): settled on the actor.
+struct Finished {
+    id: NotificationId,
+    result: Result<Result<Delivery, store::StoreError>, String>,
+}
+
+impl Message for Finished {
+    type Result = Result<DueOutcome, ActorFailure>;
+}
+
+impl Handler<Finished> for NotifierActor {
+    type Result = Result<DueOutcome, ActorFailure>;
+
+    fn handle(&mut self, msg: Finished, ctx: &mut Context<Self>) -> Self::Result {
+        self.finished(msg.id);
+        let logger = self
+            .shared
+            .logger
+            .new(slog::o!("notification_id" => msg.id.0));
+        let Delivery { outcome, pause } = panic_guard::or_restart::<Self, _, _>(
+            ctx, &logger, "notifier", msg.result,
+        )
+        .map_err(|reason| ActorFailure {
+            actor: NAME,
+            reason,
+        })?;
+        if let Some((sender, until)) = pause {
+            self.paused.insert(sender, until);
+        }
+        Ok(outcome)
     }
 }
 
@@ -139,7 +172,7 @@ impl Handler<Drain> for NotifierActor {
 
     /// Answers once no send is in flight.
     fn handle(&mut self, _msg: Drain, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.in_flight == 0 {
+        if self.in_flight.is_empty() {
             return Box::pin(async {});
         }
         let (done, wait) = oneshot::channel();

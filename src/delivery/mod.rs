@@ -99,7 +99,6 @@ pub async fn deliver(
     id: NotificationId,
     paused: &Pauses,
 ) -> Result<Delivery, StoreError> {
-    shared.faults.strike("notifier")?;
     let Some(row) = shared.db.run(move |c| store::notification(c, id)).await? else {
         return Ok(Delivery::done());
     };
@@ -162,6 +161,8 @@ impl Job<'_> {
         message: &str,
         record_json: &str,
     ) -> Result<bool, StoreError> {
+        // Test-only faults strike here: each strike is a row about to go out.
+        self.shared.faults.strike("notifier")?;
         let outbound = Outbound {
             phone: phone.to_string(),
             message: message.to_string(),

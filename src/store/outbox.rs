@@ -88,8 +88,10 @@ pub fn open_due_before(
 pub fn reset_interrupted_sends(
     conn: &mut Conn,
     me: &str,
+    in_flight: &[NotificationId],
     now: DateTime<Utc>,
 ) -> Result<Vec<Notification>, StoreError> {
+    let in_flight: Vec<i64> = in_flight.iter().map(|id| id.0).collect();
     let interrupted = notifications::table
         .filter(notifications::status.eq(Status::Sending))
         .filter(
@@ -97,7 +99,9 @@ pub fn reset_interrupted_sends(
                 .eq(me)
                 .or(notifications::claimed_by.is_null()),
         );
-    let rows = interrupted.load::<Notification>(conn)?;
+    let rows = interrupted
+        .filter(notifications::id.ne_all(in_flight))
+        .load::<Notification>(conn)?;
     for row in &rows {
         diesel::update(interrupted.filter(notifications::id.eq(row.id)))
             .set((

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use booking_monitor::store::Status;
 
+use booking_monitor::simulator::Fault;
+
 use crate::helpers::*;
 
 async fn survives(faults: &str) {
@@ -81,4 +83,57 @@ async fn a_bad_fault_plan_exits_2() {
     let mut daemon = app.spawn_binary_with_env(&[("BOOKING_MONITOR_FAULTS", "mailer:panic@1")]);
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).await, Some(2));
     assert!(daemon.log().contains("BOOKING_MONITOR_FAULTS"));
+}
+
+#[actix_rt::test]
+async fn a_notifier_restart_lets_the_sends_in_flight_finish_once() {
+    let mut app = prepare(Options {
+        delay_ms: 500,
+        ..Options::default()
+    })
+    .await;
+    // The first send takes 1.5 s at WhatsApp (under the 2 s timeout); the second
+    // row panics as it is about to go out meanwhile (the notifier's faults strike
+    // at the claim), which restarts the notifier while that send is in flight.
+    app.sim.change(|w| {
+        w.whatsapp_faults
+            .push_back(Fault::Stall(Duration::from_millis(1500)))
+    });
+    app.start_with_faults("notifier:panic@2").await;
+    app.wait_until_monitoring().await;
+    let first = app.create(admin_booking("Долгий", "79161230000"));
+    app.sim
+        .wait_until(PATIENCE, |w| (w.stalled == 1).then_some(()))
+        .await
+        .expect("the first send reaches WhatsApp and stalls");
+    let second = app.create(admin_booking("Второй", "79161230001"));
+    let rows = [
+        app.wait_for_status(first, Status::Sent).await,
+        app.wait_for_status(second, Status::Sent).await,
+    ];
+    assert!(app.restarts() >= 1, "the panic restarted the notifier");
+    assert_eq!(
+        app.logs.count("a send was interrupted"),
+        0,
+        "the restart took the send in flight for an interrupted one"
+    );
+    assert_eq!(app.sim.world().stalled, 0, "the stalled send was answered");
+    for row in &rows {
+        assert_eq!(
+            row.attempts, 1,
+            "record {}: the send in flight went on through the restart, not cut and claimed again",
+            row.record_id
+        );
+    }
+    app.wait_for_more_polls(2).await;
+    let mut phones: Vec<String> = app
+        .sim
+        .world()
+        .messages
+        .iter()
+        .map(|m| m.phone.clone())
+        .collect();
+    phones.sort();
+    assert_eq!(phones, vec!["79161230000", "79161230001"], "each once");
+    app.stop().await;
 }
