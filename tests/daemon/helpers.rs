@@ -311,6 +311,12 @@ impl TestApp {
         )
     }
 
+    /// The phones WhatsApp got a message for, in the order they came.
+    pub fn phones_messaged(&self) -> Vec<String> {
+        let world = self.sim.world();
+        world.messages.iter().map(|m| m.phone.clone()).collect()
+    }
+
     /// Actor restarts since the daemon started.
     pub fn restarts(&self) -> u64 {
         self.daemon

@@ -94,13 +94,7 @@ async fn online_and_bot_bookings_get_none() {
             .as_deref(),
         Some("bot_booking")
     );
-    let phones: Vec<String> = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .map(|m| m.phone.clone())
-        .collect();
+    let phones = app.phones_messaged();
     assert_eq!(phones, vec!["79160000004"]);
 }
 

@@ -24,13 +24,7 @@ async fn survives(faults: &str) {
     app.wait_for_status(second, Status::Sent).await;
     assert!(app.restarts() >= 1, "{faults}: no restart happened");
     app.wait_for_more_polls(2).await;
-    let phones: Vec<String> = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .map(|m| m.phone.clone())
-        .collect();
+    let phones = app.phones_messaged();
     assert_eq!(phones, vec!["79161230000", "79161230001"], "{faults}");
 }
 
@@ -126,13 +120,7 @@ async fn a_notifier_restart_lets_the_sends_in_flight_finish_once() {
         );
     }
     app.wait_for_more_polls(2).await;
-    let mut phones: Vec<String> = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .map(|m| m.phone.clone())
-        .collect();
+    let mut phones = app.phones_messaged();
     phones.sort();
     assert_eq!(phones, vec!["79161230000", "79161230001"], "each once");
     app.stop().await;
