@@ -6,6 +6,7 @@
 //! Everything the simulator is asked, and every message it is sent, is kept, and
 //! [`Simulator::wait_until`] awaits a change rather than sleeping.
 
+mod admin;
 mod answer;
 mod channels;
 mod clients;
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -393,86 +394,6 @@ impl Simulator {
         self.change(|w| w.companies.insert(id, company));
     }
 
-    /// Creates a booking now (YClients' clock) and returns its id.
-    pub fn create(&self, booking: Booking) -> i64 {
-        let (id, record) = self.change(|w| {
-            w.next_record_id += 1;
-            let id = w.next_record_id;
-            let tz = w
-                .companies
-                .get(&booking.company)
-                .map(|c| c.timezone)
-                .unwrap_or(chrono_tz::UTC);
-            let stamp = w.stamp(booking.company);
-            let mut json: Value = serde_json::from_str::<Value>(RECORD_SAMPLE)
-                .expect("record sample")["data"]
-                .clone();
-            json["id"] = json!(id);
-            json["company_id"] = json!(booking.company);
-            json["services"] = Value::Array(
-                booking
-                    .services
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (title, cost))| {
-                        json!({"id": i + 1, "title": title, "cost": cost,
-                        "cost_to_pay": cost, "discount": 0, "amount": 1})
-                    })
-                    .collect(),
-            );
-            json["staff"]["name"] = json!(booking.staff);
-            json["client"] = json!({"id": id * 10, "name": booking.client_name, "surname": "",
-                "display_name": booking.client_name, "phone": booking.phone, "email": ""});
-            set_visit(&mut json, tz, booking.visit);
-            json["create_date"] = json!(stamp);
-            json["last_change_date"] = json!(stamp);
-            json["online"] = json!(booking.online);
-            json["created_user_id"] = json!(booking.created_user_id);
-            json["record_from"] = json!(if booking.online { "Online widget" } else { "" });
-            json["attendance"] = json!(0);
-            json["deleted"] = json!(false);
-            // Each booking its own visit, as YClients numbers them.
-            json["visit_id"] = json!((id + 500_000).to_string());
-            w.records.insert((booking.company, id), json.clone());
-            (id, json)
-        });
-        // Outside the lock: the sender reads the world.
-        push::booking_event(&self.state, "create", &record);
-        id
-    }
-
-    /// Edits a booking as an administrator would; its change time moves to now.
-    pub fn edit(&self, company: i64, id: i64, f: impl FnOnce(&mut Value)) {
-        self.edit_as(company, id, "update", f)
-    }
-
-    /// An edit, sent to the webhook (if any) as a `status` event.
-    fn edit_as(&self, company: i64, id: i64, status: &'static str, f: impl FnOnce(&mut Value)) {
-        let record = self.change(|w| {
-            let stamp = w.stamp(company);
-            let record = w.records.get_mut(&(company, id)).expect("a known record");
-            f(record);
-            record["last_change_date"] = json!(stamp);
-            record.clone()
-        });
-        push::booking_event(&self.state, status, &record);
-    }
-
-    /// Moves a booking to another time (salon wall clock).
-    pub fn move_to(&self, company: i64, id: i64, visit: NaiveDateTime) {
-        let tz = self
-            .world()
-            .companies
-            .get(&company)
-            .map(|c| c.timezone)
-            .unwrap_or(chrono_tz::UTC);
-        self.edit(company, id, |json| set_visit(json, tz, visit));
-    }
-
-    pub fn delete(&self, company: i64, id: i64) {
-        self.edit_as(company, id, "delete", |json| json["deleted"] = json!(true));
-    }
-
     /// Awaits a state of the world, at most `timeout`; returns what `check` found.
     pub async fn wait_until<T>(
         &self,
@@ -514,13 +435,4 @@ impl Simulator {
         })
         .await
     }
-}
-
-fn set_visit(json: &mut Value, tz: Tz, visit: NaiveDateTime) {
-    let at = tz
-        .from_local_datetime(&visit)
-        .earliest()
-        .expect("a real local time");
-    json["date"] = json!(visit.format("%Y-%m-%d %H:%M:%S").to_string());
-    json["datetime"] = json!(at.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
 }
