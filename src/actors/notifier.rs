@@ -3,7 +3,7 @@
 //! states `pending → sending → sent | failed`; up to
 //! `whatsapp.max_concurrent_sends` at once, each a different row.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use actix::prelude::*;
@@ -26,8 +26,9 @@ pub struct NotifierActor {
     paused: Pauses,
     /// One permit per send in flight.
     slots: Rc<Semaphore>,
-    /// The rows being carried out now (their sends are not reset on a restart).
-    in_flight: HashSet<NotificationId>,
+    /// The rows being carried out now, with how many times (a row can be due twice
+    /// at once: the claim lets one through); their sends are not reset on a restart.
+    in_flight: HashMap<NotificationId, usize>,
     /// `Drain`s waiting for the sends in flight to finish.
     drained: Vec<oneshot::Sender<()>>,
 }
@@ -40,13 +41,18 @@ impl NotifierActor {
             clients: None,
             paused: Pauses::new(),
             slots,
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             drained: Vec::new(),
         }
     }
 
     fn finished(&mut self, id: NotificationId) {
-        self.in_flight.remove(&id);
+        if let Some(n) = self.in_flight.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(&id);
+            }
+        }
         if self.in_flight.is_empty() {
             for waiter in self.drained.drain(..) {
                 let _ = waiter.send(());
@@ -65,7 +71,7 @@ impl Actor for NotifierActor {
         // after a restart are not.
         let db = self.shared.db.clone();
         let me = self.shared.cluster.instance_id.clone();
-        let in_flight: Vec<NotificationId> = self.in_flight.iter().copied().collect();
+        let in_flight: Vec<NotificationId> = self.in_flight.keys().copied().collect();
         let reset = Guarded::new(async move {
             db.run(move |conn| store::reset_interrupted_sends(conn, &me, &in_flight, Utc::now()))
                 .await
@@ -112,7 +118,7 @@ impl Handler<Due> for NotifierActor {
         self.paused.retain(|_, until| *until > now);
         let paused = self.paused.clone();
         let slots = self.slots.clone();
-        self.in_flight.insert(msg.id);
+        *self.in_flight.entry(msg.id).or_default() += 1;
         let me = ctx.address();
         let id = msg.id;
         Box::pin(async move {
