@@ -68,6 +68,22 @@ impl Batcher {
     }
 }
 
+/// Waits for the next item, then takes what else has queued meanwhile, up to
+/// `max`: what arrived while the last group was committed (`None`: closed).
+pub(super) async fn next_group<T>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    max: usize,
+) -> Option<Vec<T>> {
+    let mut group = vec![rx.recv().await?];
+    while group.len() < max {
+        match rx.try_recv() {
+            Ok(next) => group.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
+
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Pending>,
     filter: Recipient<RecordsSeen>,
@@ -76,18 +92,10 @@ async fn run(
 ) {
     // Once a salon's monitoring began, it never un-begins: ask the database once.
     let mut monitored: HashSet<CompanyId> = HashSet::new();
-    while let Some(first) = rx.recv().await {
+    while let Some(arrived) = next_group(&mut rx, MAX_GROUP).await {
         let mut groups: BTreeMap<CompanyId, Vec<Pending>> = BTreeMap::new();
-        let mut taken = 0;
-        let mut next = Some(first);
-        while let Some(pending) = next {
+        for pending in arrived {
             groups.entry(pending.company).or_default().push(pending);
-            taken += 1;
-            next = if taken < MAX_GROUP {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
         }
         for (company, group) in groups {
             let answer = commit(&filter, &db, &salons, &mut monitored, company, &group).await;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{CompanyId, Intent, MatchedBy, NotificationId, RecordId};
+use super::batch::next_group;
+use crate::domain::{CompanyId, Intent, MatchedBy, RecordId};
 use crate::replies::decide::{decide, Facts};
 use crate::replies::inbound::Inbound;
 use crate::salons::Salons;
@@ -23,7 +24,7 @@ const MAX_GROUP: usize = 128;
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub reply_id: i64,
-    pub scheduled: Vec<(NotificationId, DateTime<Utc>)>,
+    pub scheduled: store::Opened,
     pub matched_by: MatchedBy,
     pub intent: Intent,
     pub company: Option<CompanyId>,
@@ -84,14 +85,7 @@ impl ReplyBatcher {
 }
 
 async fn run(mut rx: mpsc::UnboundedReceiver<Pending>, db: Db, deciding: Deciding) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(&mut rx, MAX_GROUP).await {
         let (answers, work): (Vec<_>, Vec<_>) = group
             .into_iter()
             .map(|p| (p.answer, (p.message, p.sender_salon, p.received)))
