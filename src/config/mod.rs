@@ -44,7 +44,7 @@ pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
-pub use senders::Sender;
+pub use senders::{Sender, SenderScope};
 pub use sms::SmsConfig;
 pub use staff::StaffConfig;
 pub use supervisor::SupervisorConfig;

@@ -10,6 +10,10 @@ text_enum!(
         Cancel = "cancel",
         /// Anything else (a question, a voice message): a person reads it.
         Other = "other",
+        /// Stop messaging this phone from this sender (DESIGN: "The client's say").
+        Stop = "stop",
+        /// Messages again, after a stop.
+        Resume = "resume",
     }
 );
 
@@ -32,12 +36,20 @@ text_enum!(
 );
 
 impl Intent {
+    /// A stop or a resume: it changes whether we may write to the phone, and is
+    /// honoured even with replies off.
+    pub fn is_opt_change(self) -> bool {
+        matches!(self, Intent::Stop | Intent::Resume)
+    }
+
     /// What the staff's page calls it.
     pub fn label(self) -> &'static str {
         match self {
             Intent::Confirm => "подтвердил",
             Intent::Cancel => "просит отменить или перенести",
             Intent::Other => "написал",
+            Intent::Stop => "попросил не писать",
+            Intent::Resume => "попросил снова писать",
         }
     }
 }

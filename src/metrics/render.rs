@@ -137,6 +137,31 @@ impl Metrics {
                 .iter()
                 .map(|(status, n)| (format!("delivery=\"{status}\""), *n as f64)),
         );
+        for (name, help) in [
+            (
+                crate::store::OPTOUTS,
+                "Clients' stops taken (action=\"out\") and lifted (\"in\"), by source: a reply or the command line.",
+            ),
+            (
+                crate::store::FORGOTTEN,
+                "Phones whose every trace was erased (`forget`).",
+            ),
+            (
+                crate::store::PURGED,
+                "Rows purged by retention ([retention] keep_after_visit), by table.",
+            ),
+        ] {
+            family(
+                &mut out,
+                (name, "counter"),
+                help,
+                snapshot
+                    .durable
+                    .iter()
+                    .filter(|(n, _, _)| n == name)
+                    .map(|(_, labels, value)| (labels.clone(), *value as f64)),
+            );
+        }
         let name = header(
             &mut out,
             "booking_monitor_leases_held",

@@ -69,6 +69,20 @@ pub struct CompanyReport {
     pub webhook_events: i64,
     /// The salon's zone (IANA name): `status` and the page show its times in it.
     pub timezone: String,
+    /// Clients who asked this salon (or its sender) to stop, newest first.
+    pub optouts: Vec<OptOutReport>,
+}
+
+/// A client's stop, as the salon sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptOutReport {
+    /// Masked: `7916***4567`.
+    pub phone: String,
+    pub since: DateTime<Utc>,
+    /// `reply` (the client wrote «стоп») or `command` (`optout add`).
+    pub source: String,
+    /// The sender the reply reached, or the command.
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +112,7 @@ pub struct DecisionReport {
 pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>, StoreError> {
     let states = store::poll_states(conn)?;
     let receipts = store::webhook_receipts(conn)?;
+    let stops = store::optouts(conn, None)?;
     Ok(config
         .companies
         .iter()
@@ -129,6 +144,16 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                     .unwrap_or(config.monitor.default_timezone)
                     .name()
                     .to_string(),
+                optouts: stops
+                    .iter()
+                    .filter(|o| o.company_id == c.id)
+                    .map(|o| OptOutReport {
+                        phone: mask_phone(&o.phone),
+                        since: o.since.and_utc(),
+                        source: o.source.clone(),
+                        via: o.via.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect())
@@ -286,6 +311,25 @@ pub fn render_text(report: &Report) -> String {
                 .map(|e| format!("\n             error: {e}"))
                 .unwrap_or_default()
         );
+    }
+    for c in report.companies.iter().filter(|c| !c.optouts.is_empty()) {
+        let tz = report.zone_of(c.company_id);
+        let _ = writeln!(
+            out,
+            "  {:<10} asked us to stop: {} client(s)",
+            c.company_id,
+            c.optouts.len()
+        );
+        for o in c.optouts.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "             {}  since {}  by {} ({})",
+                o.phone,
+                when(Some(o.since), tz),
+                o.source,
+                o.via
+            );
+        }
     }
     if !report.instances.is_empty() {
         out.push_str("Instances:\n");

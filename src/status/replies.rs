@@ -147,6 +147,8 @@ fn per_salon(
         Intent::Confirm => 3,
         Intent::Cancel => 2,
         Intent::Other => 1,
+        // Tied to no booking: a stop or a resume concerns the phone.
+        Intent::Stop | Intent::Resume => 0,
     };
     for (company, record, intent) in answered {
         let entry = best.entry((*company, *record)).or_insert(*intent);
@@ -168,7 +170,7 @@ fn per_salon(
                 match best.get(booking) {
                     Some(Intent::Confirm) => salon.confirmed_by_reply += 1,
                     Some(Intent::Cancel) => salon.asked_to_cancel += 1,
-                    Some(Intent::Other) => salon.other_reply += 1,
+                    Some(Intent::Other | Intent::Stop | Intent::Resume) => salon.other_reply += 1,
                     None => salon.no_answer += 1,
                 }
             }

@@ -8,7 +8,10 @@ mod backend;
 mod bookings;
 mod bot_records;
 mod cluster;
+mod counters;
+mod forget;
 mod lock;
+mod optouts;
 mod outbox;
 mod plans;
 mod poll;
@@ -25,7 +28,10 @@ pub use cluster::{
     db_now, holds_lease, instance_states, lease_round, release_all, InstanceState, LeaseRequest,
     LeaseRound, Peer,
 };
+pub use counters::{add_to_counter, durable_counters, FORGOTTEN, OPTOUTS, PURGED};
+pub use forget::{forget, is_forgotten, unforget, Erased, Forgotten};
 pub use lock::InstanceLock;
+pub use optouts::{is_opted_out, opt_in, opt_out, opted_out_of_any, optouts, OptOut, OptSource};
 pub use outbox::*;
 pub use plans::{Known, NewNotification, OpenNotice, Planned};
 pub use poll::*;
@@ -36,7 +42,7 @@ pub use push::{
 pub use replan::Replanned;
 pub use replies::{
     asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_replies,
-    visit_confirmed, Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled,
+    visit_confirmed, Lookup, NewReply, OptChange, ReplyContext, ReplyDecision, SentNotice, Settled,
     StoredReply, Taken,
 };
 
@@ -50,8 +56,10 @@ use r2d2::Pool;
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::panic_guard;
-pub use backend::{checkpoint, schema_version, AnyConnection, Serialize, Target};
-pub(crate) use backend::{each_backend, write_transaction};
+pub use backend::{
+    checkpoint, checkpoint_fully, schema_version, vacuum, AnyConnection, Serialize, Target,
+};
+pub(crate) use backend::{each_backend, write_transaction, write_transaction_in};
 
 /// Connections in the pool by default: SQLite writes one at a time anyway.
 pub const POOL_SIZE: u32 = 4;
