@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod monitoring_start;
 pub mod panic_guard;
 pub mod replies;
+pub mod retention;
 pub mod salons;
 pub mod send_test;
 pub mod shared;

@@ -35,6 +35,17 @@ text_enum!(
     }
 );
 
+/// What a reply was read as, in one word (`status`, the page, `/metrics`): a
+/// stop or a resume, else how it failed to match, else its intent.
+pub fn reading(intent: Intent, matched_by: MatchedBy) -> &'static str {
+    match matched_by {
+        _ if intent.is_opt_change() => intent.as_str(),
+        MatchedBy::Ambiguous => "ambiguous",
+        MatchedBy::Unmatched => "unmatched",
+        _ => intent.as_str(),
+    }
+}
+
 impl Intent {
     /// A stop or a resume: it changes whether we may write to the phone, and is
     /// honoured even with replies off.

@@ -174,9 +174,17 @@ pub fn read_for(
     companies.retain(|c| only.is_none_or(|o| o.0 == c.company_id));
     let mut notifications = BTreeMap::new();
     let mut kinds: BTreeMap<Kind, BTreeMap<Status, i64>> = BTreeMap::new();
-    for (kind, status, n) in store::count_by_kind_and_status(conn, only)? {
+    let purged = store::purged_counts(conn, only.map(|c| c.0))?;
+    // What retention purged still counts, as numbers.
+    let kept = purged
+        .iter()
+        .filter_map(|(what, status, n)| Some((Kind::parse(what)?, Status::parse(status)?, *n)));
+    for (kind, status, n) in store::count_by_kind_and_status(conn, only)?
+        .into_iter()
+        .chain(kept)
+    {
         *notifications.entry(status).or_default() += n;
-        kinds.entry(kind).or_default().insert(status, n);
+        *kinds.entry(kind).or_default().entry(status).or_default() += n;
     }
     let decision = |n: store::Notification| {
         let record = serde_json::from_str(&n.record_json)
@@ -250,7 +258,7 @@ pub fn read_for(
         })
         .collect();
     Ok(Report {
-        replies: replies::read(conn, config, only)?,
+        replies: replies::read(conn, config, only, &purged)?,
         instances,
         instances_disagree,
         companies,

@@ -287,6 +287,15 @@ pub fn checkpoint_fully(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Gives the pages a purge freed back to the file system (a file made with
+/// `auto_vacuum = INCREMENTAL`; an older one reuses them), and empties the log.
+pub fn release_free_pages(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA incremental_vacuum;")?;
+    }
+    checkpoint_fully(conn)
+}
+
 /// Rewrites the SQLite file whole, leaving no free space behind (old copies of
 /// deleted rows written before `secure_delete`); nothing to do on PostgreSQL.
 pub fn vacuum(conn: &mut AnyConnection) -> Result<(), StoreError> {

@@ -18,6 +18,7 @@ mod poll;
 mod push;
 mod replan;
 mod replies;
+mod retention;
 mod schema;
 mod sql_types;
 
@@ -45,6 +46,7 @@ pub use replies::{
     visit_confirmed, Lookup, NewReply, OptChange, ReplyContext, ReplyDecision, SentNotice, Settled,
     StoredReply, Taken,
 };
+pub use retention::{fill_visit_times, purge_chunk, purged_counts, Purged};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +59,8 @@ use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::panic_guard;
 pub use backend::{
-    checkpoint, checkpoint_fully, schema_version, vacuum, AnyConnection, Serialize, Target,
+    checkpoint, checkpoint_fully, release_free_pages, schema_version, vacuum, AnyConnection,
+    Serialize, Target,
 };
 pub(crate) use backend::{each_backend, write_transaction, write_transaction_in};
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::{bad_request, unavailable};
 use crate::api_state::State;
 use crate::config::{Config, ProviderKind, Sender};
-use crate::domain::{mask_phone, Delivery, MatchedBy};
+use crate::domain::{mask_phone, Delivery};
 use crate::messages::Schedule;
 use crate::replies::inbound::{self, GreenNotification, Inbound};
 use crate::store::{self, DeliveryUpdate, StoreError};
@@ -67,11 +67,7 @@ pub(super) async fn take(
             continue;
         };
         taken += 1;
-        let label = match d.matched_by {
-            MatchedBy::Ambiguous => "ambiguous",
-            MatchedBy::Unmatched => "unmatched",
-            _ => d.intent.as_str(),
-        };
+        let label = crate::domain::reading(d.intent, d.matched_by);
         state.metrics.reply(label);
         slog::info!(state.logger, "a client's reply was taken"; "reply_id" => d.reply_id,
             "provider" => message.provider, "phone" => mask_phone(message.from.digits()),

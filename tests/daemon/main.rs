@@ -31,6 +31,7 @@ mod reach;
 mod readme;
 mod replan;
 mod replies;
+mod retention;
 mod security;
 mod shutdown;
 mod supervision;
