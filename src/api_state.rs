@@ -9,6 +9,7 @@ use actix_web::web;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::live::LiveConfig;
 use crate::metrics::Metrics;
 use crate::salons::Salons;
 use crate::store::Db;
@@ -21,7 +22,8 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// What the endpoints read.
 #[derive(Clone)]
 pub struct ApiState {
-    pub config: Arc<Config>,
+    /// The running config: each request reads it once (`config`).
+    pub live: Arc<LiveConfig>,
     pub db: Db,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
@@ -40,6 +42,13 @@ pub struct ApiState {
     pub logger: slog::Logger,
     /// Refused webhook requests, logged sparingly.
     pub rejects: Arc<RejectLog>,
+}
+
+impl ApiState {
+    /// The config as it stands now, for one request.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.config()
+    }
 }
 
 /// The state as actix hands it to a handler.

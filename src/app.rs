@@ -186,7 +186,7 @@ pub fn main(cli: Cli) -> i32 {
         } => with_config(&source, |config, _| {
             crate::consent::forget(config, &phone, undo)
         }),
-        Command::Run(source) => with_config(&source, run),
+        Command::Run(source) => with_config(&source, |config, logger| run(config, logger, &source)),
         Command::Migrate(source) => {
             with_config(&source, |config, _| crate::commands::migrate(config))
         }
@@ -194,15 +194,7 @@ pub fn main(cli: Cli) -> i32 {
 }
 
 fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i32) -> i32 {
-    let file = match source.env_file.as_deref().map(EnvFile::read).transpose() {
-        Ok(file) => file.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("booking-monitor: {e}");
-            return EXIT_BAD_CONFIG;
-        }
-    };
-    let env = |name: &str| file.get(name).or_else(|| std::env::var(name).ok());
-    match Config::load(&source.config, &env) {
+    match load(source) {
         Ok(config) => {
             let logger = logging::logger(&config.log);
             command(config, logger)
@@ -214,7 +206,18 @@ fn with_config(source: &ConfigSource, command: impl FnOnce(Config, Logger) -> i3
     }
 }
 
-fn run(config: Config, logger: Logger) -> i32 {
+/// The config file and the env file, read and checked (at start, and again at
+/// each SIGHUP). The error names every problem.
+fn load(source: &ConfigSource) -> Result<Config, String> {
+    let file = match source.env_file.as_deref().map(EnvFile::read).transpose() {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let env = |name: &str| file.get(name).or_else(|| std::env::var(name).ok());
+    Config::load(&source.config, &env).map_err(|e| e.to_string())
+}
+
+fn run(config: Config, logger: Logger, source: &ConfigSource) -> i32 {
     panic_guard::install_hook(logger.clone());
     // One process per SQLite file; on PostgreSQL instances share by leases.
     let _lock = match config.database_location() {
@@ -249,11 +252,23 @@ fn run(config: Config, logger: Logger) -> i32 {
                 return e.exit_code();
             }
         };
-        let code = tokio::select! {
-            code = daemon.gave_up() => code,
-            signal = shutdown_signal() => {
-                slog::info!(logger, "signal received"; "signal" => signal);
-                EXIT_OK
+        let mut signals = Signals::new();
+        let code = loop {
+            tokio::select! {
+                code = daemon.gave_up() => break code,
+                signal = signals.next() => match signal {
+                    Signal::Reload => {
+                        slog::info!(logger, "SIGHUP: reading the config again");
+                        match load(source) {
+                            Ok(config) => daemon.reload(config).await,
+                            Err(problems) => daemon.refuse_reload(&problems),
+                        }
+                    }
+                    Signal::Stop(name) => {
+                        slog::info!(logger, "signal received"; "signal" => name);
+                        break EXIT_OK;
+                    }
+                },
             }
         };
         daemon.shutdown().await;
@@ -309,19 +324,50 @@ fn status(config: Config, json: bool) -> i32 {
     }
 }
 
-async fn shutdown_signal() -> &'static str {
+/// What a signal asks of the daemon.
+enum Signal {
+    /// SIGHUP: read the config again and apply it (systemd's `ExecReload`).
+    Reload,
+    /// SIGTERM or SIGINT: stop gracefully.
+    Stop(&'static str),
+}
+
+/// The signals the daemon answers, registered once so that none arriving between
+/// two waits is lost.
+struct Signals {
     #[cfg(unix)]
-    {
-        use actix_rt::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = actix_rt::signal::ctrl_c() => "SIGINT",
+    term: actix_rt::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: actix_rt::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use actix_rt::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+                hup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+            }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = actix_rt::signal::ctrl_c().await;
-        "SIGINT"
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => Signal::Stop("SIGTERM"),
+                _ = self.hup.recv() => Signal::Reload,
+                _ = actix_rt::signal::ctrl_c() => Signal::Stop("SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = actix_rt::signal::ctrl_c().await;
+            Signal::Stop("SIGINT")
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
 use std::time::Duration;
@@ -19,8 +20,8 @@ use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_api;
 use crate::http_client::{TlsRoots, TlsSetupError};
-use crate::lifecycle::Policy;
-use crate::messages::{Drain, RecordsSeen, Schedule};
+use crate::live::LiveConfig;
+use crate::messages::{ConfigChanged, Drain, RecordsSeen, Refill, Schedule};
 use crate::metrics::Metrics;
 use crate::monitoring_start::MonitoringStart;
 use crate::salons::Salons;
@@ -60,6 +61,8 @@ pub struct Daemon {
     /// Held so that the poller has an address: `actix::Supervisor` restarts only
     /// actors that someone can still reach.
     poller: Option<Addr<PollerActor>>,
+    /// The delay actor, told to time again the rows of a salon a reload brings back.
+    delay: Option<Recipient<Refill>>,
     http: Option<(SocketAddr, ServerHandle)>,
 }
 
@@ -77,15 +80,17 @@ impl Daemon {
         logger: Logger,
         faults: FaultPlan,
     ) -> Result<Daemon, StartError> {
-        let config = Arc::new(config);
+        let live = Arc::new(LiveConfig::new(config));
+        let settings = live.current();
+        let config = settings.config.clone();
         let shared = Shared {
-            policy: Arc::new(Policy::new(&config)),
+            policy: settings.policy.clone(),
             limiter: Arc::new(RateLimiter::new(
                 config.yclients.max_requests_per_second,
                 config.yclients.max_requests_per_minute,
             )),
             tls: TlsRoots::load(config.tls.ca_file.as_deref())?,
-            salons: Arc::new(Salons::new(config.clone(), logger.clone())),
+            salons: Arc::new(Salons::new(live.clone(), logger.clone())),
             supervision: Arc::new(Supervision::new(&config.supervisor, logger.clone())),
             faults: Arc::new(faults),
             metrics: Arc::new(Metrics::default()),
@@ -99,6 +104,7 @@ impl Daemon {
             }),
             start: Arc::new(MonitoringStart::now()),
             config,
+            live,
             db,
             logger,
         };
@@ -116,8 +122,10 @@ impl Daemon {
             shared,
             notifier: None,
             poller: None,
+            delay: None,
             http: None,
         };
+        daemon.record_running_config();
         let started = if daemon.shared.config.monitor.enabled {
             Some(daemon.start_actors())
         } else {
@@ -129,7 +137,7 @@ impl Daemon {
         };
         if let Some(listen) = daemon.shared.config.http.as_ref().and_then(|h| h.listen) {
             let state = ApiState {
-                config: daemon.shared.config.clone(),
+                live: daemon.shared.live.clone(),
                 db: daemon.shared.db.clone(),
                 metrics: daemon.shared.metrics.clone(),
                 limiter: daemon.shared.limiter.clone(),
@@ -147,8 +155,7 @@ impl Daemon {
                     daemon.shared.db.clone(),
                     crate::webhooks::Deciding {
                         salons: daemon.shared.salons.clone(),
-                        acknowledge: daemon.shared.config.replies.acknowledge,
-                        window: daemon.shared.config.replies.window_hours,
+                        live: daemon.shared.live.clone(),
                     },
                 ),
                 schedule: started.map(|(_, delay)| delay),
@@ -177,6 +184,7 @@ impl Daemon {
             handle.spawn(crate::leases::run(self.shared.clone(), schedule, refill));
         }
         handle.spawn(crate::retention::run(self.shared.clone()));
+        self.delay = Some(delay.clone().recipient());
         let for_replies = delay.clone().recipient();
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
@@ -202,6 +210,82 @@ impl Daemon {
         self.notifier = Some(notifier);
         self.poller = Some(poller);
         (for_webhooks, for_replies)
+    }
+
+    /// Applies a reloaded config (already checked whole): the settings that need a
+    /// restart keep their running values and the log names them; the rest is the
+    /// running config from now on. Work under way finishes under the config it
+    /// began with.
+    pub async fn reload(&self, config: Config) {
+        let log = &self.shared.logger;
+        let running = self.shared.live.current();
+        let prepared = crate::reload::prepare(&running.config, config);
+        for key in &prepared.needs_restart {
+            slog::warn!(log, "config reload: this setting changes only at a restart; the running value stays";
+                "key" => *key);
+        }
+        let settings = self.shared.live.replace(running.next(prepared.config));
+        let config = &settings.config;
+        if !prepared.added.is_empty() && self.shared.start.registered() {
+            // Their monitoring begins now: what was booked before is the backlog.
+            let (added, at) = (prepared.added.clone(), self.shared.start.at(Instant::now()));
+            let begun = self
+                .shared
+                .db
+                .run(move |c| crate::store::begin_monitoring(c, &added, at, chrono::Utc::now()))
+                .await;
+            if let Err(e) = begun {
+                slog::error!(log, "config reload: cannot record when the added salons' monitoring began; their first poll does"; "error" => %e);
+            }
+        }
+        if let Some(poller) = &self.poller {
+            poller.do_send(ConfigChanged);
+        }
+        if let Some(delay) = &self.delay {
+            delay.do_send(Refill);
+        }
+        if !self.shared.cluster.is_shared() && config.monitor.enabled {
+            let companies = config.companies.len();
+            plan_the_budget(config, companies, &self.shared.limiter, log, true);
+        }
+        self.record_running_config();
+        self.shared.metrics.config_reload("applied");
+        let ids = |c: &[crate::domain::CompanyId]| {
+            format!("{:?}", c.iter().map(|c| c.0).collect::<Vec<_>>())
+        };
+        slog::info!(log, "config reloaded and applied";
+            "fingerprint" => &config.fingerprint, "companies_added" => ids(&prepared.added),
+            "companies_removed" => ids(&prepared.removed),
+            "changed" => prepared.changed.join(", "));
+    }
+
+    /// A reloaded config with problems: refused whole, the running one stays.
+    pub fn refuse_reload(&self, problems: &str) {
+        self.shared.metrics.config_reload("refused");
+        slog::error!(self.shared.logger, "config reload refused: the running config stays";
+            "problems" => problems);
+    }
+
+    /// Writes the running config's load time and fingerprint for `status`.
+    fn record_running_config(&self) {
+        let settings = self.shared.live.current();
+        let running = crate::store::RunningConfig {
+            instance_id: self.shared.cluster.instance_id.to_string(),
+            loaded_at: settings.loaded_at.naive_utc(),
+            fingerprint: settings.config.fingerprint.clone(),
+            reloads: settings.generation as i64,
+            updated_at: chrono::Utc::now().naive_utc(),
+        };
+        let (db, log) = (self.shared.db.clone(), self.shared.logger.clone());
+        let alone = !self.shared.cluster.is_shared();
+        self.arbiter.spawn(async move {
+            let recorded = db
+                .run(move |c| crate::store::record_running_config(c, &running, alone))
+                .await;
+            if let Err(e) = recorded {
+                slog::warn!(log, "cannot record the running config for `status`"; "error" => %e);
+            }
+        });
     }
 
     /// Stops at once, without waiting for a send in flight or checkpointing: for an

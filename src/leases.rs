@@ -22,25 +22,27 @@ use crate::store::{self, LeaseRequest};
 pub async fn run(shared: Shared, schedule: Recipient<Schedule>, refill: Recipient<Refill>) {
     let Shared {
         cluster,
-        config,
+        live,
         db,
         metrics,
         limiter,
         logger: log,
         ..
     } = shared;
-    let companies: Vec<CompanyId> = config.companies.iter().map(|c| c.company_id()).collect();
     let started_at = Utc::now();
     let ttl = TimeDelta::from_std(cluster.ttl()).unwrap_or(TimeDelta::seconds(15));
-    let agreement = config.agreement();
-    let (settings, fingerprint) = (agreement.to_text(), agreement.fingerprint());
     let mut failing = false;
     let mut warned_budget = false;
     loop {
         let began = Instant::now();
+        // The running config, read each round: a reload changes the companies
+        // shared out and the settings the other instances compare.
+        let config = live.config();
+        let companies: Vec<CompanyId> = config.companies.iter().map(|c| c.company_id()).collect();
+        let agreement = config.agreement();
+        let (settings, fingerprint) = (agreement.to_text(), agreement.fingerprint());
         let busy = cluster.busy();
         let (me, list) = (cluster.instance_id.clone(), companies.clone());
-        let (settings, fingerprint) = (settings.clone(), fingerprint.clone());
         let round = db
             .run_once(move |conn| {
                 store::lease_round(

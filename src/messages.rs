@@ -40,6 +40,12 @@ pub struct FilterOutcome {
     pub ignored: usize,
 }
 
+/// The daemon → Poller: a reload changed the running config (companies added or
+/// removed, the interval); the poller reads the new one from `LiveConfig`.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ConfigChanged;
+
 /// Leases → Delay: this instance now holds more companies; their pending rows
 /// are timed here from now on.
 #[derive(Debug, Clone, Copy, Message)]

@@ -48,6 +48,18 @@ impl MonitoringStart {
         })
     }
 
+    /// A later moment of this process (a reload that added companies), on
+    /// YClients' clock as far as the start is known, rounded down to the second.
+    pub fn at(&self, moment: Instant) -> DateTime<Utc> {
+        let start = self
+            .on_yclients
+            .get()
+            .copied()
+            .unwrap_or_else(|| floor_to_second(self.started_wall));
+        let since = moment.saturating_duration_since(self.started);
+        floor_to_second(start + TimeDelta::from_std(since).unwrap_or(TimeDelta::zero()))
+    }
+
     pub fn registered(&self) -> bool {
         self.registered.load(Ordering::SeqCst)
     }

@@ -12,12 +12,16 @@ use crate::lifecycle::parse_record;
 use crate::shared::Shared;
 use crate::store::{self, Purged, StoreError};
 
+/// While retention is off, the loop waits for a reload (or this long).
+const OFF_RECHECK: Duration = Duration::from_secs(3600);
+
 /// Runs until the process stops; does nothing while retention is off.
 pub async fn run(shared: Shared) {
+    let mut changes = shared.live.changes();
     loop {
-        let Some(every) = shared.config.retention.purge_every() else {
-            return;
-        };
+        // The running config, read each round: a reload may turn retention on.
+        let shared = shared.current();
+        let every = shared.config.retention.purge_every().unwrap_or(OFF_RECHECK);
         if shared.supervision.stopping() {
             return;
         }
@@ -34,7 +38,11 @@ pub async fn run(shared: Shared) {
                     "error" => %e)
             }
         }
-        actix_rt::time::sleep(every).await;
+        // A reload (retention turned on, a shorter keep) purges at once.
+        tokio::select! {
+            _ = actix_rt::time::sleep(every) => {}
+            changed = changes.changed() => if changed.is_err() { return },
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::faults::FaultPlan;
 use crate::http_client::TlsRoots;
 use crate::lifecycle::Policy;
+use crate::live::LiveConfig;
 use crate::metrics::Metrics;
 use crate::monitoring_start::MonitoringStart;
 use crate::store::Db;
@@ -19,11 +20,15 @@ use crate::yclients::RateLimiter;
 use crate::salons::Salons;
 use crate::supervision::Supervision;
 
-/// What every actor shares: read-only config and handles to shared services.
+/// What every actor shares: the config (as it stood when the piece of work at
+/// hand began) and handles to shared services.
 #[derive(Clone)]
 pub struct Shared {
+    /// The running config's value when this `Shared` was taken (`current`).
     pub config: Arc<Config>,
     pub policy: Arc<Policy>,
+    /// The running config, swapped whole by a reload.
+    pub live: Arc<LiveConfig>,
     pub db: Db,
     pub logger: Logger,
     pub limiter: Arc<RateLimiter>,
@@ -37,6 +42,19 @@ pub struct Shared {
     pub cluster: Arc<Cluster>,
     /// When this process began monitoring (YClients' clock).
     pub start: Arc<MonitoringStart>,
+}
+
+impl Shared {
+    /// These services with the config as it stands now: each piece of work (a
+    /// poll, a due row, a purge) takes it at its start and keeps it to its end.
+    pub fn current(&self) -> Shared {
+        let settings = self.live.current();
+        Shared {
+            config: settings.config.clone(),
+            policy: settings.policy.clone(),
+            ..self.clone()
+        }
+    }
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, with ±20 % jitter so that many

@@ -126,7 +126,7 @@ impl Handler<Answered> for DelayActor {
             // The notifier failed or restarted mid-way; the row is still in the
             // table, so look at it again shortly.
             Ok(Err(_)) | Err(_) => {
-                let pause = self.shared.config.monitor.retry_initial_ms as i64;
+                let pause = self.shared.live.config().monitor.retry_initial_ms as i64;
                 self.schedule(id, Utc::now() + chrono::Duration::milliseconds(pause), ctx);
             }
         }
@@ -147,8 +147,15 @@ impl DelayActor {
     fn refill(&mut self, ctx: &mut Context<Self>) {
         let db = self.shared.db.clone();
         let until = Utc::now() + horizon();
-        // On a shared database: the rows of the companies this instance holds.
-        let held = self.shared.cluster.held_companies();
+        // The rows of the companies in the running config (a removed company's
+        // wait unsent); on a shared database, of those this instance holds.
+        let config = self.shared.live.config();
+        let held = self
+            .shared
+            .cluster
+            .held_companies()
+            .unwrap_or_else(|| config.companies.iter().map(|c| c.company_id()).collect());
+        let held = Some(held);
         let load = Guarded::new(async move {
             db.run(move |conn| store::open_due_before(conn, until, held.as_deref()))
                 .await

@@ -138,7 +138,8 @@ impl Handler<RecordsSeen> for FilterActor {
     type Result = AtomicResponse<Self, Result<FilterOutcome, ActorFailure>>;
 
     fn handle(&mut self, msg: RecordsSeen, _ctx: &mut Context<Self>) -> Self::Result {
-        let shared = self.shared.clone();
+        // The config as it stands now: the whole commit plans with it.
+        let shared = self.shared.current();
         let company = msg.company;
         let work = Guarded::new(async move {
             let db = shared.db.clone();

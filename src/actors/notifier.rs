@@ -21,7 +21,9 @@ const NAME: &str = "notifier";
 
 pub struct NotifierActor {
     shared: Shared,
-    clients: Option<Rc<Clients>>,
+    /// The clients of the running config, and its generation: built again after a
+    /// reload, while the rows in flight keep the ones they began with.
+    clients: Option<(u64, Rc<Clients>)>,
     /// Set when the provider refused the account (expired token…): every send waits.
     paused: Pauses,
     /// One permit per send in flight.
@@ -65,7 +67,6 @@ impl Actor for NotifierActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.clients = Some(Rc::new(Clients::new(&self.shared)));
         // Before any `Due`: rows left in `sending` were interrupted mid-send (by a
         // crash, or by the panic that restarted this actor); those still in flight
         // after a restart are not.
@@ -108,11 +109,17 @@ impl Handler<Due> for NotifierActor {
     /// which actix would poll each time the actor wakes, so a backlog of thousands
     /// costs nothing per new row.
     fn handle(&mut self, msg: Due, ctx: &mut Context<Self>) -> Self::Result {
-        let shared = self.shared.clone();
-        let clients = self
-            .clients
-            .clone()
-            .expect("clients are built in started()");
+        // The config as it stands now: the row is carried out under it to its end.
+        let shared = self.shared.current();
+        let generation = shared.live.current().generation;
+        let clients = match &self.clients {
+            Some((built, clients)) if *built == generation => clients.clone(),
+            _ => {
+                let clients = Rc::new(Clients::new(&shared));
+                self.clients = Some((generation, clients.clone()));
+                clients
+            }
+        };
         // Pauses that ended are forgotten; the rest go with the row.
         let now = Utc::now();
         self.paused.retain(|_, until| *until > now);

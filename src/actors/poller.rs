@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::domain::CompanyId;
-use crate::messages::{FilterOutcome, RecordsSeen};
+use crate::messages::{ConfigChanged, FilterOutcome, RecordsSeen};
 use crate::panic_guard::Guarded;
 use crate::shared::{backoff, Shared};
 use crate::store::{self, StoreError};
@@ -29,8 +29,11 @@ struct CompanyPolls {
 pub struct PollerActor {
     shared: Shared,
     filter: Recipient<RecordsSeen>,
-    yclients: Option<Rc<YClients>>,
+    /// The YClients client, and the config generation it was built from.
+    yclients: Option<(u64, Rc<YClients>)>,
     companies: Vec<CompanyPolls>,
+    /// The timer of the next poll, cancelled when the companies change.
+    next: Option<SpawnHandle>,
 }
 
 /// How one poll ended.
@@ -58,46 +61,77 @@ impl PollerActor {
             filter,
             yclients: None,
             companies: Vec::new(),
+            next: None,
         }
     }
 
     fn interval(&self) -> Duration {
-        Duration::from_millis(self.shared.config.monitor.poll_interval_ms)
+        Duration::from_millis(self.shared.live.config().monitor.poll_interval_ms)
+    }
+
+    /// The YClients client of the running config (built again after a reload;
+    /// a poll in flight keeps the one it began with).
+    fn yclients(&mut self, shared: &Shared) -> Rc<YClients> {
+        let generation = shared.live.current().generation;
+        match &self.yclients {
+            Some((built, client)) if *built == generation => client.clone(),
+            _ => {
+                let client = Rc::new(YClients::new(
+                    &shared.config.yclients,
+                    &shared.tls,
+                    shared.limiter.clone(),
+                ));
+                self.yclients = Some((generation, client.clone()));
+                client
+            }
+        }
     }
 
     /// Waits for the company whose poll is due first, then polls it.
     fn schedule_next(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.next.take() {
+            ctx.cancel_future(timer);
+        }
         if self.shared.supervision.stopping() {
             return;
         }
-        let Some((index, next_at)) = self
+        let Some((company, next_at)) = self
             .companies
             .iter()
-            .enumerate()
-            .min_by_key(|(_, c)| c.next_at)
-            .map(|(i, c)| (i, c.next_at))
+            .min_by_key(|c| c.next_at)
+            .map(|c| (c.id, c.next_at))
         else {
             return;
         };
         let wait = next_at.saturating_duration_since(Instant::now());
-        ctx.run_later(wait, move |act, ctx| act.poll(index, ctx));
+        self.next = Some(ctx.run_later(wait, move |act, ctx| {
+            act.next = None;
+            act.poll(company, ctx)
+        }));
     }
 
-    fn poll(&mut self, index: usize, ctx: &mut Context<Self>) {
+    fn state(&mut self, company: CompanyId) -> Option<&mut CompanyPolls> {
+        self.companies.iter_mut().find(|c| c.id == company)
+    }
+
+    fn poll(&mut self, company: CompanyId, ctx: &mut Context<Self>) {
         if self.shared.supervision.stopping() {
             return;
         }
-        let company = self.companies[index].id;
         if !self.shared.cluster.begin_poll(company) {
             // Another instance holds it, or this one's share lapsed: look again soon.
-            self.companies[index].next_at = Instant::now() + NOT_HELD_RECHECK;
+            if let Some(state) = self.state(company) {
+                state.next_at = Instant::now() + NOT_HELD_RECHECK;
+            }
             self.schedule_next(ctx);
             return;
         }
         let started = Instant::now();
+        // The config as it stands now, kept to the poll's end.
+        let shared = self.shared.current();
         let work = Guarded::new(poll_company(
-            self.shared.clone(),
-            self.yclients.clone().expect("client built in started()"),
+            shared.clone(),
+            self.yclients(&shared),
             self.filter.clone(),
             company,
         ));
@@ -109,7 +143,11 @@ impl PollerActor {
             let long_max = Duration::from_millis(act.shared.config.monitor.retry_max_ms).max(interval);
             let max = poll_backoff_cap(interval, long_max);
             let log = act.shared.logger.new(slog::o!("company_id" => company.0));
-            let state = &mut act.companies[index];
+            let Some(state) = act.companies.iter_mut().find(|c| c.id == company) else {
+                // Removed from the config while it was polled.
+                act.schedule_next(ctx);
+                return;
+            };
             match result {
                 PollResult::Committed(outcome, requests, records) => {
                     act.shared.metrics.poll(company, "ok", records);
@@ -236,11 +274,15 @@ async fn poll_company(
         Ok(changed) => changed,
         Err(e) => return record_failure(&shared, company, e).await,
     };
-    let began = shared
+    let mut began = shared
         .start
         .on_yclients(changed.server_time, changed.answered);
     if let Err(e) = register_start(&shared, began).await {
         return e.into();
+    }
+    // A company a reload added is monitored from then (`Daemon::reload` registered it).
+    if let Some(added) = shared.live.current().added_at.get(&company) {
+        began = shared.start.at(*added);
     }
     let requests = changed.requests;
     // YClients' clock, not ours: then skew between the two cannot open a gap.
@@ -370,18 +412,13 @@ impl Actor for PollerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let shared = &self.shared;
-        self.yclients = Some(Rc::new(YClients::new(
-            &shared.config.yclients,
-            &shared.tls,
-            shared.limiter.clone(),
-        )));
         // Which companies were polled before: they are spread over the interval
         // rather than bunched; one never polled is polled at once (its monitoring
         // began, and its webhooks wait for its first poll), as the limiter allows.
-        let db = shared.db.clone();
+        let db = self.shared.db.clone();
         let polled = Guarded::new(async move { db.run(store::poll_states).await });
         ctx.wait(polled.into_actor(self).map(|states, act, ctx| {
+            let config = act.shared.live.config();
             let polled: std::collections::HashSet<i64> = match states {
                 Ok(Ok(states)) => states
                     .iter()
@@ -389,14 +426,12 @@ impl Actor for PollerActor {
                     .map(|s| s.company_id)
                     .collect(),
                 // Not known: every company is spread, as if polled before.
-                _ => act.shared.config.companies.iter().map(|c| c.id).collect(),
+                _ => config.companies.iter().map(|c| c.id).collect(),
             };
-            let count = act.shared.config.companies.len().max(1) as u32;
+            let count = config.companies.len().max(1) as u32;
             let step = act.interval() / count;
             let now = Instant::now();
-            act.companies = act
-                .shared
-                .config
+            act.companies = config
                 .companies
                 .iter()
                 .enumerate()
@@ -413,6 +448,31 @@ impl Actor for PollerActor {
                 .collect();
             act.schedule_next(ctx);
         }));
+    }
+}
+
+impl Handler<ConfigChanged> for PollerActor {
+    type Result = ();
+
+    /// A reload changed the config: a company added is polled at once (its
+    /// monitoring begins), one removed is polled no more; the rest keep their
+    /// turn, and the next waits use the new interval.
+    fn handle(&mut self, _msg: ConfigChanged, ctx: &mut Context<Self>) {
+        let config = self.shared.live.config();
+        let now = Instant::now();
+        self.companies.retain(|c| config.company(c.id).is_some());
+        for company in &config.companies {
+            let id = company.company_id();
+            if !self.companies.iter().any(|c| c.id == id) {
+                self.companies.push(CompanyPolls {
+                    id,
+                    next_at: now,
+                    failures: 0,
+                    failing: None,
+                });
+            }
+        }
+        self.schedule_next(ctx);
     }
 }
 

@@ -159,6 +159,10 @@ pub struct Config {
     pub sms: SmsConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// SHA-256 of the config file's text (hex): `sha256sum config.toml` shows
+    /// the same, so an operator can tell which file a daemon runs.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// Where the database lives.
@@ -218,6 +222,11 @@ impl Config {
             // The key already says where; toml's own text would add a snippet.
             ConfigError::new(key, one_line(&e.inner().message()))
         })?;
+        config.fingerprint = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let from_env = config.apply_env(env)?;
         config.resolve_company_texts(text)?;
         // A value the environment set is blamed on the variable, not on the file's key.

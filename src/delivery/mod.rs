@@ -105,6 +105,11 @@ pub async fn deliver(
     if row.status != Status::Pending || shared.supervision.stopping() {
         return Ok(Delivery::done());
     }
+    // A salon removed from the config: its rows wait unsent, and go out if a
+    // reload brings it back while they are still useful.
+    if shared.config.company(row.company()).is_none() {
+        return Ok(Delivery::done());
+    }
     let now = Utc::now();
     if row.due_at() > now {
         return Ok(Delivery::retry_at(row.due_at()));

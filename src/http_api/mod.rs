@@ -54,7 +54,7 @@ async fn healthz() -> HttpResponse {
 /// 200 when the database answers and every company's last poll is recent and
 /// succeeded; 503 with the reasons otherwise.
 async fn readyz(state: State) -> HttpResponse {
-    let config = state.config.clone();
+    let config = state.config();
     let companies = state
         .db
         .run_once(move |conn| status::companies(conn, &config))
@@ -63,13 +63,13 @@ async fn readyz(state: State) -> HttpResponse {
     match companies {
         Err(e) => problems.push(format!("database: {e}")),
         Ok(companies) => {
-            if !state.config.monitor.enabled {
+            if !state.config().monitor.enabled {
                 problems.push("monitoring is disabled (monitor.enabled = false)".to_string());
             }
             if let Some(difference) = state.cluster.disagreement() {
                 problems.push(format!("instances disagree: {difference}"));
             }
-            if state.config.monitor.enabled && !state.cluster.ready() {
+            if state.config().monitor.enabled && !state.cluster.ready() {
                 problems.push(format!(
                     "instance {}: holds {} companies of its fair share of {}",
                     state.cluster.instance_id,
@@ -77,7 +77,7 @@ async fn readyz(state: State) -> HttpResponse {
                     state.cluster.fair_share()
                 ));
             }
-            let interval = state.config.monitor.poll_interval_ms as i64;
+            let interval = state.config().monitor.poll_interval_ms as i64;
             // A failed poll shows as an error at once; silence for three intervals
             // means the polls themselves stopped.
             let stale = chrono::Duration::milliseconds(3 * interval + 5_000);
@@ -130,7 +130,7 @@ async fn metrics(state: State) -> HttpResponse {
         .run_once(|c| store::count_deliveries(c, None))
         .await
         .unwrap_or_default();
-    let config = &state.config;
+    let config = state.config();
     let companies = config.companies.len() as u64;
     let (leases_held, fair_share) = if state.cluster.is_shared() {
         (
@@ -178,7 +178,7 @@ struct BotRecord {
 
 /// The bot's requests carry `Authorization: Bearer <http.token>`.
 fn authorized(state: &State, req: &HttpRequest) -> bool {
-    let Some(http) = &state.config.http else {
+    let Some(http) = &state.config().http else {
         return false;
     };
     let expected = http.token.expose();

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api_state::State;
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 use crate::domain::CompanyId;
 use crate::status;
 
@@ -83,16 +83,15 @@ fn check(
 
 /// The operator's pages need `http.token` once `http.listen` is not a loopback
 /// address (anyone on the network could read every salon's clients otherwise).
-fn operator_token(state: &State) -> Option<&Secret> {
-    let http = state.config.http.as_ref()?;
+fn operator_token(config: &Config) -> Option<&Secret> {
+    let http = config.http.as_ref()?;
     let listen = http.listen?;
     (!listen.ip().is_loopback()).then_some(&http.token)
 }
 
 /// A salon's own token; a salon without one (or an unknown id) has no page.
-fn salon_token(state: &State, company: CompanyId) -> Option<&Secret> {
-    state
-        .config
+fn salon_token(config: &Config, company: CompanyId) -> Option<&Secret> {
+    config
         .company(company)
         .map(|c| &c.staff_token)
         .filter(|t| !t.is_empty())
@@ -125,7 +124,7 @@ fn logged_in(path: &str, company: Option<CompanyId>, token: &str) -> HttpRespons
 }
 
 async fn report(state: &State, company: Option<CompanyId>) -> Result<status::Report, HttpResponse> {
-    let config = state.config.clone();
+    let config = state.config();
     let mut report = state
         .db
         .run_once(move |conn| status::read_for(conn, &config, company))
@@ -159,12 +158,13 @@ async fn serve(
     company: Option<CompanyId>,
     html: bool,
 ) -> HttpResponse {
+    let config = state.config();
     let expected = match company {
-        Some(c) => match salon_token(&state, c) {
+        Some(c) => match salon_token(&config, c) {
             Some(token) => Some(token),
             None => return refused(),
         },
-        None => operator_token(&state),
+        None => operator_token(&config),
     };
     match check(&req, &login, company, expected) {
         Access::Refused => refused(),

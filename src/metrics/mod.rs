@@ -51,6 +51,7 @@ struct Inner {
     staff_alerts: BTreeMap<&'static str, u64>,
     fallbacks: BTreeMap<(&'static str, &'static str), u64>,
     deliveries: BTreeMap<(&'static str, &'static str), u64>,
+    config_reloads: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Default)]
@@ -150,6 +151,12 @@ impl Metrics {
     pub fn delivery(&self, status: &'static str, outcome: &'static str) {
         let mut m = self.inner.lock().expect("metrics lock");
         *m.deliveries.entry((status, outcome)).or_default() += 1;
+    }
+
+    /// A reloaded config, `applied` or `refused`.
+    pub fn config_reload(&self, outcome: &'static str) {
+        let mut m = self.inner.lock().expect("metrics lock");
+        *m.config_reloads.entry(outcome).or_default() += 1;
     }
 
     /// A booking re-read from YClients before a send (nothing proved it current).

@@ -107,6 +107,12 @@ impl Metrics {
                 "outcome",
                 &m.staff_alerts,
             ),
+            (
+                "booking_monitor_config_reloads_total",
+                "Configs reloaded on SIGHUP: applied whole, or refused whole.",
+                "outcome",
+                &m.config_reloads,
+            ),
         ] {
             family(
                 &mut out,

@@ -40,6 +40,19 @@ pub struct Report {
     pub instances_disagree: Option<String>,
     /// Clients' replies.
     pub replies: replies::RepliesReport,
+    /// The config each daemon runs: when it was loaded and its file's SHA-256.
+    pub running_config: Vec<RunningConfigReport>,
+}
+
+/// The config a daemon runs (one on SQLite; one per instance on PostgreSQL).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunningConfigReport {
+    pub instance_id: String,
+    pub loaded_at: DateTime<Utc>,
+    /// SHA-256 of the config file, as `sha256sum` shows it.
+    pub fingerprint: String,
+    /// Reloads applied since that daemon started.
+    pub reloads: i64,
 }
 
 /// One instance on a shared database, as the database knows it.
@@ -257,7 +270,21 @@ pub fn read_for(
             companies: i.companies,
         })
         .collect();
+    // Which config runs is the operator's concern, not a salon's.
+    let running_config = match only {
+        Some(_) => Vec::new(),
+        None => store::running_configs(conn)?
+            .into_iter()
+            .map(|r| RunningConfigReport {
+                instance_id: r.instance_id,
+                loaded_at: r.loaded_at.and_utc(),
+                fingerprint: r.fingerprint,
+                reloads: r.reloads,
+            })
+            .collect(),
+    };
     Ok(Report {
+        running_config,
         replies: replies::read(conn, config, only, &purged)?,
         instances,
         instances_disagree,
@@ -296,7 +323,28 @@ impl Report {
 
 /// For people at a terminal. Each salon's times are in its own zone, named.
 pub fn render_text(report: &Report) -> String {
-    let mut out = String::from("Companies:\n");
+    let mut out = String::new();
+    // The operator's zone: the first salon's.
+    let zone = report
+        .companies
+        .first()
+        .map(|c| report.zone_of(c.company_id))
+        .unwrap_or(chrono_tz::UTC);
+    for r in &report.running_config {
+        let _ = writeln!(
+            out,
+            "Config: loaded {} ({} reload(s)), sha256 {}{}",
+            when(Some(r.loaded_at), zone),
+            r.reloads,
+            r.fingerprint.get(..16).unwrap_or(&r.fingerprint),
+            if report.running_config.len() > 1 {
+                format!("  [{}]", r.instance_id)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out.push_str("Companies:\n");
     for c in &report.companies {
         let tz = report.zone_of(c.company_id);
         let _ = writeln!(

@@ -19,6 +19,7 @@ mod push;
 mod replan;
 mod replies;
 mod retention;
+mod running;
 mod schema;
 mod sql_types;
 
@@ -47,6 +48,7 @@ pub use replies::{
     StoredReply, Taken,
 };
 pub use retention::{fill_visit_times, purge_chunk, purged_counts, Purged};
+pub use running::{record_running_config, running_configs, RunningConfig};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

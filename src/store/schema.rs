@@ -158,6 +158,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    running_configs (instance_id) {
+        instance_id -> Text,
+        loaded_at -> Timestamp,
+        fingerprint -> Text,
+        reloads -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     counters,
@@ -171,6 +181,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     poll_cursors,
     purged_counts,
     replies,
+    running_configs,
     secrets,
     webhook_receipts
 );

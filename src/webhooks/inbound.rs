@@ -47,7 +47,7 @@ pub(super) async fn take(
     let mut pending = Vec::new();
     for message in messages {
         // A stop is honoured wherever a client can write to us, replies on or off.
-        if !state.config.replies.enabled && !message.meaning().0.is_opt_change() {
+        if !state.config().replies.enabled && !message.meaning().0.is_opt_change() {
             state.metrics.reply("replies_off");
             continue;
         }
@@ -104,7 +104,7 @@ pub(super) async fn green_api(
     token: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let config = state.config.clone();
+    let config = state.config();
     let Some(sender) = config.sender_by_secret(|w| &w.green_api.webhook_token, &token) else {
         return HttpResponse::NotFound().finish();
     };
@@ -155,7 +155,7 @@ pub(super) async fn gateway(
     token: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let config = state.config.clone();
+    let config = state.config();
     let Some(sender) = config.sender_by_secret(|w| &w.webhook.inbound_token, &token) else {
         return HttpResponse::NotFound().finish();
     };
@@ -196,7 +196,7 @@ pub(super) async fn record_statuses(
         return Ok(0);
     }
     let now = Utc::now();
-    let (salons, config) = (state.salons.clone(), state.config.clone());
+    let (salons, config) = (state.salons.clone(), state.config());
     let applied = state
         .db
         .run(move |c| {
@@ -224,7 +224,7 @@ pub(super) async fn record_statuses(
             .metrics
             .delivery(delivery.as_str(), recorded.update.as_str());
         if recorded.after_sms {
-            let provider = state.config.fallback.provider.as_str();
+            let provider = state.config().fallback.provider.as_str();
             state.metrics.fallback(provider, "both");
         }
         if let Some(delay) = &state.schedule {

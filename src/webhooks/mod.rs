@@ -71,7 +71,8 @@ fn read_event(body: &[u8]) -> Result<Event, String> {
 /// `POST /webhooks/yclients/{token}`: 200 only once the filter has committed what
 /// the event means, so an acknowledged event is never lost; 404 for a wrong token.
 async fn yclients(state: State, token: web::Path<String>, body: web::Bytes) -> HttpResponse {
-    let expected = state.config.yclients.webhook_token.expose();
+    let config = state.config();
+    let expected = config.yclients.webhook_token.expose();
     if expected.is_empty() || !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         state.metrics.webhook("unknown", "wrong_token");
         return HttpResponse::NotFound().finish();
@@ -94,7 +95,7 @@ async fn yclients(state: State, token: web::Path<String>, body: web::Bytes) -> H
         outcome("ignored");
         return HttpResponse::Ok().json(json!({"ignored": "not a record"}));
     }
-    if state.config.company(event.company).is_none() {
+    if state.config().company(event.company).is_none() {
         outcome("not_monitored");
         return HttpResponse::Ok().json(json!({"ignored": "company not monitored"}));
     }
@@ -147,7 +148,8 @@ struct Verification {
 
 /// `GET /webhooks/whatsapp`: Meta's handshake; the challenge back when the token fits.
 async fn whatsapp_verify(state: State, query: web::Query<Verification>) -> HttpResponse {
-    let expected = state.config.whatsapp.cloud_api.verify_token.expose();
+    let config = state.config();
+    let expected = config.whatsapp.cloud_api.verify_token.expose();
     let given = query.verify_token.as_deref().unwrap_or("");
     if query.mode.as_deref() == Some("subscribe")
         && !expected.is_empty()
@@ -235,7 +237,8 @@ fn read_statuses(body: &Value) -> Vec<(String, Delivery, Option<String>, Option<
 /// messages are taken; 401 without a valid signature, and then nothing is read.
 async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     // Each Meta app signs with its own secret: the global sender's, or a salon's own.
-    let senders = state.config.senders();
+    let config = state.config();
+    let senders = config.senders();
     let secrets: Vec<&str> = senders
         .iter()
         .map(|s| s.config.cloud_api.app_secret.expose())
@@ -264,7 +267,7 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         Ok(value) => value,
         Err(e) => return bad_request(&state, "whatsapp", format!("not JSON: {e}")),
     };
-    let config = state.config.clone();
+    let config = state.config();
     let ours = |number: Option<&str>| {
         matches!(
             inbound::cloud_route(&config, number),

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch::next_group;
 use crate::domain::{CompanyId, Intent, MatchedBy, RecordId};
+use crate::live::LiveConfig;
 use crate::replies::decide::{decide, Facts, SenderScope};
 use crate::replies::inbound::Inbound;
 use crate::salons::Salons;
@@ -58,8 +59,8 @@ pub struct ReplyBatcher {
 #[derive(Clone)]
 pub struct Deciding {
     pub salons: Arc<Salons>,
-    pub acknowledge: bool,
-    pub window: chrono::Duration,
+    /// `[replies]` is read from it for each group (a reload changes it).
+    pub live: Arc<LiveConfig>,
 }
 
 impl ReplyBatcher {
@@ -136,10 +137,11 @@ fn take_group(
     deciding: &Deciding,
 ) -> Result<Vec<Option<Decided>>, StoreError> {
     let now = Utc::now();
+    let config = deciding.live.config();
     let replies: Vec<_> = work
         .iter()
         .map(|(message, arrival, received)| {
-            let mut lookup = message.lookup(*received, deciding.window);
+            let mut lookup = message.lookup(*received, config.replies.window_hours);
             lookup.scope = arrival.sender.salons.clone();
             (message.to_reply(), lookup)
         })
@@ -151,7 +153,7 @@ fn take_group(
         let facts = Facts {
             inbound,
             now,
-            acknowledge: deciding.acknowledge,
+            acknowledge: config.replies.acknowledge,
             sender_salon: arrival.only_salon,
             salon: &salon,
             sender: &arrival.sender,

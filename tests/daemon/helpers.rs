@@ -277,6 +277,12 @@ impl TestApp {
         self.daemon = Some(daemon.expect("daemon starts"));
     }
 
+    /// Applies the config `options` now describe, as a SIGHUP does (`Daemon::reload`).
+    pub async fn reload(&self) {
+        let daemon = self.daemon.as_ref().expect("the daemon is running");
+        daemon.reload(self.config()).await;
+    }
+
     /// The daemon's HTTP endpoints (`http.listen` in `options.extra`).
     pub fn http_url(&self) -> String {
         let addr = self

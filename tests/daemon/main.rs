@@ -29,6 +29,7 @@ mod polling;
 mod push;
 mod reach;
 mod readme;
+mod reload;
 mod replan;
 mod replies;
 mod retention;
