@@ -316,7 +316,6 @@ async fn a_send_stalled_at_whatsapp_during_a_reload_finishes_as_it_began() {
     ignore = "needs PostgreSQL: set BOOKING_MONITOR_PG_SERVER (.ci/postgres.sh start prints one)"
 )]
 async fn two_instances_reloaded_one_after_the_other_disagree_meanwhile_and_lose_nothing() {
-    use booking_monitor::config::Config;
     use booking_monitor::daemon::Daemon;
 
     let server = postgres_required();
