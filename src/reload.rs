@@ -152,11 +152,11 @@ mod tests {
     #[test]
     fn start_only_settings_keep_their_running_values_and_the_rest_applies() {
         let running = config(
-            "[[companies]]\nid = 1\n[[companies]]\nid = 2\n[http]\nlisten = \"127.0.0.1:9187\"\n\
+            "[[companies]]\nid = 1\n[[companies]]\nid = 2\n[http]\nlisten = \"127.0.0.1:9187\"\ntoken = \"t\"\n\
              [cluster]\ninstance_id = \"a\"\n",
         );
         let new = config(
-            "[[companies]]\nid = 2\n[[companies]]\nid = 3\n[http]\nlisten = \"127.0.0.1:9999\"\n\
+            "[[companies]]\nid = 2\n[[companies]]\nid = 3\n[http]\nlisten = \"127.0.0.1:9999\"\ntoken = \"t\"\n\
              [cluster]\ninstance_id = \"b\"\n[monitor]\npoll_interval_ms = 5000\n\
              [messages]\nbooking_created = \"Новый текст\"\n",
         )
@@ -171,6 +171,6 @@ mod tests {
         assert_eq!(p.config.monitor.poll_interval_ms, 5000, "the rest applies");
         assert_eq!(p.added, vec![CompanyId(3)]);
         assert_eq!(p.removed, vec![CompanyId(1)]);
-        assert_eq!(p.changed, vec!["companies", "monitor", "messages", "http"]);
+        assert_eq!(p.changed, vec!["companies", "monitor", "messages"]);
     }
 }

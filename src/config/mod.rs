@@ -55,7 +55,7 @@ pub use whatsapp::{
     CloudApiConfig, GreenApiConfig, ProviderKind, ResolvedTemplate, WebhookConfig, WhatsAppConfig,
     Where,
 };
-pub use yclients::YClientsConfig;
+pub use yclients::{YClientsConfig, YCLIENTS_ACCEPT};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]

@@ -25,12 +25,22 @@ pub struct YClientsConfig {
     pub max_requests_per_second: u32,
     #[serde(default = "per_minute")]
     pub max_requests_per_minute: u32,
+    /// The `Accept` header of every request: YClients' documented media type;
+    /// Altegio's own tools send `application/vnd.api.v2+json`.
+    #[serde(default = "accept")]
+    pub accept: String,
     /// The secret part of our webhook URL (`/webhooks/yclients/{token}`); empty: the
     /// YClients webhook endpoint is off.
     #[serde(default)]
     pub webhook_token: Secret,
 }
 
+/// YClients' documented media type (format version 2).
+pub const YCLIENTS_ACCEPT: &str = "application/vnd.yclients.v2+json";
+
+fn accept() -> String {
+    YCLIENTS_ACCEPT.into()
+}
 fn base_url() -> String {
     "https://api.yclients.com".into()
 }
@@ -51,6 +61,12 @@ impl YClientsConfig {
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
         problems.check(require_url("yclients.base_url", &self.base_url));
+        if self.accept.trim().is_empty() {
+            problems.push(super::ConfigError::new(
+                "yclients.accept",
+                "must name a media type, e.g. \"application/vnd.yclients.v2+json\"",
+            ));
+        }
         if self.partner_token.is_empty() {
             problems.push(missing("yclients.partner_token", "YCLIENTS_PARTNER_TOKEN"));
         }

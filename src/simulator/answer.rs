@@ -155,12 +155,10 @@ fn yclients_answer(state: &State, req: &HttpRequest, status: u16, body: Value) -
 
 /// Checks the headers YClients requires; `Some` is the refusal.
 fn refuse(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
-    let expected = state
-        .world
-        .lock()
-        .expect("simulator lock")
-        .yclients_auth
-        .clone();
+    let (expected, wanted) = {
+        let w = state.world.lock().expect("simulator lock");
+        (w.yclients_auth.clone(), w.yclients_accept.clone())
+    };
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -184,7 +182,7 @@ fn refuse(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
             "meta": {"message": "Необходима авторизация"}}),
         ));
     }
-    if accept != Some("application/vnd.yclients.v2+json") {
+    if accept != Some(wanted.as_deref().unwrap_or(crate::config::YCLIENTS_ACCEPT)) {
         return Some(yclients_answer(
             state,
             req,

@@ -168,6 +168,9 @@ pub struct World {
     pub page_cap: usize,
     /// The `Authorization` header YClients accepts, when set.
     pub yclients_auth: Option<String>,
+    /// The `Accept` header it requires when set (Altegio's tools send
+    /// `application/vnd.api.v2+json`); else YClients' own.
+    pub yclients_accept: Option<String>,
     /// Requests being held by a [`Fault::Stall`] right now.
     pub stalled: usize,
     /// Set: every booking created, edited or deleted is also POSTed there.

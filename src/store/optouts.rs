@@ -6,7 +6,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::plans::NewNotification;
 use super::schema::{notifications, optouts};
 use super::{db_time, each_backend, Conn, Opened, StoreError};
 use crate::domain::{CompanyId, Kind, NotificationId, Reason, Status, OPT_OUT_ACKNOWLEDGEMENT};
@@ -172,26 +171,18 @@ pub fn opted_out_of_any(
     Ok(n > 0)
 }
 
-/// A row about to open, as a stop leaves it: one that would reach an opted-out
-/// client opens as `skipped` `opted_out`.
-pub(super) fn heed(
+/// Whether a stop holds back a row of `kind` (keyed `key`) to `phone` that is
+/// about to open for `company`: it would reach an opted-out client.
+pub(super) fn holds_back(
     conn: &mut Conn,
     company: CompanyId,
-    row: &NewNotification,
-) -> Result<Option<NewNotification>, StoreError> {
-    let Some(phone) = row.phone.as_deref() else {
-        return Ok(None);
-    };
-    if row.status != Status::Pending
-        || !row.kind.heeds_opt_out(&row.key)
-        || !is_opted_out(conn, company, phone)?
-    {
-        return Ok(None);
+    (kind, key): (Kind, &str),
+    phone: Option<&str>,
+) -> Result<bool, StoreError> {
+    match phone {
+        Some(phone) if kind.heeds_opt_out(key) => is_opted_out(conn, company, phone),
+        _ => Ok(false),
     }
-    let mut held = row.clone();
-    held.status = Status::Skipped;
-    held.reason = Some(Reason::OptedOut);
-    Ok(Some(held))
 }
 
 /// The stops of one salon (or of all), newest first.

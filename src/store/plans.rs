@@ -101,8 +101,19 @@ pub(super) fn open_notice(
     now: DateTime<Utc>,
 ) -> Result<Option<NotificationId>, StoreError> {
     // A client's stop holds back what would reach them, from the moment it lands.
-    let held = super::optouts::heed(conn, company, row)?;
-    let row = held.as_ref().unwrap_or(row);
+    let held = row.status == Status::Pending
+        && super::optouts::holds_back(conn, company, (row.kind, &row.key), row.phone.as_deref())?;
+    let opted_out;
+    let row = if held {
+        opted_out = NewNotification {
+            status: Status::Skipped,
+            reason: Some(Reason::OptedOut),
+            ..row.clone()
+        };
+        &opted_out
+    } else {
+        row
+    };
     let reason = row.reason.map(Reason::as_str);
     let upsert = diesel::insert_into(notifications::table)
         .values((

@@ -58,6 +58,8 @@ pub struct YClients {
     base_url: String,
     authorization: String,
     partner_id: Option<i64>,
+    /// The `Accept` header (`yclients.accept`).
+    accept: String,
     page_size: u32,
     timeout: Duration,
     limiter: Arc<RateLimiter>,
@@ -76,6 +78,7 @@ impl YClients {
                 config.user_token.expose()
             ),
             partner_id: config.partner_id.filter(|id| *id != 0),
+            accept: config.accept.clone(),
             page_size: config.page_size,
             timeout,
             limiter,
@@ -298,7 +301,7 @@ impl YClients {
     /// YClients' headers on a request.
     fn request(&self, request: awc::ClientRequest) -> awc::ClientRequest {
         let request = request
-            .insert_header((header::ACCEPT, "application/vnd.yclients.v2+json"))
+            .insert_header((header::ACCEPT, self.accept.as_str()))
             .insert_header((header::CONTENT_TYPE, "application/json"))
             .insert_header((header::AUTHORIZATION, self.authorization.as_str()));
         match self.partner_id {

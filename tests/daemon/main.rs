@@ -3,6 +3,7 @@
 
 mod actix_panics;
 mod agreement;
+mod altegio;
 mod bad_input;
 mod channels;
 mod cluster;
