@@ -182,8 +182,8 @@ async fn da_but_and_a_voice_message_go_to_the_staff_and_the_client_hears_once_a_
     );
     let alerts = telegram(&app, 1).await;
     assert!(
-        alerts[0].contains("+79161230002"),
-        "the full phone for a call back: {}",
+        alerts[0].contains("Клиент: Борис (в WhatsApp: Клиент), +79161230002"),
+        "the booking's name, the profile's beside it, the full phone for a call back: {}",
         alerts[0]
     );
     assert_eq!(
