@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{bookings, notifications};
 use super::{db_time, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
+use crate::domain::{CompanyId, Delivery, Kind, NotificationId, Reason, RecordId, Status};
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct Notification {
@@ -168,7 +168,9 @@ pub fn claim_for_send(
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
 /// cancelled) what the client now knows, and what follows from it (an SMS in case
 /// WhatsApp does not deliver it), in one transaction: a crash between them would
-/// otherwise announce the same change again, or lose the follow-up.
+/// otherwise announce the same change again, or lose the follow-up. A `failed`
+/// status that beat this commit (kept in `deliveries`) takes effect now: what
+/// `undelivered` makes of it (the staff told, the SMS at once) is opened instead.
 pub fn mark_sent(
     conn: &mut Conn,
     id: NotificationId,
@@ -176,10 +178,10 @@ pub fn mark_sent(
     tells_state: bool,
     now: DateTime<Utc>,
     follow_ups: &super::Effects,
+    undelivered: &dyn Fn(&Notification, &str) -> super::Effects,
 ) -> Result<super::Opened, StoreError> {
     let row: Notification = notifications::table.find(id.0).first(conn)?;
     write_transaction(conn, Serialize::Company(row.company_id), |conn| {
-        let row: Notification = notifications::table.find(id.0).first(conn)?;
         diesel::update(notifications::table.find(id.0))
             .set((
                 notifications::status.eq(Status::Sent),
@@ -189,6 +191,7 @@ pub fn mark_sent(
                 notifications::updated_at.eq(db_time(now)),
             ))
             .execute(conn)?;
+        let row: Notification = notifications::table.find(id.0).first(conn)?;
         if tells_state {
             diesel::update(bookings::table.find((row.company_id, row.record_id)))
                 .set((
@@ -197,8 +200,22 @@ pub fn mark_sent(
                 ))
                 .execute(conn)?;
         }
+        let failed_first = match provider_message_id {
+            Some(m) if Kind::NOTICES.contains(&row.kind) => {
+                super::deliveries(conn, &[m.to_string()])?
+                    .into_iter()
+                    .find(|(_, status, _)| Delivery::parse(status) == Some(Delivery::Failed))
+                    .map(|(_, _, error)| error.unwrap_or_else(|| "failed".into()))
+            }
+            _ => None,
+        };
+        // The failure is known: its SMS goes now, instead of after the wait.
+        let effects = match failed_first {
+            Some(error) => undelivered(&row, &error),
+            None => follow_ups.clone(),
+        };
         let mut opened = Vec::new();
-        for (company, record, effect) in follow_ups {
+        for (company, record, effect) in &effects {
             if let Some(id) = super::plans::open_notice(conn, *company, *record, effect, now)? {
                 opened.push((id, effect.due_at));
             }

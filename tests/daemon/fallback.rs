@@ -4,7 +4,7 @@
 //! wrote back, or inside quiet hours (it waits).
 
 use booking_monitor::simulator::{
-    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, StatusCallbacks,
+    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, SentMessage, StatusCallbacks,
 };
 use booking_monitor::store::{Kind, Status};
 use chrono::{Duration, Utc};
@@ -112,6 +112,43 @@ async fn a_failed_status_sends_one_sms() {
     one_sms_to(&app, "79161110002").await;
     past_the_wait(&app, Utc::now()).await;
     assert_eq!(sms_to(&app, "79161110002").len(), 1);
+    app.stop().await;
+}
+
+/// Meta may report a message before the send's own answer is handled: the
+/// `failed` is kept, and our `sent` commit acts on it at once.
+#[actix_rt::test]
+async fn a_failed_status_before_our_sent_commit_sends_the_sms_at_that_commit() {
+    let mut app = started("", vec![]).await;
+    let next = SentMessage::id_for("cloud_api", app.sim.world().messages.len() + 1);
+    let status = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "100200300"},
+        "statuses": [{"id": next, "status": "failed",
+            "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}}]}]});
+    let url = format!("{}/webhooks/whatsapp", app.http_url());
+    let (code, answer) = post_to_daemon(&url, &status, Some(SECRET)).await;
+    assert_eq!(
+        (code, answer["unknown"].as_i64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+
+    let id = app.create(admin_booking("Раньше ответа", "79161110009"));
+    let sent = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    assert_eq!(sent.provider_message_id.as_deref(), Some(next.as_str()));
+    let sms = app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    let due_after_sent = sms.due_at.and_utc() - sent.sent_at.unwrap().and_utc();
+    assert!(
+        due_after_sent < Duration::milliseconds(AFTER_MS as i64 / 2),
+        "due {due_after_sent} after the sent commit, not at fallback.after_ms"
+    );
+    let alert = app.wait_for_kind(id, Kind::StaffAlert, Status::Sent).await;
+    assert!(
+        alert.message.unwrap_or_default().contains("131026"),
+        "the staff hear why"
+    );
+    assert_eq!(sms_to(&app, "79161110009").len(), 1);
     app.stop().await;
 }
 
