@@ -15,6 +15,7 @@ use crate::yclients::{Record, VisitTime};
 
 mod page;
 pub mod replies;
+pub mod sms;
 pub use page::render_html;
 
 /// How many recent decisions are shown.
@@ -40,6 +41,8 @@ pub struct Report {
     pub instances_disagree: Option<String>,
     /// Clients' replies.
     pub replies: replies::RepliesReport,
+    /// The latest SMS that stood in for WhatsApp, with their providers' ids.
+    pub sms: Vec<sms::SmsReport>,
 }
 
 /// One instance on a shared database, as the database knows it.
@@ -226,6 +229,7 @@ pub fn read_for(
         .collect();
     Ok(Report {
         replies: replies::read(conn, config, only)?,
+        sms: sms::read(conn, only)?,
         instances,
         instances_disagree,
         companies,
@@ -308,6 +312,7 @@ pub fn render_text(report: &Report) -> String {
         );
     }
     replies::render_text(&mut out, &report.replies);
+    sms::render_text(&mut out, report);
     out.push_str("Notifications:");
     if report.kinds.is_empty() {
         out.push_str(" none yet");
@@ -359,7 +364,7 @@ pub fn render_text(report: &Report) -> String {
 }
 
 /// `2026-11-28 14:50:08 MSK`: a time in the zone it is shown in, named.
-fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+pub(super) fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
     t.map(|t| {
         t.with_timezone(&tz)
             .format("%Y-%m-%d %H:%M:%S %Z")

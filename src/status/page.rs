@@ -55,6 +55,7 @@ pub fn render_html(report: &Report) -> String {
     }
     out.push_str("</ul>\n");
     replies_section(&mut out, report);
+    super::sms::render_html(&mut out, report, escape);
     out.push_str("<h2>Уведомления</h2>\n<ul>\n");
     if report.kinds.is_empty() {
         out.push_str("<li class=\"muted\">Пока ни одного.</li>\n");

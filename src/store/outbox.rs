@@ -342,6 +342,23 @@ pub fn recent(
         .load(conn)?)
 }
 
+/// The latest rows of one kind in one of `statuses` (of one salon, with
+/// `company`), newest first.
+pub fn recent_of_kind(
+    conn: &mut Conn,
+    kind: Kind,
+    statuses: &[Status],
+    limit: i64,
+    company: Option<CompanyId>,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(of(company)
+        .filter(notifications::kind.eq(kind))
+        .filter(notifications::status.eq_any(statuses))
+        .order((notifications::updated_at.desc(), notifications::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// How many notifications (of one salon, with `company`) of each kind are in
 /// each status.
 pub fn count_by_kind_and_status(

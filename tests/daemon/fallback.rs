@@ -14,12 +14,13 @@ use crate::helpers::*;
 
 const SECRET: &str = "test-app-secret";
 const AFTER_MS: u64 = 1_500;
+const STAFF: &str = "salon-staff-token-0123456789";
 
 fn options(notifications: &str) -> Options {
     Options {
         delay_ms: 300,
         cloud_api_extra: format!("app_secret = \"{SECRET}\""),
-        company_extra: "staff_telegram_chat_id = -100{id}".into(),
+        company_extra: format!("staff_telegram_chat_id = -100{{id}}\nstaff_token = \"{STAFF}\""),
         extra: format!("[notifications]\n{notifications}\n"),
         ..Options::default()
     }
@@ -101,6 +102,74 @@ async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
     assert!(sms.provider_message_id.unwrap().starts_with("sms_ru:"));
     past_the_wait(&app, Utc::now()).await;
     assert_eq!(sms_to(&app, "79161110001").len(), 1, "once");
+    app.stop().await;
+}
+
+/// A page or JSON with the salon's staff token.
+async fn as_staff(url: &str) -> String {
+    let mut response = awc::Client::new()
+        .get(url)
+        .insert_header(("Authorization", format!("Bearer {STAFF}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    String::from_utf8_lossy(&response.body().await.unwrap()).into_owned()
+}
+
+/// A salon finds each SMS in its provider's own log by the id it gave.
+#[actix_rt::test]
+async fn status_and_the_pages_show_each_sms_with_its_provider_id_and_outcome() {
+    let mut app = started("", vec!["failed"]).await;
+    app.sim.change(|w| {
+        w.sms_refused_phones.insert("79161110012".into());
+    });
+    let sent = app.create(admin_booking("Смс ушло", "79161110011"));
+    let refused = app.create(admin_booking("Смс отказ", "79161110012"));
+    let sms = app.wait_for_kind(sent, Kind::Sms, Status::Sent).await;
+    app.wait_for_kind(refused, Kind::Sms, Status::Failed).await;
+    let stored = sms.provider_message_id.unwrap();
+    let id = stored.strip_prefix("sms_ru:").expect("sms_ru:<its id>");
+    assert!(id.starts_with("000000-"), "{stored}");
+
+    let (_, json, _) = app.command(&["status", "--json"]).await;
+    let (_, http_json) = get(&format!("{}/status", app.http_url())).await;
+    let base = app.http_url();
+    let salon_json = as_staff(&format!("{base}/salons/{COMPANY}/status")).await;
+    for report in [json, http_json, salon_json] {
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        let all = report["sms"].as_array().expect("an sms list");
+        let ok = all
+            .iter()
+            .find(|s| s["record_id"] == sent)
+            .expect("the sent one");
+        assert_eq!(
+            (&ok["status"], &ok["provider"], &ok["provider_id"]),
+            (&json!("sent"), &json!("sms_ru"), &json!(id)),
+            "{report}"
+        );
+        let bad = all
+            .iter()
+            .find(|s| s["record_id"] == refused)
+            .expect("the refused one");
+        assert_eq!(bad["status"], "failed");
+        assert!(
+            bad["reason"].as_str().unwrap_or("").contains("207"),
+            "{bad}"
+        );
+    }
+    let (_, text, _) = app.command(&["status"]).await;
+    assert!(text.contains(&format!("sms_ru id {id}")), "{text}");
+    for page in [format!("{base}/"), format!("{base}/salons/{COMPANY}")] {
+        let html = as_staff(&page).await;
+        assert!(
+            html.contains(&format!(
+                "отправлено через SMS.ru, номер у провайдера: {id}"
+            )),
+            "{page}: {html}"
+        );
+        assert!(html.contains("не отправлено: "), "{page}: {html}");
+    }
     app.stop().await;
 }
 
