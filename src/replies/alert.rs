@@ -2,7 +2,7 @@
 //! they must call back), which visit, and what the client wrote. These texts go to
 //! the staff's Telegram chat and page, never to a log.
 
-use super::inbound::{Content, Inbound};
+use super::inbound::{media_label, Content, Inbound};
 use crate::text::{services_text, visit_text, Salon};
 use crate::yclients::Record;
 
@@ -49,7 +49,17 @@ pub fn reply_text(why: Alert, salon: &Salon, inbound: &Inbound, visits: &[&Recor
         text.push_str(&format!("Визит: {}\n", visit_line(record, salon)));
     }
     let said = match &inbound.content {
-        Content::Media(kind) => format!("(без текста: {})", media_label(kind)),
+        Content::Media {
+            kind,
+            caption: Some(caption),
+        } => format!("{}: «{caption}»", media_label(kind)),
+        Content::Media {
+            kind,
+            caption: None,
+        } => format!("(без текста: {})", media_label(kind)),
+        Content::Unreadable => "(пришло сообщение, которое WhatsApp не смог расшифровать: \
+             его текста не видит никто, клиенту ничего не ответили)"
+            .into(),
         _ => format!("«{}»", inbound.body().unwrap_or_default()),
     };
     text.push_str(&format!("Сообщение: {said}"));
@@ -104,6 +114,20 @@ pub fn undelivered_text(salon: &Salon, phone: &str, record: &Record, error: &str
     )
 }
 
+/// WhatsApp suspended a sender's messages for spam (Green API's `yellowCard`).
+pub fn sending_suspended_text(salon: &Salon, description: Option<&str>) -> String {
+    let mut text = format!(
+        "{}: WhatsApp приостановил отправку сообщений с номера салона (Green API: yellowCard, \
+         подозрение на спам). Сообщения клиентам ждут в очереди Green API до 24 часов; чтобы \
+         отправка продолжилась, перезагрузите инстанс в личном кабинете Green API.",
+        salon.title
+    );
+    if let Some(description) = description {
+        text.push_str(&format!("\nПояснение Green API: {description}"));
+    }
+    text
+}
+
 fn client_name(record: &Record) -> String {
     booked_name(record).unwrap_or_else(|| "без имени".into())
 }
@@ -127,18 +151,6 @@ fn visit_line(record: &Record, salon: &Salon) -> String {
         line.push_str(&format!(", мастер {staff}"));
     }
     line
-}
-
-fn media_label(kind: &str) -> &str {
-    match kind {
-        "audio" | "voice" | "audioMessage" => "голосовое сообщение",
-        "image" | "imageMessage" => "фото",
-        "video" | "videoMessage" => "видео",
-        "sticker" | "stickerMessage" => "стикер",
-        "document" | "documentMessage" => "документ",
-        "location" | "locationMessage" => "геопозиция",
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod backend;
 mod bookings;
 mod bot_records;
 mod cluster;
+mod inbound_notes;
 mod lock;
 mod outbox;
 mod plans;
@@ -25,6 +26,7 @@ pub use cluster::{
     db_now, holds_lease, instance_states, lease_round, release_all, InstanceState, LeaseRequest,
     LeaseRound, Peer,
 };
+pub use inbound_notes::{note_number_change, number_changes, open_effects, NotedNumber};
 pub use lock::InstanceLock;
 pub use outbox::*;
 pub use plans::{Known, NewNotification, OpenNotice, Planned};

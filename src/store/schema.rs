@@ -115,6 +115,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    number_changes (old_phone, new_phone) {
+        old_phone -> Text,
+        new_phone -> Text,
+        company_id -> Nullable<BigInt>,
+        sender -> Nullable<Text>,
+        changed_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     bot_records,
@@ -122,6 +133,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     deliveries,
     notifications,
+    number_changes,
     poll_cursors,
     replies,
     webhook_receipts
