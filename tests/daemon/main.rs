@@ -16,6 +16,7 @@ mod fallback;
 mod files;
 mod helpers;
 mod house;
+mod inbound_bodies;
 mod kill;
 mod lifecycle;
 mod limits;
