@@ -102,6 +102,26 @@ pub enum Command {
         #[command(flatten)]
         source: ConfigSource,
     },
+    /// A client asked us to stop (or to start again) at the desk: `optout add`,
+    /// `remove`, `list`.
+    Optout {
+        #[command(subcommand)]
+        action: crate::consent::OptoutAction,
+        #[command(flatten)]
+        source: ConfigSource,
+    },
+    /// Erase every stored trace of a client's phone (their request under 152-FZ);
+    /// their later bookings are skipped and never stored.
+    Forget {
+        /// The client's phone, in any format.
+        #[arg(long, value_name = "PHONE")]
+        phone: String,
+        /// Lift an earlier `forget`: the phone's later bookings are notified again.
+        #[arg(long)]
+        undo: bool,
+        #[command(flatten)]
+        source: ConfigSource,
+    },
     /// The salons' YClients webhooks.
     Webhooks {
         #[command(subcommand)]
@@ -155,6 +175,16 @@ pub fn main(cli: Cli) -> i32 {
                 sms,
             };
             crate::send_test::run(config, request)
+        }),
+        Command::Optout { action, source } => {
+            with_config(&source, |config, _| crate::consent::optout(config, action))
+        }
+        Command::Forget {
+            phone,
+            undo,
+            source,
+        } => with_config(&source, |config, _| {
+            crate::consent::forget(config, &phone, undo)
         }),
         Command::Run(source) => with_config(&source, run),
         Command::Migrate(source) => {

@@ -178,6 +178,7 @@ impl Daemon {
             let (schedule, refill) = (delay.clone().recipient(), delay.clone().recipient());
             handle.spawn(crate::leases::run(self.shared.clone(), schedule, refill));
         }
+        handle.spawn(crate::retention::run(self.shared.clone()));
         let for_replies = delay.clone().recipient();
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
         let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));

@@ -45,6 +45,8 @@ pub const DEFAULT_REPLY_CONFIRMED: &str = "Спасибо, {client_name}! Ждё
 pub const DEFAULT_REPLY_CANCEL_REQUEST: &str =
     "Передали администратору: с вами свяжутся, чтобы перенести или отменить запись.";
 pub const DEFAULT_REPLY_FORWARDED: &str = "Передали ваше сообщение администратору.";
+pub const DEFAULT_OPTED_OUT: &str = "Хорошо, больше не будем присылать сообщения о записях. Чтобы снова получать их, напишите «старт».";
+pub const DEFAULT_OPTED_IN: &str = "Снова будем присылать сообщения о ваших записях.";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Part {

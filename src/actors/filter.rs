@@ -66,6 +66,10 @@ fn commit(
         }
     }
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+    let phones = records
+        .iter()
+        .filter_map(|r| Some((r.id, lifecycle::phone_of(r).ok()?.digits().to_string())))
+        .collect();
     let poll = PollCommit {
         // A webhook's record is the database's to decide, whoever holds the lease.
         lease_holder: msg.next_cursor.and_then(|_| shared.cluster.lease_holder()),
@@ -76,6 +80,7 @@ fn commit(
         asked_at: msg.asked_at,
         now: msg.polled_at,
         baselined: msg.baselined,
+        phones,
     };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();
@@ -84,6 +89,7 @@ fn commit(
         shared.faults.strike(NAME)?;
         let plans: Vec<Planned> = records
             .iter()
+            .filter(|record| !known.forgotten.contains(&record.id))
             .map(|record| shared.policy.plan(&sighting(msg, record, known)))
             .collect();
         for planned in &plans {

@@ -29,6 +29,11 @@ pub struct MessagesConfig {
     pub reply_cancel_request: Template,
     #[serde(default = "reply_forwarded", deserialize_with = "template")]
     pub reply_forwarded: Template,
+    /// The one answer to a client's «стоп», and to their «старт».
+    #[serde(default = "opted_out", deserialize_with = "template")]
+    pub opted_out: Template,
+    #[serde(default = "opted_in", deserialize_with = "template")]
+    pub opted_in: Template,
 }
 
 impl MessagesConfig {
@@ -85,6 +90,12 @@ fn reply_cancel_request() -> Template {
 }
 fn reply_forwarded() -> Template {
     builtin(template::DEFAULT_REPLY_FORWARDED)
+}
+fn opted_out() -> Template {
+    builtin(template::DEFAULT_OPTED_OUT)
+}
+fn opted_in() -> Template {
+    builtin(template::DEFAULT_OPTED_IN)
 }
 
 /// An approved Cloud API template: a name (the string form), or a table that also

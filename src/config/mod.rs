@@ -23,6 +23,7 @@ mod messages;
 mod monitor;
 mod notifications;
 mod replies;
+mod retention;
 mod senders;
 mod sms;
 mod staff;
@@ -44,7 +45,8 @@ pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
-pub use senders::Sender;
+pub use retention::RetentionConfig;
+pub use senders::{Sender, SenderScope};
 pub use sms::SmsConfig;
 pub use staff::StaffConfig;
 pub use supervisor::SupervisorConfig;
@@ -155,6 +157,8 @@ pub struct Config {
     pub fallback: FallbackConfig,
     #[serde(default)]
     pub sms: SmsConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Where the database lives.
@@ -300,6 +304,7 @@ impl Config {
         problems.check(self.monitor.validate());
         problems.check(self.whatsapp.validate());
         problems.check(self.replies.validate());
+        problems.check(self.retention.validate());
         problems.check(self.supervisor.validate());
         if let Some(http) = &self.http {
             problems.check(http.validate());

@@ -80,3 +80,47 @@ impl Config {
             .find(|s| of(s.config).matches(token))
     }
 }
+
+/// The salons a client hears from through one sender (the same Cloud API number,
+/// Green API instance, or the global sender), and how that sender is named: a
+/// client's stop covers them all, since the client sees one sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderScope {
+    pub salons: Vec<CompanyId>,
+    pub name: String,
+}
+
+impl Config {
+    /// Every salon whose messages come from the same number or instance as
+    /// `sender`'s (salons with their own tables may share one).
+    pub fn scope_of(&self, sender: &Sender) -> SenderScope {
+        let number = |s: &Sender| {
+            s.config
+                .sender_id()
+                .map(|id| (s.config.provider, id.to_string()))
+        };
+        let mut salons = match number(sender) {
+            None => sender.companies.clone(),
+            Some(key) => self
+                .senders()
+                .iter()
+                .filter(|s| number(s).as_ref() == Some(&key))
+                .flat_map(|s| s.companies.clone())
+                .collect(),
+        };
+        salons.sort_unstable_by_key(|c| c.0);
+        salons.dedup();
+        SenderScope {
+            salons,
+            name: sender.name(),
+        }
+    }
+
+    /// The scope of the sender that writes for `company`; `None` for a salon not
+    /// in the config.
+    pub fn scope_of_company(&self, company: CompanyId) -> Option<SenderScope> {
+        let senders = self.senders();
+        let sender = senders.iter().find(|s| s.companies.contains(&company))?;
+        Some(self.scope_of(sender))
+    }
+}

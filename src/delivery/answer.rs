@@ -38,6 +38,8 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
         Some(Answer::Confirmed) => &messages.reply_confirmed,
         Some(Answer::CancelRequest) => &messages.reply_cancel_request,
         Some(Answer::Forwarded) | None => &messages.reply_forwarded,
+        Some(Answer::OptedOut) => &messages.opted_out,
+        Some(Answer::OptedIn) => &messages.opted_in,
     };
     let salon = shared.salons.known(row.company());
     let fields = parse_record(&row.record_json)

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Effect, NotificationId, Status};
+use crate::domain::{Effect, NotificationId, Reason, Status};
 use crate::messages::DueOutcome;
 use crate::shared::{backoff, Shared};
 use crate::sms::SmsProvider;
-use crate::store::{self, Effects, Notification, Outbound, Settled, StoreError};
+use crate::store::{self, Claim, Effects, Notification, Outbound, Settled, StoreError};
 use crate::telegram::Telegram;
 use crate::whatsapp::{SendError, SenderKey, Senders};
 use crate::yclients::YClients;
@@ -154,7 +154,8 @@ impl Job<'_> {
 
     /// Claims the row for its outside call (`pending → sending` by this instance,
     /// with what goes out): false when another instance, or another decision about
-    /// the row, came first (then there is nothing to do).
+    /// the row, came first, or the client asked us to stop (then the row is closed,
+    /// and there is nothing to do).
     async fn claim(
         &self,
         phone: &str,
@@ -173,15 +174,21 @@ impl Job<'_> {
             self.shared.cluster.instance_id.clone(),
             Utc::now(),
         );
-        let claimed = self
+        let heeds_stops = self.row.kind.heeds_opt_out(&self.row.notice_key);
+        let claim = self
             .shared
             .db
-            .run(move |c| store::claim_for_send(c, id, &outbound, &me, at))
+            .run(move |c| store::claim_for_send(c, id, &outbound, (&me, heeds_stops), at))
             .await?;
-        if !claimed {
-            self.shared.metrics.claim_conflict();
+        match claim {
+            Claim::Claimed => return Ok(true),
+            Claim::Lost => self.shared.metrics.claim_conflict(),
+            Claim::OptedOut => {
+                slog::info!(self.log, "not sent: the client asked us to stop";
+                    "reason" => Reason::OptedOut.as_str());
+            }
         }
-        Ok(claimed)
+        Ok(false)
     }
 
     /// A final state without an effect, with why.

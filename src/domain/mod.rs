@@ -6,6 +6,6 @@ mod phone;
 mod reply;
 
 pub use ids::{CompanyId, NotificationId, RecordId};
-pub use notice::{Audience, Delivery, Effect, Kind, Reason, Status};
+pub use notice::{Audience, Delivery, Effect, Kind, Reason, Status, OPT_OUT_ACKNOWLEDGEMENT};
 pub use phone::{mask_phone, Phone, PhoneError};
-pub use reply::{Intent, MatchedBy};
+pub use reply::{reading, Intent, MatchedBy};

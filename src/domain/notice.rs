@@ -56,6 +56,9 @@ text_enum!(
     }
 );
 
+/// The end of the key of the answer that acknowledges a stop.
+pub const OPT_OUT_ACKNOWLEDGEMENT: &str = ":opted_out";
+
 /// What carries out an outbox row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -97,6 +100,17 @@ impl Kind {
             Kind::VisitConfirmation => Effect::YClientsWrite,
             Kind::StaffAlert => Effect::Staff,
             Kind::Sms => Effect::Sms,
+        }
+    }
+
+    /// Whether the row reaches the client (a notice, an answer, an SMS), so that a
+    /// client's stop holds it back. The acknowledgement of the stop itself
+    /// (`reply_answer` keyed `…:opted_out`) is the one message that still goes.
+    pub fn heeds_opt_out(self, key: &str) -> bool {
+        match self.effect() {
+            Effect::Notice | Effect::Sms => true,
+            Effect::Answer => !key.ends_with(OPT_OUT_ACKNOWLEDGEMENT),
+            Effect::YClientsWrite | Effect::Staff => false,
         }
     }
 
@@ -235,6 +249,10 @@ text_enum!(
         Delivered = "delivered",
         /// The client wrote back after the notice: they have it; no SMS.
         ClientReplied = "client_replied",
+        /// The client asked us to stop messaging them (`optout`, or «стоп»).
+        OptedOut = "opted_out",
+        /// The client's phone was erased (`forget`): nothing of it is stored.
+        Forgotten = "forgotten",
     }
 );
 
@@ -267,6 +285,8 @@ impl Reason {
             Reason::PageOnly => "только на странице: Telegram не настроен",
             Reason::Delivered => "WhatsApp доставил сообщение",
             Reason::ClientReplied => "клиент ответил на сообщение",
+            Reason::OptedOut => "клиент попросил не писать",
+            Reason::Forgotten => "данные клиента удалены по его просьбе",
         }
     }
 }

@@ -117,10 +117,11 @@ async fn metrics(state: State) -> HttpResponse {
                 store::count_by_kind_and_status(conn, None)?,
                 store::poll_states(conn)?,
                 store::earliest_open_due(conn)?,
+                store::durable_counters(conn)?,
             ))
         })
         .await;
-    let (notifications, polls, earliest_open_due) = match read {
+    let (notifications, polls, earliest_open_due, durable) = match read {
         Ok(read) => read,
         Err(e) => return HttpResponse::ServiceUnavailable().body(format!("database: {e}\n")),
     };
@@ -161,6 +162,7 @@ async fn metrics(state: State) -> HttpResponse {
         poll_interval: std::time::Duration::from_millis(config.monitor.poll_interval_ms),
         last_good_polls,
         earliest_open_due,
+        durable,
         instances_disagreeing: state.cluster.disagreeing() as u64,
     };
     HttpResponse::Ok()

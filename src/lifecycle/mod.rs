@@ -224,7 +224,7 @@ fn visit_at(record: &Record, tz: Tz) -> Option<DateTime<Utc>> {
     record.visit.map(|v| v.in_zone(tz).with_timezone(&Utc))
 }
 
-fn phone_of(record: &Record) -> Result<Phone, Reason> {
+pub fn phone_of(record: &Record) -> Result<Phone, Reason> {
     let raw = record
         .client
         .as_ref()

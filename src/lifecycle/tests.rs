@@ -61,6 +61,7 @@ fn told(audience: Audience, told: &Record, open: Vec<OpenNotice>) -> Known {
             first_seen_at: now().naive_utc(),
             updated_at: now().naive_utc(),
             pushed_at: None,
+            visit_at: None,
         },
     );
     known.open.insert(told.id, open);

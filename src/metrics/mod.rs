@@ -83,6 +83,9 @@ pub struct Snapshot {
     pub last_good_polls: Vec<(i64, Option<DateTime<Utc>>)>,
     /// The due time of the earliest notice still to be sent, by kind.
     pub earliest_open_due: Vec<(Kind, DateTime<Utc>)>,
+    /// The counters kept in the database (name, labels, value): what the command
+    /// line counts too.
+    pub durable: Vec<(String, String, i64)>,
 }
 
 impl Metrics {

@@ -137,6 +137,31 @@ impl Metrics {
                 .iter()
                 .map(|(status, n)| (format!("delivery=\"{status}\""), *n as f64)),
         );
+        for (name, help) in [
+            (
+                crate::store::OPTOUTS,
+                "Clients' stops taken (action=\"out\") and lifted (\"in\"), by source: a reply or the command line.",
+            ),
+            (
+                crate::store::FORGOTTEN,
+                "Phones whose every trace was erased (`forget`).",
+            ),
+            (
+                crate::store::PURGED,
+                "Rows purged by retention ([retention] keep_after_visit), by table.",
+            ),
+        ] {
+            family(
+                &mut out,
+                (name, "counter"),
+                help,
+                snapshot
+                    .durable
+                    .iter()
+                    .filter(|(n, _, _)| n == name)
+                    .map(|(_, labels, value)| (labels.clone(), *value as f64)),
+            );
+        }
         let name = header(
             &mut out,
             "booking_monitor_leases_held",
@@ -266,7 +291,11 @@ fn family(
 ) {
     let name = header(out, name, kind, help);
     for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 

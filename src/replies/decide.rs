@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::alert::{self, Alert};
 use super::inbound::Inbound;
+pub use crate::config::SenderScope;
 use crate::domain::{CompanyId, Intent, Kind, MatchedBy, RecordId, Status};
 use crate::lifecycle::parse_record;
-use crate::store::{NewNotification, ReplyContext, ReplyDecision, SentNotice};
+use crate::store::{NewNotification, OptChange, ReplyContext, ReplyDecision, SentNotice};
 use crate::text::Salon;
 use crate::yclients::Record;
 
@@ -26,6 +27,9 @@ pub struct Facts<'a> {
     pub sender_salon: Option<CompanyId>,
     /// A salon's name, address and zone.
     pub salon: &'a dyn Fn(CompanyId) -> Salon,
+    /// The sender that got the message, as a client sees it: every salon it
+    /// writes for, and its name. A stop covers them all.
+    pub sender: &'a SenderScope,
 }
 
 /// The answer to the client, named in the answer row's key.
@@ -34,6 +38,10 @@ pub enum Answer {
     Confirmed,
     CancelRequest,
     Forwarded,
+    /// A stop was taken: the one message that still goes.
+    OptedOut,
+    /// A stop was lifted.
+    OptedIn,
 }
 
 impl Answer {
@@ -42,13 +50,21 @@ impl Answer {
             Answer::Confirmed => "confirmed",
             Answer::CancelRequest => "cancel_request",
             Answer::Forwarded => "forwarded",
+            Answer::OptedOut => "opted_out",
+            Answer::OptedIn => "opted_in",
         }
     }
 
     pub fn parse(s: &str) -> Option<Answer> {
-        [Answer::Confirmed, Answer::CancelRequest, Answer::Forwarded]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            Answer::Confirmed,
+            Answer::CancelRequest,
+            Answer::Forwarded,
+            Answer::OptedOut,
+            Answer::OptedIn,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 
     /// The key of the answer to reply `reply`.
@@ -82,6 +98,10 @@ pub fn decide(f: &Facts, ctx: &ReplyContext, reply: i64) -> ReplyDecision {
     let (intent, by_payload) = f.inbound.meaning();
     let booking = |notice| booking(f, notice);
     let mut out = Decision::new(f, reply, intent);
+    if intent.is_opt_change() {
+        out.opt_change(ctx.stopped_salons);
+        return out.decision;
+    }
     if let Some(named) = &ctx.named {
         let by = match (&by_payload, &f.inbound.content) {
             (Some(_), _) => MatchedBy::Payload,
@@ -139,6 +159,7 @@ impl<'a> Decision<'a> {
                 matched_by: MatchedBy::Unmatched,
                 intent,
                 effects: Vec::new(),
+                opt: None,
             },
         }
     }
@@ -244,6 +265,8 @@ impl<'a> Decision<'a> {
                 self.alert(company, record, Alert::Question, &[b]);
                 self.answer(company, record, Answer::Forwarded, &json, forwarded_lately);
             }
+            // Decided before any booking is looked for (`opt_change`).
+            (Intent::Stop | Intent::Resume, _) => {}
         }
     }
 
@@ -272,6 +295,44 @@ impl<'a> Decision<'a> {
             Answer::Forwarded,
             &json,
             forwarded_lately,
+        );
+    }
+
+    /// A «стоп» or a «старт»: the phone's stop covers every salon of the sender it
+    /// wrote to. One answer each way, only when it changes something; the staff
+    /// are not alerted (the page shows the stops).
+    fn opt_change(&mut self, stopped_salons: usize) {
+        let scope = self.f.sender;
+        let Some(&first) = scope.salons.first() else {
+            return;
+        };
+        let stop = self.decision.intent == Intent::Stop;
+        let changes = if stop {
+            stopped_salons < scope.salons.len()
+        } else {
+            stopped_salons > 0
+        };
+        self.decision.company = self.f.sender_salon;
+        if !changes {
+            return;
+        }
+        self.decision.opt = Some(OptChange {
+            stop,
+            companies: scope.salons.clone(),
+            via: scope.name.clone(),
+        });
+        let answer = if stop {
+            Answer::OptedOut
+        } else {
+            Answer::OptedIn
+        };
+        self.row(
+            first,
+            RecordId(0),
+            Kind::ReplyAnswer,
+            answer.key(self.reply),
+            "{}",
+            None,
         );
     }
 

@@ -30,6 +30,24 @@ pub const CANCEL: &[&str] = &[
     "не могу",
 ];
 
+/// Whole messages that ask us to stop writing (DESIGN: "The client's say").
+pub const STOP: &[&str] = &[
+    "стоп",
+    "stop",
+    "отписаться",
+    "отписка",
+    "не пишите",
+    "не пишите мне",
+    "не пишите мне больше",
+    "больше не пишите",
+    "больше не пишите мне",
+    "не присылайте",
+    "unsubscribe",
+];
+
+/// Whole messages that lift a stop.
+pub const RESUME: &[&str] = &["старт", "start", "подписаться"];
+
 /// The intent of a text message; `None` (media, a voice message) is `Other`.
 pub fn of_text(text: Option<&str>) -> Intent {
     let Some(text) = text else {
@@ -43,6 +61,12 @@ pub fn of_text(text: Option<&str>) -> Intent {
         }
         if CANCEL.contains(&candidate) {
             return Intent::Cancel;
+        }
+        if STOP.contains(&candidate) {
+            return Intent::Stop;
+        }
+        if RESUME.contains(&candidate) {
+            return Intent::Resume;
         }
     }
     Intent::Other
@@ -172,6 +196,47 @@ mod tests {
             "!",
             "",
             "можно на час позже?",
+        ] {
+            assert_eq!(of_text(Some(near_miss)), Intent::Other, "{near_miss:?}");
+        }
+    }
+
+    #[test]
+    fn every_stop_phrase_stops_and_every_start_phrase_resumes() {
+        for phrase in STOP {
+            assert_eq!(of_text(Some(phrase)), Intent::Stop, "{phrase}");
+        }
+        for phrase in RESUME {
+            assert_eq!(of_text(Some(phrase)), Intent::Resume, "{phrase}");
+        }
+        for phrase in [
+            "СТОП",
+            "Стоп!",
+            "stop.",
+            "STOP",
+            "Отписаться 🙏",
+            "Не пишите мне больше!",
+            "  больше   не пишите ",
+            "Unsubscribe",
+        ] {
+            assert_eq!(of_text(Some(phrase)), Intent::Stop, "{phrase:?}");
+        }
+        for phrase in ["Старт", "START!", "Подписаться."] {
+            assert_eq!(of_text(Some(phrase)), Intent::Resume, "{phrase:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_that_merely_mentions_stopping_is_for_a_person() {
+        for near_miss in [
+            "стоп, я опоздаю",
+            "стоп-кран",
+            "не пишите, а позвоните",
+            "stop it please",
+            "не пишите в выходные",
+            "можно не писать смс?",
+            "старт в 15:00?",
+            "подписаться на скидки",
         ] {
             assert_eq!(of_text(Some(near_miss)), Intent::Other, "{near_miss:?}");
         }

@@ -72,6 +72,20 @@ pub struct CompanyReport {
     pub webhook_events: i64,
     /// The salon's zone (IANA name): `status` and the page show its times in it.
     pub timezone: String,
+    /// Clients who asked this salon (or its sender) to stop, newest first.
+    pub optouts: Vec<OptOutReport>,
+}
+
+/// A client's stop, as the salon sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptOutReport {
+    /// Masked: `7916***4567`.
+    pub phone: String,
+    pub since: DateTime<Utc>,
+    /// `reply` (the client wrote «стоп») or `command` (`optout add`).
+    pub source: String,
+    /// The sender the reply reached, or the command.
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +115,7 @@ pub struct DecisionReport {
 pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>, StoreError> {
     let states = store::poll_states(conn)?;
     let receipts = store::webhook_receipts(conn)?;
+    let stops = store::optouts(conn, None)?;
     Ok(config
         .companies
         .iter()
@@ -132,6 +147,16 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                     .unwrap_or(config.monitor.default_timezone)
                     .name()
                     .to_string(),
+                optouts: stops
+                    .iter()
+                    .filter(|o| o.company_id == c.id)
+                    .map(|o| OptOutReport {
+                        phone: mask_phone(&o.phone),
+                        since: o.since.and_utc(),
+                        source: o.source.clone(),
+                        via: o.via.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect())
@@ -152,9 +177,17 @@ pub fn read_for(
     companies.retain(|c| only.is_none_or(|o| o.0 == c.company_id));
     let mut notifications = BTreeMap::new();
     let mut kinds: BTreeMap<Kind, BTreeMap<Status, i64>> = BTreeMap::new();
-    for (kind, status, n) in store::count_by_kind_and_status(conn, only)? {
+    let purged = store::purged_counts(conn, only.map(|c| c.0))?;
+    // What retention purged still counts, as numbers.
+    let kept = purged
+        .iter()
+        .filter_map(|(what, status, n)| Some((Kind::parse(what)?, Status::parse(status)?, *n)));
+    for (kind, status, n) in store::count_by_kind_and_status(conn, only)?
+        .into_iter()
+        .chain(kept)
+    {
         *notifications.entry(status).or_default() += n;
-        kinds.entry(kind).or_default().insert(status, n);
+        *kinds.entry(kind).or_default().entry(status).or_default() += n;
     }
     let decision = |n: store::Notification| {
         let record = serde_json::from_str(&n.record_json)
@@ -228,7 +261,7 @@ pub fn read_for(
         })
         .collect();
     Ok(Report {
-        replies: replies::read(conn, config, only)?,
+        replies: replies::read(conn, config, only, &purged)?,
         sms: sms::read(conn, only)?,
         instances,
         instances_disagree,
@@ -290,6 +323,25 @@ pub fn render_text(report: &Report) -> String {
                 .map(|e| format!("\n             error: {e}"))
                 .unwrap_or_default()
         );
+    }
+    for c in report.companies.iter().filter(|c| !c.optouts.is_empty()) {
+        let tz = report.zone_of(c.company_id);
+        let _ = writeln!(
+            out,
+            "  {:<10} asked us to stop: {} client(s)",
+            c.company_id,
+            c.optouts.len()
+        );
+        for o in c.optouts.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "             {}  since {}  by {} ({})",
+                o.phone,
+                when(Some(o.since), tz),
+                o.source,
+                o.via
+            );
+        }
     }
     if !report.instances.is_empty() {
         out.push_str("Instances:\n");

@@ -54,6 +54,7 @@ pub fn render_html(report: &Report) -> String {
         );
     }
     out.push_str("</ul>\n");
+    optouts_section(&mut out, report);
     replies_section(&mut out, report);
     super::sms::render_html(&mut out, report, escape);
     out.push_str("<h2>Уведомления</h2>\n<ul>\n");
@@ -100,6 +101,34 @@ pub fn render_html(report: &Report) -> String {
         "</ul>\n<p class=\"muted\">Страница обновляется каждые 10 секунд.</p>\n</body></html>\n",
     );
     out
+}
+
+/// «Просили не писать»: per salon, the clients who asked us to stop, when and how.
+fn optouts_section(out: &mut String, report: &Report) {
+    if report.companies.iter().all(|c| c.optouts.is_empty()) {
+        return;
+    }
+    out.push_str("<h2>Просили не писать</h2>\n<ul>\n");
+    for c in report.companies.iter().filter(|c| !c.optouts.is_empty()) {
+        let salon = match &c.name {
+            Some(name) => escape(name),
+            None => format!("Салон {}", c.company_id),
+        };
+        let tz = report.zone_of(c.company_id);
+        for o in &c.optouts {
+            let how = match o.source.as_str() {
+                "reply" => "написал(а) «стоп»",
+                _ => "попросил(а) администратора",
+            };
+            let _ = writeln!(
+                out,
+                "<li>{salon}: {} — {how}, {}</li>",
+                escape(&o.phone),
+                o.since.with_timezone(&tz).format("%d.%m.%Y %H:%M %Z")
+            );
+        }
+    }
+    out.push_str("</ul>\n");
 }
 
 /// «Ответы клиентов»: per salon, of the clients asked to confirm, how many did;

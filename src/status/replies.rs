@@ -107,7 +107,7 @@ pub fn render_text(out: &mut String, report: &RepliesReport) {
             "  {}  {:<12} {:<9} {:<10} {}",
             r.at.format("%Y-%m-%d %H:%M:%S"),
             r.phone,
-            label(r.intent, r.matched_by),
+            crate::domain::reading(r.intent, r.matched_by),
             r.matched_by,
             r.company_id
                 .map(|c| c.to_string())
@@ -116,24 +116,21 @@ pub fn render_text(out: &mut String, report: &RepliesReport) {
     }
 }
 
-/// A reply's label: its intent, or how it failed to match.
-pub fn label(intent: Intent, matched_by: MatchedBy) -> &'static str {
-    match matched_by {
-        MatchedBy::Ambiguous => "ambiguous",
-        MatchedBy::Unmatched => "unmatched",
-        _ => intent.as_str(),
-    }
-}
-
+/// `purged`: what retention purged, as `store::purged_counts` gives it (the
+/// replies' readings under `reply`).
 pub fn read(
     conn: &mut Conn,
     config: &Config,
     company: Option<CompanyId>,
+    purged: &[(String, String, i64)],
 ) -> Result<RepliesReport, StoreError> {
     let mut counts = BTreeMap::new();
+    for (_, reading, n) in purged.iter().filter(|(what, _, _)| what == "reply") {
+        *counts.entry(reading.clone()).or_default() += n;
+    }
     for (intent, matched_by, n) in store::count_replies(conn)? {
         *counts
-            .entry(label(intent, matched_by).to_string())
+            .entry(crate::domain::reading(intent, matched_by).to_string())
             .or_default() += n;
     }
     let latest = store::recent_replies(conn, company, LATEST)?
@@ -183,6 +180,8 @@ fn per_salon(
         Intent::Confirm => 3,
         Intent::Cancel => 2,
         Intent::Other => 1,
+        // Tied to no booking: a stop or a resume concerns the phone.
+        Intent::Stop | Intent::Resume => 0,
     };
     for (company, record, intent) in answered {
         let entry = best.entry((*company, *record)).or_insert(*intent);
@@ -204,7 +203,7 @@ fn per_salon(
                 match best.get(booking) {
                     Some(Intent::Confirm) => salon.confirmed_by_reply += 1,
                     Some(Intent::Cancel) => salon.asked_to_cancel += 1,
-                    Some(Intent::Other) => salon.other_reply += 1,
+                    Some(Intent::Other | Intent::Stop | Intent::Resume) => salon.other_reply += 1,
                     None => salon.no_answer += 1,
                 }
             }

@@ -70,12 +70,17 @@ impl r2d2::ManageConnection for Manager {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // synchronous = FULL: a commit must survive power loss, not only a crash.
+                // secure_delete: what is deleted (a forgotten client, a purged
+                // booking) is overwritten, not left in free pages. auto_vacuum takes
+                // effect on a new file only: retention's freed pages go back.
                 let pragmas = if *read_only {
                     format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;")
                 } else {
                     format!(
-                        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                        "PRAGMA auto_vacuum = INCREMENTAL; \
+                         PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                         PRAGMA secure_delete = ON;"
                     )
                 };
                 conn.batch_execute(&pragmas)
@@ -152,6 +157,16 @@ pub fn write_transaction<T>(
     scope: Serialize,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    write_transaction_in(conn, &[scope], f)
+}
+
+/// As `write_transaction`, serialized with every one of `scopes` (locked in the
+/// order given: callers give them in one order, so two never wait on each other).
+pub fn write_transaction_in<T>(
+    conn: &mut AnyConnection,
+    scopes: &[Serialize],
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     match conn {
         AnyConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
@@ -159,10 +174,12 @@ pub fn write_transaction<T>(
         AnyConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     let result = match conn {
-        AnyConnection::Postgres(c) => diesel::select(pg_advisory_xact_lock(scope.key()))
-            .execute(c)
-            .map(drop)
-            .map_err(StoreError::from),
+        AnyConnection::Postgres(c) => scopes.iter().try_for_each(|scope| {
+            diesel::select(pg_advisory_xact_lock(scope.key()))
+                .execute(c)
+                .map(drop)
+                .map_err(StoreError::from)
+        }),
         AnyConnection::Sqlite(_) => Ok(()),
     }
     .and_then(|()| f(conn));
@@ -193,7 +210,7 @@ diesel::define_sql_function! {
 /// advisory lock, so that instances started together migrate one at a time.
 pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-    match conn {
+    let migrated = match conn {
         AnyConnection::Sqlite(c) => c
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(drop)
@@ -207,7 +224,9 @@ pub fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
             diesel::select(pg_advisory_unlock(MIGRATION_LOCK)).execute(c)?;
             result
         }
-    }
+    };
+    migrated?;
+    super::forget::ensure_phone_key(conn)
 }
 
 /// The migrations applied to the database so far: how many, and the latest
@@ -244,6 +263,44 @@ pub fn schema_version(conn: &mut AnyConnection) -> Result<Option<(usize, String)
 pub fn checkpoint(conn: &mut AnyConnection) -> Result<(), StoreError> {
     if let AnyConnection::Sqlite(c) = conn {
         c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    }
+    Ok(())
+}
+
+/// Folds the whole log into the file and empties it, waiting (a few times) for
+/// readers still on old pages; nothing to do on PostgreSQL.
+pub fn checkpoint_fully(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    #[derive(QueryableByName)]
+    struct Outcome {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        busy: i32,
+    }
+    if let AnyConnection::Sqlite(c) = conn {
+        for _ in 0..20 {
+            let done = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").load::<Outcome>(c)?;
+            if done.first().is_none_or(|o| o.busy == 0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
+/// Gives the pages a purge freed back to the file system (a file made with
+/// `auto_vacuum = INCREMENTAL`; an older one reuses them), and empties the log.
+pub fn release_free_pages(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA incremental_vacuum;")?;
+    }
+    checkpoint_fully(conn)
+}
+
+/// Rewrites the SQLite file whole, leaving no free space behind (old copies of
+/// deleted rows written before `secure_delete`); nothing to do on PostgreSQL.
+pub fn vacuum(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute("VACUUM;")?;
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct StoredBooking {
     pub updated_at: NaiveDateTime,
     /// When a webhook last told us of it.
     pub pushed_at: Option<NaiveDateTime>,
+    /// When the visit is (UTC), for retention.
+    pub visit_at: Option<NaiveDateTime>,
 }
 
 impl StoredBooking {
@@ -42,6 +44,8 @@ pub struct BookingUpdate {
     pub revision: i32,
     /// Set when a webhook brought it (then: when).
     pub pushed_at: Option<DateTime<Utc>>,
+    /// When the visit is, for retention (none: no visit time).
+    pub visit_at: Option<DateTime<Utc>>,
 }
 
 pub fn booking(
@@ -83,6 +87,7 @@ pub(super) fn upsert(
             bookings::first_seen_at.eq(db_time(now)),
             bookings::updated_at.eq(db_time(now)),
             bookings::pushed_at.eq(update.pushed_at.map(db_time)),
+            bookings::visit_at.eq(update.visit_at.map(db_time)),
         ))
         .on_conflict((bookings::company_id, bookings::record_id))
         .do_update()
@@ -91,6 +96,7 @@ pub(super) fn upsert(
             bookings::record_json.eq(&update.record_json),
             bookings::revision.eq(update.revision),
             bookings::updated_at.eq(db_time(now)),
+            bookings::visit_at.eq(update.visit_at.map(db_time)),
         ));
     each_backend!(conn, |c| upsert.execute(c))?;
     if let Some(at) = update.pushed_at {

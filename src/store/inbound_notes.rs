@@ -14,7 +14,7 @@ use crate::domain::{CompanyId, Kind};
 
 /// Notes that the client of `old` now writes from `new`, once per pair; the salon
 /// is `company`, or else the one whose notice last went to `old`. Returns whether
-/// it is new.
+/// it is new. Nothing is kept of a phone its client had erased (`forget`).
 pub fn note_number_change(
     conn: &mut Conn,
     old: &str,
@@ -24,6 +24,9 @@ pub fn note_number_change(
     changed_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    if super::is_forgotten(conn, old)? || super::is_forgotten(conn, new)? {
+        return Ok(false);
+    }
     let company = match company {
         Some(c) => Some(c.0),
         None => notifications::table

@@ -8,14 +8,18 @@ mod backend;
 mod bookings;
 mod bot_records;
 mod cluster;
+mod counters;
+mod forget;
 mod inbound_notes;
 mod lock;
+mod optouts;
 mod outbox;
 mod plans;
 mod poll;
 mod push;
 mod replan;
 mod replies;
+mod retention;
 mod schema;
 mod sql_types;
 
@@ -26,8 +30,11 @@ pub use cluster::{
     db_now, holds_lease, instance_states, lease_round, release_all, InstanceState, LeaseRequest,
     LeaseRound, Peer,
 };
+pub use counters::{add_to_counter, durable_counters, FORGOTTEN, OPTOUTS, PURGED};
+pub use forget::{forget, is_forgotten, unforget, Erased, Forgotten};
 pub use inbound_notes::{note_number_change, number_changes, open_effects, NotedNumber};
 pub use lock::InstanceLock;
+pub use optouts::{is_opted_out, opt_in, opt_out, opted_out_of_any, optouts, OptOut, OptSource};
 pub use outbox::*;
 pub use plans::{Known, NewNotification, OpenNotice, Planned};
 pub use poll::*;
@@ -38,9 +45,10 @@ pub use push::{
 pub use replan::Replanned;
 pub use replies::{
     asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_replies,
-    visit_confirmed, Lookup, NewReply, ReplyContext, ReplyDecision, SentNotice, Settled,
+    visit_confirmed, Lookup, NewReply, OptChange, ReplyContext, ReplyDecision, SentNotice, Settled,
     StoredReply, Taken,
 };
+pub use retention::{fill_visit_times, purge_chunk, purged_counts, Purged};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,8 +60,11 @@ use r2d2::Pool;
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use crate::panic_guard;
-pub use backend::{checkpoint, schema_version, AnyConnection, Serialize, Target};
-pub(crate) use backend::{each_backend, write_transaction};
+pub use backend::{
+    checkpoint, checkpoint_fully, release_free_pages, schema_version, vacuum, AnyConnection,
+    Serialize, Target,
+};
+pub(crate) use backend::{each_backend, write_transaction, write_transaction_in};
 
 /// Connections in the pool by default: SQLite writes one at a time anyway.
 pub const POOL_SIZE: u32 = 4;

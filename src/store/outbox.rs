@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{bookings, notifications};
+use super::schema::{bookings, notifications, optouts};
 use super::{db_time, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Delivery, Kind, NotificationId, Reason, RecordId, Status};
 
@@ -130,18 +130,31 @@ pub struct Outbound {
     pub record_json: String,
 }
 
+/// How a claim ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This instance sends it now.
+    Claimed,
+    /// Another instance, or another decision about the row, came first.
+    Lost,
+    /// The client asked to stop: the row is closed `skipped` `opted_out`.
+    OptedOut,
+}
+
 /// Claims a pending row for sending: `sending` by `me`, one more attempt, the text
-/// that goes out. False when the row is no longer pending (another instance, or
+/// that goes out. `Lost` when the row is no longer pending (another instance, or
 /// another decision, came first). Running it again after a commit whose answer
 /// was lost with the connection finds its own claim (same instance, same `now`).
+/// A row that reaches the client is claimed only while the client has no stop
+/// for its salon, checked in the same statement: a stop committed first always wins.
 pub fn claim_for_send(
     conn: &mut Conn,
     id: NotificationId,
     send: &Outbound,
-    me: &str,
+    (me, heeds_stops): (&str, bool),
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let n = diesel::update(pending_row(id))
+) -> Result<Claim, StoreError> {
+    let mut claim = diesel::update(pending_row(id))
         .set((
             notifications::status.eq(Status::Sending),
             notifications::claimed_by.eq(me),
@@ -151,9 +164,17 @@ pub fn claim_for_send(
             notifications::record_json.eq(&send.record_json),
             notifications::updated_at.eq(db_time(now)),
         ))
-        .execute(conn)?;
+        .into_boxed::<super::backend::MultiBackend>();
+    if heeds_stops {
+        claim = claim.filter(diesel::dsl::not(diesel::dsl::exists(
+            optouts::table
+                .filter(optouts::company_id.eq(notifications::company_id))
+                .filter(optouts::phone.eq(&send.phone)),
+        )));
+    }
+    let n = claim.execute(conn)?;
     if n == 1 {
-        return Ok(true);
+        return Ok(Claim::Claimed);
     }
     let ours = notifications::table
         .find(id.0)
@@ -162,7 +183,24 @@ pub fn claim_for_send(
         .filter(notifications::updated_at.eq(db_time(now)))
         .count()
         .get_result::<i64>(conn)?;
-    Ok(ours == 1)
+    if ours == 1 {
+        return Ok(Claim::Claimed);
+    }
+    let company: Option<i64> = notifications::table
+        .find(id.0)
+        .filter(notifications::status.eq(Status::Pending))
+        .select(notifications::company_id)
+        .first(conn)
+        .optional()?;
+    match company {
+        Some(company)
+            if heeds_stops && super::is_opted_out(conn, CompanyId(company), &send.phone)? =>
+        {
+            close_pending(conn, id, Reason::OptedOut, now)?;
+            Ok(Claim::OptedOut)
+        }
+        _ => Ok(Claim::Lost),
+    }
 }
 
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
@@ -180,8 +218,14 @@ pub fn mark_sent(
     follow_ups: &super::Effects,
     undelivered: &dyn Fn(&Notification, &str) -> super::Effects,
 ) -> Result<super::Opened, StoreError> {
-    let row: Notification = notifications::table.find(id.0).first(conn)?;
+    // Gone while it was being sent: its client was forgotten (`forget`).
+    let Some(row) = notification(conn, id)? else {
+        return Ok(Vec::new());
+    };
     write_transaction(conn, Serialize::Company(row.company_id), |conn| {
+        if notification(conn, id)?.is_none() {
+            return Ok(Vec::new());
+        }
         diesel::update(notifications::table.find(id.0))
             .set((
                 notifications::status.eq(Status::Sent),

@@ -61,6 +61,8 @@ pub struct Known {
     pub open: HashMap<RecordId, Vec<OpenNotice>>,
     /// `created` rows of bookings stored before the lifecycle (no `bookings` row).
     pub created: HashMap<RecordId, (Status, String)>,
+    /// Records whose client's phone was forgotten: not planned, not stored.
+    pub forgotten: HashSet<RecordId>,
 }
 
 /// Writes one booking's plan for its notices: closes, reschedules, opens. Rows
@@ -98,6 +100,9 @@ pub(super) fn open_notice(
     row: &NewNotification,
     now: DateTime<Utc>,
 ) -> Result<Option<NotificationId>, StoreError> {
+    // A client's stop holds back what would reach them, from the moment it lands.
+    let held = super::optouts::heed(conn, company, row)?;
+    let row = held.as_ref().unwrap_or(row);
     let reason = row.reason.map(Reason::as_str);
     let upsert = diesel::insert_into(notifications::table)
         .values((

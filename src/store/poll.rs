@@ -165,6 +165,9 @@ pub struct PollCommit {
     pub now: DateTime<Utc>,
     /// The poll brought the baseline of future bookings too.
     pub baselined: bool,
+    /// Each record's client phone (digits), where it has one: a forgotten
+    /// phone's booking is recognised by it and not stored.
+    pub phones: Vec<(RecordId, String)>,
 }
 
 /// What a committed poll (or webhook) left to do, and what it replanned.
@@ -199,10 +202,14 @@ pub fn commit_poll(
         let monitored_since = monitored_since(conn, company)?.unwrap_or(poll.monitored_since);
         let mut known = known(conn, company, records)?;
         known.monitored_since = monitored_since;
+        known.forgotten = super::forget::forgotten_among(conn, &poll.phones)?;
         let mut committed = Committed::default();
         for planned in decide(&known)? {
             super::bookings::upsert(conn, company, &planned.booking, now)?;
             apply(conn, company, &planned, now, &mut committed.scheduled)?;
+        }
+        for record in &known.forgotten {
+            super::forget::skip_forgotten(conn, company, *record, now)?;
         }
         if let Some(settings) = &poll.planned_with {
             committed.replanned = super::replan::if_settings_changed(

@@ -5,8 +5,9 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use super::optouts::OptSource;
 use super::plans::{open_notice, NewNotification};
-use super::schema::{bookings, notifications, replies};
+use super::schema::{bookings, notifications, optouts, replies};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Intent, Kind, MatchedBy, NotificationId, Reason, RecordId, Status};
 
@@ -38,6 +39,8 @@ pub struct Lookup {
     pub since: DateTime<Utc>,
     /// An answer "passed on to the staff" to the phone since then stops another.
     pub forwarded_since: DateTime<Utc>,
+    /// The salons of the sender that got it: a stop covers them.
+    pub scope: Vec<CompanyId>,
 }
 
 /// A notice sent to the client, with the booking as the daemon knows it now.
@@ -61,6 +64,17 @@ pub struct ReplyContext {
     pub recent: Vec<SentNotice>,
     /// We answered "passed on to the staff" to this phone lately.
     pub forwarded_lately: bool,
+    /// How many of the sender's salons the phone asked to stop.
+    pub stopped_salons: usize,
+}
+
+/// A client's «стоп» or «старт», for every salon of the sender they wrote to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptChange {
+    pub stop: bool,
+    pub companies: Vec<CompanyId>,
+    /// The sender's name, kept with the stop (how it came).
+    pub via: String,
 }
 
 /// What a reply was decided to be, and the outbox rows it opens.
@@ -72,10 +86,12 @@ pub struct ReplyDecision {
     pub matched_by: MatchedBy,
     pub intent: Intent,
     pub effects: Vec<(CompanyId, RecordId, NewNotification)>,
+    /// A stop taken or lifted.
+    pub opt: Option<OptChange>,
 }
 
 /// The reply's id and the rows now pending, due then; `None` when the message was
-/// taken before (a provider's repeat).
+/// taken before (a provider's repeat), or comes from a forgotten phone.
 pub type Taken = Option<(i64, super::Opened)>;
 
 /// Keeps each reply once and writes what `decide` (given the reply's index) makes
@@ -89,10 +105,15 @@ pub fn take_replies(
     mut decide: impl FnMut(usize, &ReplyContext, i64) -> ReplyDecision,
 ) -> Result<Vec<Taken>, StoreError> {
     write_transaction(conn, Serialize::Replies, |conn| {
+        let forgotten = super::Forgotten::read(conn)?;
         replies
             .iter()
             .enumerate()
             .map(|(i, (reply, lookup))| {
+                if forgotten.as_ref().is_some_and(|f| f.covers(&reply.phone)) {
+                    // Erased at the client's request: nothing of them is kept.
+                    return Ok(None);
+                }
                 take_one(conn, reply, lookup, now, |context, id| {
                     decide(i, context, id)
                 })
@@ -143,6 +164,19 @@ fn take_one(
         ))
         .execute(conn)?;
     let mut scheduled = Vec::new();
+    // The stop first: what this reply opens (the acknowledgement aside) heeds it.
+    match &decision.opt {
+        Some(change) if change.stop => {
+            let how = (OptSource::Reply, change.via.as_str());
+            super::opt_out(conn, &change.companies, &reply.phone, how, now)?;
+        }
+        Some(change) => {
+            let (_, reopened) =
+                super::opt_in(conn, &change.companies, &reply.phone, OptSource::Reply, now)?;
+            scheduled.extend(reopened);
+        }
+        None => {}
+    }
     for (company, record, row) in &decision.effects {
         let row = once_per_visit(conn, *company, *record, row)?;
         if let Some(opened) = open_notice(conn, *company, *record, &row, now)? {
@@ -185,6 +219,11 @@ fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext
         .filter(notifications::created_at.gt(db_time(lookup.forwarded_since)))
         .count()
         .get_result::<i64>(conn)?;
+    let stopped_salons = optouts::table
+        .filter(optouts::company_id.eq_any(lookup.scope.iter().map(|c| c.0)))
+        .filter(optouts::phone.eq(phone))
+        .count()
+        .get_result::<i64>(conn)? as usize;
     let mut with_booking = |n: super::Notification| -> Result<SentNotice, StoreError> {
         let stored = bookings::table
             .find((n.company_id, n.record_id))
@@ -201,6 +240,7 @@ fn context(conn: &mut Conn, phone: &str, lookup: &Lookup) -> Result<ReplyContext
         })
     };
     Ok(ReplyContext {
+        stopped_salons,
         named: named.map(&mut with_booking).transpose()?,
         recent: recent
             .into_iter()
@@ -278,10 +318,15 @@ pub fn settle_effect(
     follow_ups: &[(CompanyId, RecordId, NewNotification)],
     now: DateTime<Utc>,
 ) -> Result<super::Opened, StoreError> {
-    let company: i64 = notifications::table
+    let company: Option<i64> = notifications::table
         .find(id.0)
         .select(notifications::company_id)
-        .first(conn)?;
+        .first(conn)
+        .optional()?;
+    // Gone while it was carried out: its client was forgotten (`forget`).
+    let Some(company) = company else {
+        return Ok(Vec::new());
+    };
     write_transaction(conn, Serialize::Company(company), |conn| {
         let open = notifications::table
             .find(id.0)

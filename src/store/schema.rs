@@ -20,6 +20,7 @@ diesel::table! {
         first_seen_at -> Timestamp,
         updated_at -> Timestamp,
         pushed_at -> Nullable<Timestamp>,
+        visit_at -> Nullable<Timestamp>,
     }
 }
 
@@ -116,6 +117,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    optouts (company_id, phone) {
+        company_id -> BigInt,
+        phone -> Text,
+        source -> Text,
+        via -> Text,
+        since -> Timestamp,
+    }
+}
+
+diesel::table! {
+    forgotten_phones (hash) {
+        hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    purged_counts (day, company_id, what, status) {
+        day -> Text,
+        company_id -> BigInt,
+        what -> Text,
+        status -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    counters (name, labels) {
+        name -> Text,
+        labels -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
     number_changes (old_phone, new_phone) {
         old_phone -> Text,
         new_phone -> Text,
@@ -128,13 +171,18 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     bookings,
+    counters,
     bot_records,
     company_leases,
+    forgotten_phones,
     instances,
     deliveries,
     notifications,
     number_changes,
+    optouts,
     poll_cursors,
+    purged_counts,
     replies,
+    secrets,
     webhook_receipts
 );

@@ -13,17 +13,28 @@ use serde_json::{json, Value};
 
 use super::{bad_request, unavailable};
 use crate::api_state::State;
-use crate::config::{Config, ProviderKind};
-use crate::domain::{mask_phone, CompanyId, Delivery, MatchedBy};
+use crate::config::{Config, ProviderKind, Sender};
+use crate::domain::{mask_phone, CompanyId, Delivery};
 use crate::messages::Schedule;
 use crate::replies::inbound::{self, GreenNotification, Inbound, Incoming, NumberChange};
 use crate::store::{self, DeliveryUpdate, StoreError};
+use crate::webhooks::reply_batch::Arrival;
 
 /// Which of our senders got a message: one we know (and the one salon it serves,
 /// if only one), or a number we do not know.
+#[derive(Clone)]
 pub(super) enum Route {
-    Ours { only_salon: Option<CompanyId> },
+    Ours(Arrival),
     Unknown,
+}
+
+impl Route {
+    fn of(config: &Config, sender: &Sender) -> Route {
+        Route::Ours(Arrival {
+            only_salon: sender.only_salon(),
+            sender: config.scope_of(sender),
+        })
+    }
 }
 
 /// Takes what a Cloud API body carries from clients: the messages as `take`
@@ -39,8 +50,8 @@ pub(super) async fn take_cloud(
         match item {
             Incoming::Message(message) => messages.push(message),
             Incoming::NumberChanged(change) => {
-                if let Route::Ours { only_salon } = route(change.sender.as_deref()) {
-                    note_number_change(state, change, only_salon).await?;
+                if let Route::Ours(arrival) = route(change.sender.as_deref()) {
+                    note_number_change(state, change, arrival.only_salon).await?;
                 }
             }
             Incoming::NotAReply(what) => {
@@ -85,22 +96,21 @@ pub(super) async fn take(
     messages: Vec<Inbound>,
     route: impl Fn(&Inbound) -> Route,
 ) -> Result<usize, String> {
-    if !state.config.replies.enabled {
-        for _ in &messages {
-            state.metrics.reply("replies_off");
-        }
-        return Ok(0);
-    }
     let batcher = &state.replies;
     // Every message of the body joins the queue at once: they share a group.
     let mut pending = Vec::new();
     for message in messages {
-        let Route::Ours { only_salon } = route(&message) else {
+        // A stop is honoured wherever a client can write to us, replies on or off.
+        if !state.config.replies.enabled && !message.meaning().0.is_opt_change() {
+            state.metrics.reply("replies_off");
+            continue;
+        }
+        let Route::Ours(arrival) = route(&message) else {
             state.metrics.reply("unknown_number");
             continue;
         };
         pending.push(async move {
-            let decided = batcher.take(message.clone(), only_salon).await;
+            let decided = batcher.take(message.clone(), arrival).await;
             (message, decided)
         });
     }
@@ -111,11 +121,7 @@ pub(super) async fn take(
             continue;
         };
         taken += 1;
-        let label = match d.matched_by {
-            MatchedBy::Ambiguous => "ambiguous",
-            MatchedBy::Unmatched => "unmatched",
-            _ => d.intent.as_str(),
-        };
+        let label = crate::domain::reading(d.intent, d.matched_by);
         state.metrics.reply(label);
         slog::info!(state.logger, "a client's reply was taken"; "reply_id" => d.reply_id,
             "provider" => message.provider, "phone" => mask_phone(message.from.digits()),
@@ -139,9 +145,7 @@ pub(super) fn cloud_route(config: &Config, phone_number_id: Option<&str>) -> Rou
         None => config.senders().into_iter().find(|s| s.owner.is_none()),
     };
     match sender {
-        Some(sender) => Route::Ours {
-            only_salon: sender.only_salon(),
-        },
+        Some(sender) => Route::of(config, &sender),
         None => Route::Unknown,
     }
 }
@@ -199,9 +203,11 @@ pub(super) async fn green_api(
             Err(e) => unavailable(&format!("database: {e}")),
         },
         Ok(GreenNotification::Message(message)) => {
-            let only_salon = sender.only_salon();
-            let route = |_: &Inbound| Route::Ours { only_salon };
-            answer(&state, take(&state, vec![message], route).await)
+            let arrival = Route::of(&config, &sender);
+            answer(
+                &state,
+                take(&state, vec![message], |_| arrival.clone()).await,
+            )
         }
     }
 }
@@ -261,10 +267,12 @@ pub(super) async fn gateway(
     let message = serde_json::from_slice::<Value>(&body)
         .map_err(|e| format!("not JSON: {e}"))
         .and_then(|v| inbound::gateway(&v));
-    let only_salon = sender.only_salon();
-    let route = |_: &Inbound| Route::Ours { only_salon };
+    let arrival = Route::of(&config, &sender);
     match message {
-        Ok(message) => answer(&state, take(&state, vec![message], route).await),
+        Ok(message) => answer(
+            &state,
+            take(&state, vec![message], |_| arrival.clone()).await,
+        ),
         Err(reason) => bad_request(&state, "gateway", reason),
     }
 }

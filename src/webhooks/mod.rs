@@ -268,7 +268,7 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
     let ours = |number: Option<&str>| {
         matches!(
             inbound::cloud_route(&config, number),
-            inbound::Route::Ours { .. }
+            inbound::Route::Ours(_)
         )
     };
     let (statuses, strangers): (Vec<_>, Vec<_>) = read_statuses(&value)

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch::next_group;
 use crate::domain::{CompanyId, Intent, MatchedBy, RecordId};
-use crate::replies::decide::{decide, Facts};
+use crate::replies::decide::{decide, Facts, SenderScope};
 use crate::replies::inbound::Inbound;
 use crate::salons::Salons;
 use crate::store::{self, Conn, Db, StoreError, Taken};
@@ -31,11 +31,19 @@ pub struct Decided {
     pub record: Option<RecordId>,
 }
 
+/// Which of our senders got a reply.
+#[derive(Debug, Clone, Default)]
+pub struct Arrival {
+    /// The one salon the sender serves, if one.
+    pub only_salon: Option<CompanyId>,
+    /// Every salon the sender writes for.
+    pub sender: SenderScope,
+}
+
 /// A reply waiting for its group.
 struct Pending {
     message: Inbound,
-    /// The one salon the sender that got it serves, if one.
-    sender_salon: Option<CompanyId>,
+    arrival: Arrival,
     received: DateTime<Utc>,
     answer: oneshot::Sender<Result<Option<Decided>, String>>,
 }
@@ -66,12 +74,12 @@ impl ReplyBatcher {
     pub async fn take(
         &self,
         message: Inbound,
-        sender_salon: Option<CompanyId>,
+        arrival: Arrival,
     ) -> Result<Option<Decided>, String> {
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
             message,
-            sender_salon,
+            arrival,
             received: Utc::now(),
             answer,
         };
@@ -88,7 +96,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Pending>, db: Db, deciding: Decidin
     while let Some(group) = next_group(&mut rx, MAX_GROUP).await {
         let (answers, work): (Vec<_>, Vec<_>) = group
             .into_iter()
-            .map(|p| (p.answer, (p.message, p.sender_salon, p.received)))
+            .map(|p| (p.answer, (p.message, p.arrival, p.received)))
             .unzip();
         let deciding = deciding.clone();
         let results = db
@@ -124,29 +132,29 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Pending>, db: Db, deciding: Decidin
 /// Takes the replies in one transaction.
 fn take_group(
     conn: &mut Conn,
-    work: &[(Inbound, Option<CompanyId>, DateTime<Utc>)],
+    work: &[(Inbound, Arrival, DateTime<Utc>)],
     deciding: &Deciding,
 ) -> Result<Vec<Option<Decided>>, StoreError> {
     let now = Utc::now();
     let replies: Vec<_> = work
         .iter()
-        .map(|(message, _, received)| {
-            (
-                message.to_reply(),
-                message.lookup(*received, deciding.window),
-            )
+        .map(|(message, arrival, received)| {
+            let mut lookup = message.lookup(*received, deciding.window);
+            lookup.scope = arrival.sender.salons.clone();
+            (message.to_reply(), lookup)
         })
         .collect();
     let mut summaries = vec![None; work.len()];
     let taken = store::take_replies(conn, &replies, now, |i, context, id| {
-        let (inbound, sender_salon, _) = &work[i];
+        let (inbound, arrival, _) = &work[i];
         let salon = |company: CompanyId| deciding.salons.known(company);
         let facts = Facts {
             inbound,
             now,
             acknowledge: deciding.acknowledge,
-            sender_salon: *sender_salon,
+            sender_salon: arrival.only_salon,
             salon: &salon,
+            sender: &arrival.sender,
         };
         let decision = decide(&facts, context, id);
         summaries[i] = Some((

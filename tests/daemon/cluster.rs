@@ -400,8 +400,9 @@ async fn two_instances_racing_on_the_same_due_rows_claim_each_once() {
             };
             ids.iter()
                 .filter(|id| {
-                    db.blocking(|c| store::claim_for_send(c, **id, &send, me, Utc::now()))
+                    db.blocking(|c| store::claim_for_send(c, **id, &send, (me, true), Utc::now()))
                         .unwrap()
+                        == store::Claim::Claimed
                 })
                 .count()
         })
@@ -431,6 +432,7 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
                 told_json: None,
                 revision: 0,
                 pushed_at: None,
+                visit_at: None,
             },
             open: vec![NewNotification {
                 kind: Kind::Created,
@@ -455,6 +457,7 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
         asked_at: now,
         now,
         baselined: false,
+        phones: Vec::new(),
     };
     let committed = store::commit_poll(conn, &poll, &records, |_| Ok(planned), |_| Ok(Vec::new()))?;
     Ok(committed.scheduled.into_iter().map(|(id, _)| id).collect())

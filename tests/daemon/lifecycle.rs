@@ -499,6 +499,7 @@ async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
         asked_at: now,
         now,
         baselined: false,
+        phones: Vec::new(),
     };
     app.db
         .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new()), |_| Ok(Vec::new())))

@@ -183,6 +183,7 @@ async fn an_upgraded_database_keeps_when_its_salons_began_to_be_monitored() {
         asked_at: now,
         now,
         baselined: true,
+        phones: Vec::new(),
     };
     app.db
         .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new()), |_| Ok(Vec::new())))

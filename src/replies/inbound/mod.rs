@@ -150,6 +150,7 @@ impl Inbound {
             quoted: self.quoted.clone(),
             since: now - window,
             forwarded_since: now - chrono::Duration::hours(24),
+            scope: Vec::new(),
         }
     }
 }

@@ -62,9 +62,21 @@ async fn a_quote_in_extended_text_data_picks_the_right_one_of_two_bookings() {
 async fn a_tap_on_a_template_or_simple_button_in_every_spelling_confirms_the_booking_it_names() {
     let mut app = green_app().await;
     let cases = [
-        ("incoming_template_button_reply_waba.json", "templateButtonReplyMessage", "selectedDisplayText"),
-        ("incoming_template_buttons_reply.json", "templateButtonReplyMessage", "selectedDisplayText"),
-        ("incoming_buttons_response.json", "buttonsResponseMessage", "selectedButtonText"),
+        (
+            "incoming_template_button_reply_waba.json",
+            "templateButtonReplyMessage",
+            "selectedDisplayText",
+        ),
+        (
+            "incoming_template_buttons_reply.json",
+            "templateButtonReplyMessage",
+            "selectedDisplayText",
+        ),
+        (
+            "incoming_buttons_response.json",
+            "buttonsResponseMessage",
+            "selectedButtonText",
+        ),
     ];
     for (n, (path, object, title)) in cases.into_iter().enumerate() {
         let phone = format!("7916444001{n}");
@@ -97,7 +109,11 @@ async fn an_edit_to_da_confirms() {
 async fn an_undecryptable_message_tells_the_staff_and_answers_the_client_nothing() {
     let mut app = green_app().await;
     confirmed(&app, "Жанна", "79164440003", 2).await;
-    hook(&app, &from_client("incoming_text_swe001.json", "79164440003")).await;
+    hook(
+        &app,
+        &from_client("incoming_text_swe001.json", "79164440003"),
+    )
+    .await;
     let alerts = staff_alerts(&app, 1).await;
     assert!(alerts[0].contains("не смог расшифровать"), "{}", alerts[0]);
     assert!(!alerts[0].contains("SWE001"), "{}", alerts[0]);
@@ -156,7 +172,10 @@ async fn a_failed_status_keeps_green_apis_description_as_the_reason() {
     hook(&app, &failed).await;
     let alert = app.wait_for_kind(id, Kind::StaffAlert, Status::Sent).await;
     assert!(
-        alert.message.unwrap_or_default().contains("SWE004: the number of participants"),
+        alert
+            .message
+            .unwrap_or_default()
+            .contains("SWE004: the number of participants"),
         "the staff read Green API's own words"
     );
     let (_, report) = get(&format!("{}/status", app.http_url())).await;

@@ -76,7 +76,10 @@ async fn system_messages_and_a_revoke_are_not_replies_and_a_changed_number_is_no
 async fn an_edit_to_da_is_a_new_message_that_confirms_kept_once_by_its_own_id() {
     let mut app = meta_app().await;
     let (id, _) = confirmed(&app, "Роман", "79163330002", 2).await;
-    let mut typo = from_client(fixture("meta/pywa_message.json", Some("text")), "79163330002");
+    let mut typo = from_client(
+        fixture("meta/pywa_message.json", Some("text")),
+        "79163330002",
+    );
     message(&mut typo)["text"]["body"] = json!("lf");
     signed(&app, &typo).await;
     staff_alerts(&app, 1).await;
@@ -107,10 +110,16 @@ async fn an_edit_to_da_is_a_new_message_that_confirms_kept_once_by_its_own_id() 
 async fn a_video_with_a_caption_reaches_the_staff_with_it_in_russian() {
     let mut app = meta_app().await;
     confirmed(&app, "Светлана", "79163330003", 2).await;
-    let mut video = from_client(fixture("meta/pywa_message.json", Some("video")), "79163330003");
+    let mut video = from_client(
+        fixture("meta/pywa_message.json", Some("video")),
+        "79163330003",
+    );
     message(&mut video)["video"]["caption"] = json!("можно так же?");
     signed(&app, &video).await;
-    let contacts = from_client(fixture("meta/pywa_message.json", Some("contacts")), "79163330003");
+    let contacts = from_client(
+        fixture("meta/pywa_message.json", Some("contacts")),
+        "79163330003",
+    );
     signed(&app, &contacts).await;
     let alerts = staff_alerts(&app, 2).await;
     assert!(
