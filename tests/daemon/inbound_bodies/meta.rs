@@ -69,6 +69,15 @@ async fn system_messages_and_a_revoke_are_not_replies_and_a_changed_number_is_no
     assert_eq!(changes.len(), 1, "{report}");
     assert_eq!(changes[0]["new_phone"], "7916***9999");
     assert_eq!(changes[0]["company_id"], COMPANY);
+
+    // The client's erasure takes the note too.
+    let (code, out, _) = app
+        .command(&["forget", "--phone", "+7 916 333-99-99"])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 changed number(s)"), "{out}");
+    let (_, page) = get(&format!("{}/", app.http_url())).await;
+    assert!(!page.contains("79163339999"), "{page}");
     app.stop().await;
 }
 
