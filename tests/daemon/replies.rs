@@ -48,21 +48,6 @@ async fn started(template: bool, replies: &str) -> TestApp {
     app
 }
 
-/// A booking confirmed to its client: its id and the message the client got.
-async fn confirmed(app: &TestApp, name: &str, phone: &str, days: u64) -> (i64, SentMessage) {
-    let id = app.create(Booking::by_admin(COMPANY, name, phone, visit(days, 14, 0)));
-    let row = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
-    let sent = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .find(|m| Some(&m.id) == row.provider_message_id.as_ref())
-        .cloned()
-        .expect("the confirmation as the simulator got it");
-    (id, sent)
-}
-
 /// The client's message, as Meta delivers it, signed; the daemon's status code.
 async fn says(app: &TestApp, from: &str, message: ClientMessage, quoting: Option<&str>) -> u16 {
     says_with_id(app, from, &inbound_id(), message, quoting).await

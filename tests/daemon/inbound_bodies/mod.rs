@@ -4,7 +4,7 @@
 //! simulator. Only the fields that must name our test's sender, client and sent
 //! message are set; everything else is as published.
 
-use booking_monitor::simulator::{post_to_daemon, Booking, SentMessage};
+use booking_monitor::simulator::post_to_daemon;
 use booking_monitor::store::{self, Kind, Status};
 use serde_json::Value;
 
@@ -44,21 +44,6 @@ async fn started(mut options: Options, provider: impl Fn(&TestApp) -> String) ->
     app.start().await;
     app.wait_until_monitoring().await;
     app
-}
-
-/// A booking `days` ahead confirmed to its client: its id and the message sent.
-async fn confirmed(app: &TestApp, name: &str, phone: &str, days: u64) -> (i64, SentMessage) {
-    let id = app.create(Booking::by_admin(COMPANY, name, phone, visit(days, 14, 0)));
-    let row = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
-    let sent = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .find(|m| Some(&m.id) == row.provider_message_id.as_ref())
-        .cloned()
-        .expect("the confirmation as the simulator got it");
-    (id, sent)
 }
 
 /// POSTs `body` to the daemon's `path`; the status code.
