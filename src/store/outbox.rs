@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{bookings, notifications, optouts};
 use super::{db_time, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Delivery, Kind, NotificationId, Reason, RecordId, Status};
+use crate::domain::{CompanyId, Kind, NotificationId, Reason, RecordId, Status};
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct Notification {
@@ -206,9 +206,8 @@ pub fn claim_for_send(
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
 /// cancelled) what the client now knows, and what follows from it (an SMS in case
 /// WhatsApp does not deliver it), in one transaction: a crash between them would
-/// otherwise announce the same change again, or lose the follow-up. A `failed`
-/// status that beat this commit (kept in `deliveries`) takes effect now: what
-/// `undelivered` makes of it (the staff told, the SMS at once) is opened instead.
+/// otherwise announce the same change again, or lose the follow-up. A `failed` that
+/// beat this commit takes effect now: `undelivered`'s rows are opened instead.
 pub fn mark_sent(
     conn: &mut Conn,
     id: NotificationId,
@@ -245,12 +244,7 @@ pub fn mark_sent(
                 .execute(conn)?;
         }
         let failed_first = match provider_message_id {
-            Some(m) if Kind::NOTICES.contains(&row.kind) => {
-                super::deliveries(conn, &[m.to_string()])?
-                    .into_iter()
-                    .find(|(_, status, _)| Delivery::parse(status) == Some(Delivery::Failed))
-                    .map(|(_, _, error)| error.unwrap_or_else(|| "failed".into()))
-            }
+            Some(m) if Kind::NOTICES.contains(&row.kind) => super::push::held_failure(conn, m)?,
             _ => None,
         };
         // The failure is known: its SMS goes now, instead of after the wait.
@@ -386,8 +380,7 @@ pub fn recent(
         .load(conn)?)
 }
 
-/// The latest rows of one kind in one of `statuses` (of one salon, with
-/// `company`), newest first.
+/// The latest rows of one kind in `statuses` (of `company`, if given), newest first.
 pub fn recent_of_kind(
     conn: &mut Conn,
     kind: Kind,
