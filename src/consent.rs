@@ -197,12 +197,13 @@ pub fn forget(config: Config, phone: &str, undo: bool) -> i32 {
         }
     };
     println!(
-        "{who}: erased {} booking(s), {} notification(s), {} delivery status(es), {} repl(ies), {} stop(s){}",
+        "{who}: erased {} booking(s), {} notification(s), {} delivery status(es), {} repl(ies), {} stop(s), {} changed number(s){}",
         erased.bookings,
         erased.notifications,
         erased.deliveries,
         erased.replies,
         erased.optouts,
+        erased.number_changes,
         if erased.already { " (it was forgotten before)" } else { "" }
     );
     if let DatabaseLocation::Sqlite(path) = config.database_location() {

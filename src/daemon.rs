@@ -149,6 +149,8 @@ impl Daemon {
                         filter.clone(),
                         daemon.shared.db.clone(),
                         daemon.shared.salons.clone(),
+                        daemon.shared.start.clone(),
+                        Duration::from_millis(daemon.shared.config.yclients.request_timeout_ms),
                     )
                 }),
                 replies: crate::webhooks::ReplyBatcher::start(

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
 
 pub struct MonitoringStart {
     started: Instant,
@@ -16,6 +18,9 @@ pub struct MonitoringStart {
     on_yclients: OnceLock<DateTime<Utc>>,
     /// The start was written for every configured company (`store::begin_monitoring`).
     registered: AtomicBool,
+    /// Wakes whoever waits for a company's monitoring to begin (a YClients webhook
+    /// that came before the process's first YClients answer).
+    began: Notify,
 }
 
 impl MonitoringStart {
@@ -26,6 +31,7 @@ impl MonitoringStart {
             started_wall: Utc::now(),
             on_yclients: OnceLock::new(),
             registered: AtomicBool::new(false),
+            began: Notify::new(),
         }
     }
 
@@ -66,6 +72,19 @@ impl MonitoringStart {
 
     pub fn mark_registered(&self) {
         self.registered.store(true, Ordering::SeqCst);
+        self.began.notify_waiters();
+    }
+
+    /// A company's first poll was committed: its monitoring began, whether or not
+    /// this process registered the start (a company added since).
+    pub fn company_began(&self) {
+        self.began.notify_waiters();
+    }
+
+    /// Resolves at the next `mark_registered` or `company_began` after this call:
+    /// take it before looking, so that one in between is not missed.
+    pub fn next_beginning(&self) -> Notified<'_> {
+        self.began.notified()
     }
 }
 

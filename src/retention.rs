@@ -30,6 +30,7 @@ pub async fn run(shared: Shared) {
                 slog::info!(shared.logger, "retention: purged what outlived keep_after_visit";
                     "bookings" => purged.bookings, "notifications" => purged.notifications,
                     "deliveries" => purged.deliveries, "replies" => purged.replies,
+                    "number_changes" => purged.number_changes,
                     "took_ms" => took.as_millis() as u64);
             }
             Ok(_) => {}
@@ -75,10 +76,7 @@ pub async fn purge(shared: &Shared) -> Result<(Purged, Duration), StoreError> {
         if chunk.total() == 0 || shared.supervision.stopping() {
             break;
         }
-        purged.bookings += chunk.bookings;
-        purged.notifications += chunk.notifications;
-        purged.deliveries += chunk.deliveries;
-        purged.replies += chunk.replies;
+        purged.add(chunk);
     }
     if purged.total() > 0 {
         shared.db.run(store::release_free_pages).await?;

@@ -3,12 +3,13 @@
 //! notice goes by SMS. Opened where the failure becomes known: a final error at
 //! send, or a `failed` delivery status; and when a notice goes out through a sender
 //! whose statuses come in, an SMS is opened for later, in case no `delivered`
-//! comes in time.
+//! comes in time. A sender whose sending WhatsApp suspended tells its salons'
+//! staff, once a day.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::domain::{Kind, Status};
+use crate::domain::{CompanyId, Kind, RecordId, Status};
 use crate::lifecycle::parse_record;
 use crate::replies::alert;
 use crate::salons::Salons;
@@ -68,4 +69,36 @@ fn sms(config: &Config, row: &Notification, due_at: DateTime<Utc>) -> Effects {
             message: None,
         },
     )]
+}
+
+/// WhatsApp suspended `sender`'s sending (Green API's `yellowCard`): each salon it
+/// serves hears of it, once a day (the key names the sender and the salon's date).
+pub fn sending_suspended(
+    salons: &Salons,
+    sender: &str,
+    companies: &[CompanyId],
+    description: Option<&str>,
+    now: DateTime<Utc>,
+) -> Effects {
+    companies
+        .iter()
+        .map(|&company| {
+            let salon = salons.known(company);
+            let day = now.with_timezone(&salon.timezone).date_naive();
+            (
+                company,
+                RecordId(0),
+                NewNotification {
+                    kind: Kind::StaffAlert,
+                    key: format!("yellow_card:{sender}:{day}"),
+                    status: Status::Pending,
+                    phone: None,
+                    due_at: now,
+                    reason: None,
+                    record_json: "{}".into(),
+                    message: Some(alert::sending_suspended_text(&salon, description)),
+                },
+            )
+        })
+        .collect()
 }

@@ -304,7 +304,13 @@ async fn poll_company(
         timezone: salon.timezone,
     };
     match filter.send(seen).await {
-        Ok(Ok(outcome)) => PollResult::Committed(outcome, requests, seen_count),
+        Ok(Ok(outcome)) => {
+            if baselined {
+                // A webhook about this company may be waiting for its start.
+                shared.start.company_began();
+            }
+            PollResult::Committed(outcome, requests, seen_count)
+        }
         Ok(Err(failure)) => PollResult::Filter(failure.to_string()),
         Err(mailbox) => PollResult::Filter(format!("filter unreachable: {mailbox}")),
     }

@@ -78,7 +78,15 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             shared
                 .db
                 .run(move |c| {
-                    store::mark_sent(c, id, provider_id.as_deref(), false, sent_at, &Vec::new())
+                    store::mark_sent(
+                        c,
+                        id,
+                        provider_id.as_deref(),
+                        false,
+                        sent_at,
+                        &Vec::new(),
+                        &|_, _| Vec::new(),
+                    )
                 })
                 .await?;
             shared.metrics.send(row.kind, "sent");

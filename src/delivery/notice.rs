@@ -151,8 +151,12 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             let sent_at = Utc::now();
             let tells_state = !kind.is_reminder();
             let follow_ups = crate::undelivered::after_sent(&shared.config, &told_row, sent_at);
+            let (config, salons) = (shared.config.clone(), shared.salons.clone());
             let opened = db
                 .run(move |c| {
+                    let undelivered = |row: &store::Notification, error: &str| {
+                        crate::undelivered::effects(&config, &salons, row, error)
+                    };
                     store::mark_sent(
                         c,
                         id,
@@ -160,6 +164,7 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
                         tells_state,
                         sent_at,
                         &follow_ups,
+                        &undelivered,
                     )
                 })
                 .await?;

@@ -2,7 +2,7 @@
 //! they must call back), which visit, and what the client wrote. These texts go to
 //! the staff's Telegram chat and page, never to a log.
 
-use super::inbound::{Content, Inbound};
+use super::inbound::{media_label, Content, Inbound};
 use crate::text::{services_text, visit_text, Salon};
 use crate::yclients::Record;
 
@@ -37,15 +37,8 @@ impl Alert {
 }
 
 pub fn reply_text(why: Alert, salon: &Salon, inbound: &Inbound, visits: &[&Record]) -> String {
-    let name = inbound
-        .name
-        .clone()
-        .or_else(|| {
-            visits
-                .iter()
-                .find_map(|r| r.client.as_ref().map(|c| c.name.clone()))
-        })
-        .unwrap_or_else(|| "без имени".into());
+    let booked = visits.iter().find_map(|r| booked_name(r));
+    let name = client_name_beside(booked.as_deref(), inbound.name.as_deref());
     let mut text = format!(
         "{}: {}.\nКлиент: {name}, +{}\n",
         salon.title,
@@ -56,11 +49,47 @@ pub fn reply_text(why: Alert, salon: &Salon, inbound: &Inbound, visits: &[&Recor
         text.push_str(&format!("Визит: {}\n", visit_line(record, salon)));
     }
     let said = match &inbound.content {
-        Content::Media(kind) => format!("(без текста: {})", media_label(kind)),
+        Content::Media {
+            kind,
+            caption: Some(caption),
+        } => format!("{}: «{caption}»", media_label(kind)),
+        Content::Media {
+            kind,
+            caption: None,
+        } => format!("(без текста: {})", media_label(kind)),
+        Content::Unreadable => "(пришло сообщение, которое WhatsApp не смог расшифровать: \
+             его текста не видит никто, клиенту ничего не ответили)"
+            .into(),
         _ => format!("«{}»", inbound.body().unwrap_or_default()),
     };
     text.push_str(&format!("Сообщение: {said}"));
     text
+}
+
+/// The client as the booking names them (the staff look the booking up by it),
+/// with the WhatsApp profile name beside it where that differs: a mother books
+/// for her son, or the phone's profile says «Алевтина» on Борис's phone.
+fn client_name_beside(booked: Option<&str>, profile: Option<&str>) -> String {
+    let profile = profile.map(str::trim).filter(|p| !p.is_empty());
+    match (booked, profile) {
+        (Some(booked), Some(profile)) if !same_name(booked, profile) => {
+            format!("{booked} (в WhatsApp: {profile})")
+        }
+        (Some(booked), _) => booked.to_string(),
+        (None, Some(profile)) => format!("{profile} (имя в WhatsApp)"),
+        (None, None) => "без имени".into(),
+    }
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    let normal = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+            .replace('ё', "е")
+    };
+    normal(a) == normal(b)
 }
 
 /// The visit could not be marked confirmed in YClients.
@@ -85,13 +114,31 @@ pub fn undelivered_text(salon: &Salon, phone: &str, record: &Record, error: &str
     )
 }
 
+/// WhatsApp suspended a sender's messages for spam (Green API's `yellowCard`).
+pub fn sending_suspended_text(salon: &Salon, description: Option<&str>) -> String {
+    let mut text = format!(
+        "{}: WhatsApp приостановил отправку сообщений с номера салона (Green API: yellowCard, \
+         подозрение на спам). Сообщения клиентам ждут в очереди Green API до 24 часов; чтобы \
+         отправка продолжилась, перезагрузите инстанс в личном кабинете Green API.",
+        salon.title
+    );
+    if let Some(description) = description {
+        text.push_str(&format!("\nПояснение Green API: {description}"));
+    }
+    text
+}
+
 fn client_name(record: &Record) -> String {
+    booked_name(record).unwrap_or_else(|| "без имени".into())
+}
+
+/// The client's name as YClients has it.
+fn booked_name(record: &Record) -> Option<String> {
     record
         .client
         .as_ref()
-        .map(|c| c.name.clone())
+        .map(|c| c.name.trim().to_string())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "без имени".into())
 }
 
 fn visit_line(record: &Record, salon: &Salon) -> String {
@@ -106,14 +153,70 @@ fn visit_line(record: &Record, salon: &Salon) -> String {
     line
 }
 
-fn media_label(kind: &str) -> &str {
-    match kind {
-        "audio" | "voice" | "audioMessage" => "голосовое сообщение",
-        "image" | "imageMessage" => "фото",
-        "video" | "videoMessage" => "видео",
-        "sticker" | "stickerMessage" => "стикер",
-        "document" | "documentMessage" => "документ",
-        "location" | "locationMessage" => "геопозиция",
-        other => other,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Phone;
+    use serde_json::json;
+
+    fn salon() -> Salon {
+        Salon {
+            title: "Барбершоп".into(),
+            address: "ул. Ленина, 1".into(),
+            timezone: chrono_tz::Europe::Moscow,
+        }
+    }
+
+    fn booked_for(name: &str) -> Record {
+        Record::from_json(json!({
+            "id": 7, "create_date": "2026-11-20T10:00:00+0300",
+            "datetime": "2026-11-25T14:00:00+03:00",
+            "client": {"name": name, "phone": 79161234567i64}
+        }))
+        .unwrap()
+    }
+
+    fn from_profile(profile: Option<&str>) -> Inbound {
+        Inbound {
+            provider: "cloud_api",
+            id: "wamid.1".into(),
+            from: Phone::parse("79161234567").unwrap(),
+            name: profile.map(str::to_string),
+            sender: None,
+            content: Content::Text("можно позже?".into()),
+            quoted: None,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    fn client_line(booking: Option<&str>, profile: Option<&str>) -> String {
+        let record = booking.map(booked_for);
+        let visits: Vec<&Record> = record.iter().collect();
+        let text = reply_text(Alert::Question, &salon(), &from_profile(profile), &visits);
+        text.lines()
+            .find(|l| l.starts_with("Клиент:"))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_staff_hear_the_bookings_name_with_the_profile_name_beside_it_where_it_differs() {
+        assert_eq!(
+            client_line(Some("Борис"), Some("Алевтина")),
+            "Клиент: Борис (в WhatsApp: Алевтина), +79161234567"
+        );
+        assert_eq!(
+            client_line(Some("Борис"), Some(" борис ")),
+            "Клиент: Борис, +79161234567"
+        );
+        assert_eq!(
+            client_line(Some("Борис"), None),
+            "Клиент: Борис, +79161234567"
+        );
+        assert_eq!(
+            client_line(None, Some("Алевтина")),
+            "Клиент: Алевтина (имя в WhatsApp), +79161234567"
+        );
+        assert_eq!(client_line(None, None), "Клиент: без имени, +79161234567");
     }
 }

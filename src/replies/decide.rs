@@ -214,8 +214,12 @@ impl<'a> Decision<'a> {
         json: &str,
         forwarded_lately: bool,
     ) {
-        // At most one "passed on" a day to a phone: a chatty client gets no bot loop.
-        if !self.f.acknowledge || (answer == Answer::Forwarded && forwarded_lately) {
+        // At most one "passed on" a day to a phone: a chatty client gets no bot
+        // loop; none for a message nobody could read.
+        if !self.f.acknowledge
+            || (answer == Answer::Forwarded && forwarded_lately)
+            || !self.f.inbound.may_be_answered()
+        {
             return;
         }
         self.row(

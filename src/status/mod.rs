@@ -15,6 +15,7 @@ use crate::yclients::{Record, VisitTime};
 
 mod page;
 pub mod replies;
+pub mod sms;
 pub use page::render_html;
 
 /// How many recent decisions are shown.
@@ -42,6 +43,8 @@ pub struct Report {
     pub replies: replies::RepliesReport,
     /// The config each daemon runs: when it was loaded and its file's SHA-256.
     pub running_config: Vec<RunningConfigReport>,
+    /// The latest SMS that stood in for WhatsApp, with their providers' ids.
+    pub sms: Vec<sms::SmsReport>,
 }
 
 /// The config a daemon runs (one on SQLite; one per instance on PostgreSQL).
@@ -286,6 +289,7 @@ pub fn read_for(
     Ok(Report {
         running_config,
         replies: replies::read(conn, config, only, &purged)?,
+        sms: sms::read(conn, only)?,
         instances,
         instances_disagree,
         companies,
@@ -408,6 +412,7 @@ pub fn render_text(report: &Report) -> String {
         );
     }
     replies::render_text(&mut out, &report.replies);
+    sms::render_text(&mut out, report);
     out.push_str("Notifications:");
     if report.kinds.is_empty() {
         out.push_str(" none yet");
@@ -459,7 +464,7 @@ pub fn render_text(report: &Report) -> String {
 }
 
 /// `2026-11-28 14:50:08 MSK`: a time in the zone it is shown in, named.
-fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+pub(super) fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
     t.map(|t| {
         t.with_timezone(&tz)
             .format("%Y-%m-%d %H:%M:%S %Z")

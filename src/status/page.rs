@@ -56,6 +56,7 @@ pub fn render_html(report: &Report) -> String {
     out.push_str("</ul>\n");
     optouts_section(&mut out, report);
     replies_section(&mut out, report);
+    super::sms::render_html(&mut out, report, escape);
     out.push_str("<h2>Уведомления</h2>\n<ul>\n");
     if report.kinds.is_empty() {
         out.push_str("<li class=\"muted\">Пока ни одного.</li>\n");
@@ -134,10 +135,25 @@ fn optouts_section(out: &mut String, report: &Report) {
 /// then the latest replies and how each was read.
 fn replies_section(out: &mut String, report: &Report) {
     let r = &report.replies;
-    if r.latest.is_empty() && r.salons.iter().all(|s| s.reminded == 0) {
+    if r.latest.is_empty()
+        && r.number_changes.is_empty()
+        && r.salons.iter().all(|s| s.reminded == 0)
+    {
         return;
     }
     out.push_str("<h2>Ответы клиентов</h2>\n<ul>\n");
+    for n in &r.number_changes {
+        let (old, new) = &n.numbers;
+        let _ = writeln!(
+            out,
+            "<li>{} — клиент сменил номер WhatsApp: +{} → <b>+{}</b> \
+             (поправьте телефон в записях YClients)</li>",
+            n.at.with_timezone(&report.zone_of(n.company_id.unwrap_or(0)))
+                .format("%d.%m %H:%M"),
+            escape(old),
+            escape(new)
+        );
+    }
     for s in r.salons.iter().filter(|s| s.reminded > 0) {
         let salon = report
             .companies

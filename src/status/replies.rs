@@ -23,6 +23,22 @@ pub struct RepliesReport {
     pub latest: Vec<ReplyReport>,
     /// Per salon, over the last 30 days.
     pub salons: Vec<SalonReplies>,
+    /// Clients whose WhatsApp number changed (not replies), newest first.
+    pub number_changes: Vec<NumberChangeReport>,
+}
+
+/// A client now writes from another number: the booking's phone may need
+/// correcting in YClients.
+#[derive(Debug, Clone, Serialize)]
+pub struct NumberChangeReport {
+    pub at: DateTime<Utc>,
+    pub company_id: Option<i64>,
+    /// Masked (`7916***4567`).
+    pub old_phone: String,
+    pub new_phone: String,
+    /// The whole numbers, for the staff's page only.
+    #[serde(skip)]
+    pub numbers: (String, String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +71,15 @@ pub struct SalonReplies {
 /// `status`'s lines: counts, per salon, the latest (masked phones, no texts).
 pub fn render_text(out: &mut String, report: &RepliesReport) {
     use std::fmt::Write;
+    for n in &report.number_changes {
+        let _ = writeln!(
+            out,
+            "Number changed: {} → {} ({})",
+            n.old_phone,
+            n.new_phone,
+            n.at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
     if report.counts.is_empty() && report.salons.iter().all(|s| s.reminded == 0) {
         return;
     }
@@ -124,10 +149,21 @@ pub fn read(
         .collect();
     let since = Utc::now() - chrono::Duration::days(COUNTED_DAYS);
     let seen = store::asked_and_answered(conn, &config.replies.ask_in, since)?;
+    let number_changes = store::number_changes(conn, company, LATEST)?
+        .into_iter()
+        .map(|n| NumberChangeReport {
+            at: n.changed_at.and_utc(),
+            company_id: n.company_id,
+            old_phone: mask_phone(&n.old_phone),
+            new_phone: mask_phone(&n.new_phone),
+            numbers: (n.old_phone, n.new_phone),
+        })
+        .collect();
     Ok(RepliesReport {
         counts,
         latest,
         salons: per_salon(config, company, &seen.asked, &seen.answered),
+        number_changes,
     })
 }
 

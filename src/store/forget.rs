@@ -12,7 +12,8 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::schema::{
-    bookings, deliveries, forgotten_phones, notifications, optouts, replies, secrets,
+    bookings, deliveries, forgotten_phones, notifications, number_changes, optouts, replies,
+    secrets,
 };
 use super::{db_time, each_backend, write_transaction_in, Conn, Serialize, StoreError};
 use crate::domain::{CompanyId, Phone, RecordId};
@@ -95,6 +96,8 @@ pub struct Erased {
     pub deliveries: usize,
     pub replies: usize,
     pub optouts: usize,
+    /// Notes that the client's WhatsApp number changed, from or to it.
+    pub number_changes: usize,
     /// The phone was forgotten before.
     pub already: bool,
 }
@@ -208,6 +211,14 @@ fn erase(conn: &mut Conn, phone: &str, now: DateTime<Utc>) -> Result<Erased, Sto
         diesel::delete(replies::table.filter(replies::phone.eq(phone))).execute(conn)?;
     erased.optouts +=
         diesel::delete(optouts::table.filter(optouts::phone.eq(phone))).execute(conn)?;
+    erased.number_changes += diesel::delete(
+        number_changes::table.filter(
+            number_changes::old_phone
+                .eq(phone)
+                .or(number_changes::new_phone.eq(phone)),
+        ),
+    )
+    .execute(conn)?;
     let key = phone_key(conn)?;
     let insert = diesel::insert_into(forgotten_phones::table)
         .values((

@@ -10,6 +10,7 @@ mod bot_records;
 mod cluster;
 mod counters;
 mod forget;
+mod inbound_notes;
 mod lock;
 mod optouts;
 mod outbox;
@@ -32,6 +33,7 @@ pub use cluster::{
 };
 pub use counters::{add_to_counter, durable_counters, FORGOTTEN, OPTOUTS, PURGED};
 pub use forget::{forget, is_forgotten, unforget, Erased, Forgotten};
+pub use inbound_notes::{note_number_change, number_changes, open_effects, NotedNumber};
 pub use lock::InstanceLock;
 pub use optouts::{is_opted_out, opt_in, opt_out, opted_out_of_any, optouts, OptOut, OptSource};
 pub use outbox::*;

@@ -206,7 +206,8 @@ pub fn claim_for_send(
 /// `sent`, and (for a notice that tells the booking's state: created, changed,
 /// cancelled) what the client now knows, and what follows from it (an SMS in case
 /// WhatsApp does not deliver it), in one transaction: a crash between them would
-/// otherwise announce the same change again, or lose the follow-up.
+/// otherwise announce the same change again, or lose the follow-up. A `failed` that
+/// beat this commit takes effect now: `undelivered`'s rows are opened instead.
 pub fn mark_sent(
     conn: &mut Conn,
     id: NotificationId,
@@ -214,15 +215,16 @@ pub fn mark_sent(
     tells_state: bool,
     now: DateTime<Utc>,
     follow_ups: &super::Effects,
+    undelivered: &dyn Fn(&Notification, &str) -> super::Effects,
 ) -> Result<super::Opened, StoreError> {
     // Gone while it was being sent: its client was forgotten (`forget`).
     let Some(row) = notification(conn, id)? else {
         return Ok(Vec::new());
     };
     write_transaction(conn, Serialize::Company(row.company_id), |conn| {
-        let Some(row) = notification(conn, id)? else {
+        if notification(conn, id)?.is_none() {
             return Ok(Vec::new());
-        };
+        }
         diesel::update(notifications::table.find(id.0))
             .set((
                 notifications::status.eq(Status::Sent),
@@ -232,6 +234,7 @@ pub fn mark_sent(
                 notifications::updated_at.eq(db_time(now)),
             ))
             .execute(conn)?;
+        let row: Notification = notifications::table.find(id.0).first(conn)?;
         if tells_state {
             diesel::update(bookings::table.find((row.company_id, row.record_id)))
                 .set((
@@ -240,8 +243,17 @@ pub fn mark_sent(
                 ))
                 .execute(conn)?;
         }
+        let failed_first = match provider_message_id {
+            Some(m) if Kind::NOTICES.contains(&row.kind) => super::push::held_failure(conn, m)?,
+            _ => None,
+        };
+        // The failure is known: its SMS goes now, instead of after the wait.
+        let effects = match failed_first {
+            Some(error) => undelivered(&row, &error),
+            None => follow_ups.clone(),
+        };
         let mut opened = Vec::new();
-        for (company, record, effect) in follow_ups {
+        for (company, record, effect) in &effects {
             if let Some(id) = super::plans::open_notice(conn, *company, *record, effect, now)? {
                 opened.push((id, effect.due_at));
             }
@@ -363,6 +375,22 @@ pub fn recent(
     company: Option<CompanyId>,
 ) -> Result<Vec<Notification>, StoreError> {
     Ok(of(company)
+        .order((notifications::updated_at.desc(), notifications::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// The latest rows of one kind in `statuses` (of `company`, if given), newest first.
+pub fn recent_of_kind(
+    conn: &mut Conn,
+    kind: Kind,
+    statuses: &[Status],
+    limit: i64,
+    company: Option<CompanyId>,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(of(company)
+        .filter(notifications::kind.eq(kind))
+        .filter(notifications::status.eq_any(statuses))
         .order((notifications::updated_at.desc(), notifications::id.desc()))
         .limit(limit)
         .load(conn)?)

@@ -140,6 +140,18 @@ pub fn deliveries(
         .load(conn)?)
 }
 
+/// The reason of a `failed` status already kept for `provider_message_id`: one
+/// that beat our own `sent` commit.
+pub(super) fn held_failure(
+    conn: &mut Conn,
+    provider_message_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(deliveries(conn, &[provider_message_id.to_string()])?
+        .into_iter()
+        .find(|(_, status, _)| Delivery::parse(status) == Some(Delivery::Failed))
+        .map(|(_, _, error)| error.unwrap_or_else(|| "failed".into())))
+}
+
 /// How many sent notifications (of one salon, with `company`) are in each
 /// delivery status.
 pub fn count_deliveries(

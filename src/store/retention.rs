@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{bookings, deliveries, notifications, purged_counts, replies};
+use super::schema::{bookings, deliveries, notifications, number_changes, purged_counts, replies};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
 use crate::domain::{reading, Intent, Kind, MatchedBy, Status};
 
@@ -24,18 +24,21 @@ pub struct Purged {
     pub notifications: usize,
     pub deliveries: usize,
     pub replies: usize,
+    /// Notes that a client's WhatsApp number changed.
+    pub number_changes: usize,
 }
 
 impl Purged {
     pub fn total(&self) -> usize {
-        self.bookings + self.notifications + self.deliveries + self.replies
+        self.bookings + self.notifications + self.deliveries + self.replies + self.number_changes
     }
 
-    fn add(&mut self, other: Purged) {
+    pub fn add(&mut self, other: Purged) {
         self.bookings += other.bookings;
         self.notifications += other.notifications;
         self.deliveries += other.deliveries;
         self.replies += other.replies;
+        self.number_changes += other.number_changes;
     }
 }
 
@@ -121,7 +124,8 @@ fn purge_bookings(conn: &mut Conn, company: i64, records: &[i64]) -> Result<Purg
 
 /// Rows older than the cutoff that no stored booking holds: staff alerts and
 /// answers to replies that named no booking, rows from before bookings were kept,
-/// replies from strangers, delivery statuses of messages we never knew.
+/// replies from strangers, delivery statuses of messages we never knew, notes of
+/// changed numbers.
 fn purge_loose(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Purged, StoreError> {
     let mut purged = Purged::default();
     let stored = bookings::table
@@ -153,6 +157,15 @@ fn purge_loose(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Purged, StoreEr
             .filter(diesel::dsl::not(diesel::dsl::exists(known))),
     )
     .execute(conn)?;
+    let notes = Purged {
+        number_changes: diesel::delete(
+            number_changes::table.filter(number_changes::created_at.lt(db_time(cutoff))),
+        )
+        .execute(conn)?,
+        ..Purged::default()
+    };
+    count_purged(conn, notes)?;
+    purged.add(notes);
     Ok(purged)
 }
 
@@ -302,6 +315,7 @@ fn count_purged(conn: &mut Conn, purged: Purged) -> Result<(), StoreError> {
         ("notifications", purged.notifications),
         ("deliveries", purged.deliveries),
         ("replies", purged.replies),
+        ("number_changes", purged.number_changes),
     ] {
         let labels = format!("table=\"{table}\"");
         super::add_to_counter(conn, super::PURGED, &labels, n as i64)?;

@@ -168,6 +168,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    number_changes (old_phone, new_phone) {
+        old_phone -> Text,
+        new_phone -> Text,
+        company_id -> Nullable<BigInt>,
+        sender -> Nullable<Text>,
+        changed_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     counters,
@@ -177,6 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     deliveries,
     notifications,
+    number_changes,
     optouts,
     poll_cursors,
     purged_counts,

@@ -1,10 +1,13 @@
 //! YClients' webhook events, committed in groups: the events that arrive while the
 //! filter commits one group share the next group's transaction (and its fsync), so
 //! a burst costs one commit per group, not per event. Each event is still answered
-//! only once its group is committed.
+//! only once its group is committed. An event about a company whose monitoring has
+//! not begun (it came before the process's first YClients answer) waits for the
+//! start, up to `yclients.request_timeout_ms`, rather than being refused.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Recipient;
 use chrono::Utc;
@@ -12,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::CompanyId;
 use crate::messages::RecordsSeen;
+use crate::monitoring_start::MonitoringStart;
 use crate::salons::Salons;
 use crate::store::{self, Db};
 use crate::yclients::Record;
@@ -23,7 +27,8 @@ const MAX_GROUP: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Committed {
     Yes,
-    /// The salon's first poll has not committed yet: nothing to compare with.
+    /// Monitoring of the salon has not begun (its start is not known yet):
+    /// whether a booking is news cannot be told.
     NotYet,
     Failed(String),
 }
@@ -38,18 +43,47 @@ struct Pending {
 #[derive(Clone)]
 pub struct Batcher {
     inbox: mpsc::UnboundedSender<Pending>,
+    start: Arc<MonitoringStart>,
+    /// How long an event waits for its company's monitoring to begin.
+    patience: Duration,
 }
 
 impl Batcher {
     /// Starts the grouping loop on the current actix system.
-    pub fn start(filter: Recipient<RecordsSeen>, db: Db, salons: Arc<Salons>) -> Batcher {
+    pub fn start(
+        filter: Recipient<RecordsSeen>,
+        db: Db,
+        salons: Arc<Salons>,
+        start: Arc<MonitoringStart>,
+        patience: Duration,
+    ) -> Batcher {
         let (inbox, rx) = mpsc::unbounded_channel();
         actix_rt::spawn(run(rx, filter, db, salons));
-        Batcher { inbox }
+        Batcher {
+            inbox,
+            start,
+            patience,
+        }
     }
 
-    /// Resolves once the record's group is committed (or could not be).
+    /// Resolves once the record's group is committed (or could not be). Before
+    /// its company's monitoring began, waits for the start up to `patience`
+    /// (in this task: the grouping loop goes on for the others).
     pub async fn commit(&self, company: CompanyId, record: Record) -> Committed {
+        let deadline = tokio::time::Instant::now() + self.patience;
+        loop {
+            let began = self.start.next_beginning();
+            match self.commit_once(company, record.clone()).await {
+                Committed::NotYet => {}
+                done => return done,
+            }
+            if tokio::time::timeout_at(deadline, began).await.is_err() {
+                return Committed::NotYet;
+            }
+        }
+    }
+
+    async fn commit_once(&self, company: CompanyId, record: Record) -> Committed {
         let (reply, answer) = oneshot::channel();
         if self
             .inbox
@@ -115,7 +149,7 @@ async fn commit(
     group: &[Pending],
 ) -> Committed {
     if !monitored.contains(&company) {
-        match db.run(move |c| store::cursor(c, company)).await {
+        match db.run(move |c| store::monitored_since(c, company)).await {
             Ok(Some(_)) => {
                 monitored.insert(company);
             }
@@ -143,7 +177,7 @@ async fn commit(
         polled_at: now,
         next_cursor: None,
         baselined: false,
-        // Taken only after the first poll registered when monitoring began.
+        // Taken only once monitoring began: the filter reads the start stored then.
         monitoring_began: now,
         yclients_ahead_by: chrono::Duration::zero(),
         timezone: salons.known(company).timezone,

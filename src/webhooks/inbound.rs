@@ -3,6 +3,9 @@
 //! statuses) and a JSON gateway's (`/webhooks/gateway/{token}`). Each message is
 //! kept once by its provider id and answered 200 only after it and the effects it
 //! calls for are committed; the rows it opens are then timed by the delay actor.
+//! What is not a reply is counted and left, but a changed number is noted for the
+//! staff's page, and a sender's suspended sending (Green API's `yellowCard`) is
+//! told to its salons' staff once a day.
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -11,9 +14,9 @@ use serde_json::{json, Value};
 use super::{bad_request, unavailable};
 use crate::api_state::State;
 use crate::config::{Config, ProviderKind, Sender};
-use crate::domain::{mask_phone, Delivery};
+use crate::domain::{mask_phone, CompanyId, Delivery};
 use crate::messages::Schedule;
-use crate::replies::inbound::{self, GreenNotification, Inbound};
+use crate::replies::inbound::{self, GreenNotification, Inbound, Incoming, NumberChange};
 use crate::store::{self, DeliveryUpdate, StoreError};
 use crate::webhooks::reply_batch::Arrival;
 
@@ -32,6 +35,57 @@ impl Route {
             sender: config.scope_of(sender),
         })
     }
+}
+
+/// Takes what a Cloud API body carries from clients: the messages as `take`
+/// does; a changed number noted (once) for the staff's page; anything else that is
+/// not a reply counted and left. `route` names our sender by its number's id.
+pub(super) async fn take_cloud(
+    state: &State,
+    incoming: Vec<Incoming>,
+    route: impl Fn(Option<&str>) -> Route,
+) -> Result<usize, String> {
+    let mut messages = Vec::new();
+    for item in incoming {
+        match item {
+            Incoming::Message(message) => messages.push(message),
+            Incoming::NumberChanged(change) => {
+                if let Route::Ours(arrival) = route(change.sender.as_deref()) {
+                    note_number_change(state, change, arrival.only_salon).await?;
+                }
+            }
+            Incoming::NotAReply(what) => {
+                state.metrics.reply("not_a_reply");
+                slog::debug!(state.logger, "not a client's reply: left"; "what" => what);
+            }
+        }
+    }
+    take(state, messages, |m| route(m.sender.as_deref())).await
+}
+
+async fn note_number_change(
+    state: &State,
+    change: NumberChange,
+    company: Option<CompanyId>,
+) -> Result<(), String> {
+    state.metrics.reply("not_a_reply");
+    let (old, new) = (
+        change.old.digits().to_string(),
+        change.new.digits().to_string(),
+    );
+    let noted = state
+        .db
+        .run(move |c| {
+            let sender = change.sender.as_deref();
+            store::note_number_change(c, &old, &new, sender, company, change.at, Utc::now())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if noted {
+        slog::info!(state.logger, "a client's WhatsApp number changed: noted for the staff's page";
+            "phone" => %change.old, "company_id" => company.map(|c| c.0));
+    }
+    Ok(())
 }
 
 /// Takes each message: kept, decided, its effects written; then timed. `route`
@@ -125,9 +179,20 @@ pub(super) async fn green_api(
             state.metrics.delivery(delivery.as_str(), "unknown_number");
             HttpResponse::Ok().json(json!({"ignored": "not this sender's instance"}))
         }
+        Ok(GreenNotification::SendingSuspended { .. }) if !ours => {
+            state.metrics.delivery(YELLOW_CARD, "unknown_number");
+            HttpResponse::Ok().json(json!({"ignored": "not this sender's instance"}))
+        }
         Ok(GreenNotification::Message(_)) if !ours => {
             state.metrics.reply("unknown_number");
             HttpResponse::Ok().json(json!({"ignored": "not this sender's instance"}))
+        }
+        Ok(GreenNotification::SendingSuspended { description, .. }) => {
+            let (id, companies) = (instance.unwrap_or_default(), sender.companies.clone());
+            match sending_suspended(&state, id, companies, description).await {
+                Ok(()) => HttpResponse::Ok().json(json!({"sending_suspended": true})),
+                Err(e) => unavailable(&format!("database: {e}")),
+            }
         }
         Ok(GreenNotification::Status {
             id,
@@ -145,6 +210,46 @@ pub(super) async fn green_api(
             )
         }
     }
+}
+
+/// Green API's `yellowCard` status, as the metrics name it.
+const YELLOW_CARD: &str = "yellow_card";
+
+/// WhatsApp suspended the sending of Green API instance `instance` (spam): logged,
+/// counted, and the staff of each salon it serves told once a day.
+async fn sending_suspended(
+    state: &State,
+    instance: String,
+    companies: Vec<CompanyId>,
+    description: Option<String>,
+) -> Result<(), StoreError> {
+    slog::warn!(state.logger, "WhatsApp suspended this sender's messages for spam (Green API yellowCard): \
+        they wait in Green API's queue for 24 hours; reboot the instance to go on";
+        "instance" => &instance, "description" => description.as_deref());
+    let now = Utc::now();
+    let effects = crate::undelivered::sending_suspended(
+        &state.salons,
+        &instance,
+        &companies,
+        description.as_deref(),
+        now,
+    );
+    let opened = state
+        .db
+        .run(move |c| store::open_effects(c, &effects, now))
+        .await?;
+    let outcome = if opened.is_empty() {
+        "repeat"
+    } else {
+        "staff_told"
+    };
+    state.metrics.delivery(YELLOW_CARD, outcome);
+    if let Some(delay) = &state.schedule {
+        for (id, due_at) in opened {
+            delay.do_send(Schedule { id, due_at });
+        }
+    }
+    Ok(())
 }
 
 /// `POST /webhooks/gateway/{inbound_token}` (the global sender's, or a salon's

@@ -291,13 +291,12 @@ async fn whatsapp_statuses(state: State, req: HttpRequest, body: web::Bytes) -> 
         // Meta retries what is not answered 200; a repeat is harmless.
         Err(e) => return unavailable(&format!("database: {e}")),
     };
-    let messages = crate::replies::inbound::cloud_api(&value);
-    if messages.is_empty() {
+    let incoming = crate::replies::inbound::cloud_api(&value);
+    if incoming.is_empty() {
         return HttpResponse::Ok().json(json!({"statuses": count, "unknown": unknown}));
     }
-    let route =
-        |m: &crate::replies::inbound::Inbound| inbound::cloud_route(&config, m.sender.as_deref());
-    inbound::answer(&state, inbound::take(&state, messages, route).await)
+    let route = |number: Option<&str>| inbound::cloud_route(&config, number);
+    inbound::answer(&state, inbound::take_cloud(&state, incoming, route).await)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! wrote back, or inside quiet hours (it waits).
 
 use booking_monitor::simulator::{
-    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, StatusCallbacks,
+    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, SentMessage, StatusCallbacks,
 };
 use booking_monitor::store::{Kind, Status};
 use chrono::{Duration, Utc};
@@ -14,12 +14,13 @@ use crate::helpers::*;
 
 const SECRET: &str = "test-app-secret";
 const AFTER_MS: u64 = 1_500;
+const STAFF: &str = "salon-staff-token-0123456789";
 
 fn options(notifications: &str) -> Options {
     Options {
         delay_ms: 300,
         cloud_api_extra: format!("app_secret = \"{SECRET}\""),
-        company_extra: "staff_telegram_chat_id = -100{id}".into(),
+        company_extra: format!("staff_telegram_chat_id = -100{{id}}\nstaff_token = \"{STAFF}\""),
         extra: format!("[notifications]\n{notifications}\n"),
         ..Options::default()
     }
@@ -104,6 +105,74 @@ async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
     app.stop().await;
 }
 
+/// A page or JSON with the salon's staff token.
+async fn as_staff(url: &str) -> String {
+    let mut response = awc::Client::new()
+        .get(url)
+        .insert_header(("Authorization", format!("Bearer {STAFF}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    String::from_utf8_lossy(&response.body().await.unwrap()).into_owned()
+}
+
+/// A salon finds each SMS in its provider's own log by the id it gave.
+#[actix_rt::test]
+async fn status_and_the_pages_show_each_sms_with_its_provider_id_and_outcome() {
+    let mut app = started("", vec!["failed"]).await;
+    app.sim.change(|w| {
+        w.sms_refused_phones.insert("79161110012".into());
+    });
+    let sent = app.create(admin_booking("Смс ушло", "79161110011"));
+    let refused = app.create(admin_booking("Смс отказ", "79161110012"));
+    let sms = app.wait_for_kind(sent, Kind::Sms, Status::Sent).await;
+    app.wait_for_kind(refused, Kind::Sms, Status::Failed).await;
+    let stored = sms.provider_message_id.unwrap();
+    let id = stored.strip_prefix("sms_ru:").expect("sms_ru:<its id>");
+    assert!(id.starts_with("000000-"), "{stored}");
+
+    let (_, json, _) = app.command(&["status", "--json"]).await;
+    let (_, http_json) = get(&format!("{}/status", app.http_url())).await;
+    let base = app.http_url();
+    let salon_json = as_staff(&format!("{base}/salons/{COMPANY}/status")).await;
+    for report in [json, http_json, salon_json] {
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        let all = report["sms"].as_array().expect("an sms list");
+        let ok = all
+            .iter()
+            .find(|s| s["record_id"] == sent)
+            .expect("the sent one");
+        assert_eq!(
+            (&ok["status"], &ok["provider"], &ok["provider_id"]),
+            (&json!("sent"), &json!("sms_ru"), &json!(id)),
+            "{report}"
+        );
+        let bad = all
+            .iter()
+            .find(|s| s["record_id"] == refused)
+            .expect("the refused one");
+        assert_eq!(bad["status"], "failed");
+        assert!(
+            bad["reason"].as_str().unwrap_or("").contains("207"),
+            "{bad}"
+        );
+    }
+    let (_, text, _) = app.command(&["status"]).await;
+    assert!(text.contains(&format!("sms_ru id {id}")), "{text}");
+    for page in [format!("{base}/"), format!("{base}/salons/{COMPANY}")] {
+        let html = as_staff(&page).await;
+        assert!(
+            html.contains(&format!(
+                "отправлено через SMS.ru, номер у провайдера: {id}"
+            )),
+            "{page}: {html}"
+        );
+        assert!(html.contains("не отправлено: "), "{page}: {html}");
+    }
+    app.stop().await;
+}
+
 #[actix_rt::test]
 async fn a_failed_status_sends_one_sms() {
     let mut app = started("", vec!["failed"]).await;
@@ -112,6 +181,43 @@ async fn a_failed_status_sends_one_sms() {
     one_sms_to(&app, "79161110002").await;
     past_the_wait(&app, Utc::now()).await;
     assert_eq!(sms_to(&app, "79161110002").len(), 1);
+    app.stop().await;
+}
+
+/// Meta may report a message before the send's own answer is handled: the
+/// `failed` is kept, and our `sent` commit acts on it at once.
+#[actix_rt::test]
+async fn a_failed_status_before_our_sent_commit_sends_the_sms_at_that_commit() {
+    let mut app = started("", vec![]).await;
+    let next = SentMessage::id_for("cloud_api", app.sim.world().messages.len() + 1);
+    let status = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "100200300"},
+        "statuses": [{"id": next, "status": "failed",
+            "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}}]}]});
+    let url = format!("{}/webhooks/whatsapp", app.http_url());
+    let (code, answer) = post_to_daemon(&url, &status, Some(SECRET)).await;
+    assert_eq!(
+        (code, answer["unknown"].as_i64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+
+    let id = app.create(admin_booking("Раньше ответа", "79161110009"));
+    let sent = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    assert_eq!(sent.provider_message_id.as_deref(), Some(next.as_str()));
+    let sms = app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    let due_after_sent = sms.due_at.and_utc() - sent.sent_at.unwrap().and_utc();
+    assert!(
+        due_after_sent < Duration::milliseconds(AFTER_MS as i64 / 2),
+        "due {due_after_sent} after the sent commit, not at fallback.after_ms"
+    );
+    let alert = app.wait_for_kind(id, Kind::StaffAlert, Status::Sent).await;
+    assert!(
+        alert.message.unwrap_or_default().contains("131026"),
+        "the staff hear why"
+    );
+    assert_eq!(sms_to(&app, "79161110009").len(), 1);
     app.stop().await;
 }
 

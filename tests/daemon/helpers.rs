@@ -420,6 +420,21 @@ pub fn visit(days: u64, hour: u32, minute: u32) -> NaiveDateTime {
         .and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap())
 }
 
+/// A booking confirmed to its client: its id and the message the client got.
+pub async fn confirmed(app: &TestApp, name: &str, phone: &str, days: u64) -> (i64, SentMessage) {
+    let id = app.create(Booking::by_admin(COMPANY, name, phone, visit(days, 14, 0)));
+    let row = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
+    let sent = app
+        .sim
+        .world()
+        .messages
+        .iter()
+        .find(|m| Some(&m.id) == row.provider_message_id.as_ref())
+        .cloned()
+        .expect("the confirmation as the simulator got it");
+    (id, sent)
+}
+
 pub fn admin_booking(name: &str, phone: &str) -> Booking {
     Booking::by_admin(COMPANY, name, phone, visit(1, 14, 0))
 }

@@ -18,6 +18,7 @@ mod files;
 mod forget;
 mod helpers;
 mod house;
+mod inbound_bodies;
 mod kill;
 mod lifecycle;
 mod limits;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use booking_monitor::domain::CompanyId;
-use booking_monitor::simulator::{Booking, World};
+use booking_monitor::simulator::{Booking, Fault, WebhookSender, World};
 use booking_monitor::store::{self, PollCommit};
 use chrono::{DurationRound, Utc};
 
@@ -197,5 +197,54 @@ async fn an_upgraded_database_keeps_when_its_salons_began_to_be_monitored() {
     let states = app.db.run(store::poll_states).await.unwrap();
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].monitored_since.and_utc(), began, "kept");
+    app.stop().await;
+}
+
+/// A YClients webhook that comes before the process's first YClients answer (the
+/// start is not known yet) waits for it, then commits: 200, and the booking it
+/// announced is confirmed, though polls are a minute apart.
+#[actix_rt::test]
+async fn a_webhook_before_the_first_yclients_answer_waits_for_the_start_and_commits() {
+    const TOKEN: &str = "hook-token-0123456789abcdef";
+    let mut app = prepare(Options {
+        poll_ms: 60_000,
+        yclients_timeout_ms: 5_000,
+        yclients_extra: format!("webhook_token = \"{TOKEN}\""),
+        extra: HTTP.into(),
+        ..Options::default()
+    })
+    .await;
+    let stall = Duration::from_millis(1_500);
+    app.sim
+        .change(|w| w.yclients_faults.push_back(Fault::Stall(stall)));
+    app.start().await;
+    let url = format!("{}/webhooks/yclients/{TOKEN}", app.http_url());
+    app.sim.change(|w| {
+        w.webhooks = Some(WebhookSender {
+            url,
+            update_repeats: 1,
+        })
+    });
+    let sent = Instant::now();
+    let id = app.create(admin_booking("Ранний", "79162220099"));
+    let answered = app
+        .sim
+        .wait_until(PATIENCE, |w| {
+            w.pushed.first().map(|p| (p.status, Instant::now()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(answered.0, 200, "not 503 while the start was unknown");
+    assert!(
+        app.sim
+            .world()
+            .requests
+            .iter()
+            .any(|r| r.path.starts_with("/api/v1/records/")),
+        "the start came from YClients' answer"
+    );
+    println!("the webhook waited {:?}", answered.1 - sent);
+    app.wait_for_kind(id, store::Kind::Created, store::Status::Sent)
+        .await;
     app.stop().await;
 }

@@ -48,21 +48,6 @@ async fn started(template: bool, replies: &str) -> TestApp {
     app
 }
 
-/// A booking confirmed to its client: its id and the message the client got.
-async fn confirmed(app: &TestApp, name: &str, phone: &str, days: u64) -> (i64, SentMessage) {
-    let id = app.create(Booking::by_admin(COMPANY, name, phone, visit(days, 14, 0)));
-    let row = app.wait_for_kind(id, Kind::Created, Status::Sent).await;
-    let sent = app
-        .sim
-        .world()
-        .messages
-        .iter()
-        .find(|m| Some(&m.id) == row.provider_message_id.as_ref())
-        .cloned()
-        .expect("the confirmation as the simulator got it");
-    (id, sent)
-}
-
 /// The client's message, as Meta delivers it, signed; the daemon's status code.
 async fn says(app: &TestApp, from: &str, message: ClientMessage, quoting: Option<&str>) -> u16 {
     says_with_id(app, from, &inbound_id(), message, quoting).await
@@ -182,8 +167,8 @@ async fn da_but_and_a_voice_message_go_to_the_staff_and_the_client_hears_once_a_
     );
     let alerts = telegram(&app, 1).await;
     assert!(
-        alerts[0].contains("+79161230002"),
-        "the full phone for a call back: {}",
+        alerts[0].contains("Клиент: Борис (в WhatsApp: Клиент), +79161230002"),
+        "the booking's name, the profile's beside it, the full phone for a call back: {}",
         alerts[0]
     );
     assert_eq!(

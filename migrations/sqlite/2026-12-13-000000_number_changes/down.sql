@@ -1,0 +1,2 @@
+DROP INDEX number_changes_company;
+DROP TABLE number_changes;
