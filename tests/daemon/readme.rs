@@ -164,6 +164,11 @@ fn status_shape(text: &str) -> BTreeMap<String, Vec<String>> {
             (Some(at), Some(_)) => format!("{} (<n> in all)", &line[..at]),
             _ => line.to_string(),
         };
+        // The config file's hash: the demo writes its ports and paths into it.
+        let line = match line.split_once(", sha256 ") {
+            Some((head, _)) => format!("{head}, sha256 <hash>"),
+            None => line,
+        };
         let line = line.as_str();
         if line.starts_with(' ') {
             sections
