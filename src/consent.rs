@@ -53,12 +53,9 @@ pub fn optout(config: Config, action: OptoutAction) -> i32 {
         eprintln!("booking-monitor: company {company} is not in the config's [[companies]]");
         return EXIT_BAD_CONFIG;
     };
-    let phone = match phone.map(Phone::parse).transpose() {
+    let phone = match phone.map(parse_phone).transpose() {
         Ok(phone) => phone,
-        Err(e) => {
-            eprintln!("booking-monitor: --phone: {e}");
-            return EXIT_BAD_CONFIG;
-        }
+        Err(code) => return code,
     };
     let db = match open_existing(&config) {
         Ok(db) => db,
@@ -161,12 +158,9 @@ fn list(
 
 /// `booking-monitor forget --phone PHONE [--undo]`.
 pub fn forget(config: Config, phone: &str, undo: bool) -> i32 {
-    let phone = match Phone::parse(phone) {
+    let phone = match parse_phone(phone) {
         Ok(phone) => phone,
-        Err(e) => {
-            eprintln!("booking-monitor: --phone: {e}");
-            return EXIT_BAD_CONFIG;
-        }
+        Err(code) => return code,
     };
     let db = match open_existing(&config) {
         Ok(db) => db,
@@ -217,6 +211,14 @@ pub fn forget(config: Config, phone: &str, undo: bool) -> i32 {
     }
     println!("its later bookings are skipped and never stored; `forget --undo` lifts that");
     EXIT_OK
+}
+
+/// `--phone` in any format; a value that is not a phone is bad usage (exit 2).
+fn parse_phone(raw: &str) -> Result<Phone, i32> {
+    Phone::parse(raw).map_err(|e| {
+        eprintln!("booking-monitor: --phone: {e}");
+        EXIT_BAD_CONFIG
+    })
 }
 
 /// The database the config names, which must exist: these commands never make one.

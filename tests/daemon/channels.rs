@@ -187,11 +187,7 @@ async fn telegrams_answers_are_sorted_and_never_show_the_token() {
     assert!(sim.world().telegram.is_empty());
 
     // Nobody listening at all.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let gone = Telegram::new(
         &format!("http://127.0.0.1:{port}"),
         &Secret::new(TOKEN),

@@ -14,14 +14,6 @@ use crate::helpers::*;
 const OTHER: i64 = 4590;
 const NEW_TEXT: &str = "Новый текст: {client_name}, ждём вас {date} в {time}.";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http(port: u16) -> String {
     HTTP.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
 }

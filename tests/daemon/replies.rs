@@ -551,11 +551,7 @@ async fn green_apis_1_confirms_and_its_delivered_shows() {
 
 #[actix_rt::test]
 async fn the_write_back_survives_a_kill_9_right_after_the_200() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut app = prepare(options(false)).await;
     app.options.extra = tables(&app, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let mut daemon = app.spawn_binary();
