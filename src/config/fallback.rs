@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, ConfigError, Secret, WebhookConfig};
+use super::{missing, positive, require_url, ConfigError, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,7 +45,7 @@ pub struct FallbackConfig {
     pub smsc: SmscConfig,
     /// `POST url {"phone", "text"}`, with `token` as a bearer token when set.
     #[serde(default)]
-    pub webhook: WebhookConfig,
+    pub webhook: SmsWebhookConfig,
 }
 
 impl Default for FallbackConfig {
@@ -77,6 +77,16 @@ impl FallbackConfig {
             SmsProviderKind::Webhook => require_url("fallback.webhook.url", &self.webhook.url),
         }
     }
+}
+
+/// `[fallback.webhook]`: a self-hosted SMS gateway (it sends; nothing comes back).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsWebhookConfig {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

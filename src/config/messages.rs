@@ -99,14 +99,10 @@ pub struct CloudTemplate {
     pub parameters: Option<Vec<String>>,
 }
 
+/// A name, or a table read field by field: a typo in the table is named with the
+/// fields it may have (an untagged enum would only say that nothing matched).
 impl<'de> Deserialize<'de> for CloudTemplate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CloudTemplate, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Name(String),
-            Table(Table),
-        }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Table {
@@ -116,17 +112,31 @@ impl<'de> Deserialize<'de> for CloudTemplate {
             #[serde(default)]
             parameters: Option<Vec<String>>,
         }
-        Ok(match Form::deserialize(d)? {
-            Form::Name(name) => CloudTemplate {
-                name,
-                ..CloudTemplate::default()
-            },
-            Form::Table(t) => CloudTemplate {
-                name: t.name,
-                language: t.language,
-                parameters: t.parameters,
-            },
-        })
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = CloudTemplate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a template name, or a table with name, language and parameters")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<CloudTemplate, E> {
+                Ok(CloudTemplate {
+                    name: name.to_string(),
+                    ..CloudTemplate::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CloudTemplate, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(CloudTemplate {
+                    name: t.name,
+                    language: t.language,
+                    parameters: t.parameters,
+                })
+            }
+        }
+        d.deserialize_any(Form)
     }
 }
 

@@ -37,7 +37,7 @@ use checks::{positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use company::CompanyConfig;
 pub use database::{redact_password, DatabaseConfig};
-pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig};
+pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmsWebhookConfig, SmscConfig};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
 pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};

@@ -149,7 +149,8 @@ mod shipped {
     #[test]
     fn the_shipped_config_turns_reminders_and_quiet_hours_on() {
         let text = include_str!("../../config.toml");
-        let config = Config::parse(text, &|_| None).expect("config.toml parses");
+        let config = Config::parse(text, &crate::config::tests::shipped_secrets)
+            .expect("config.toml parses");
         let n = &config.notifications;
         assert_eq!(
             n.reminder_day_before.map(|t| t.to_string()).as_deref(),

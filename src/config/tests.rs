@@ -18,6 +18,13 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
+/// The secrets the shipped `config.toml` leaves to the environment.
+pub fn shipped_secrets(name: &str) -> Option<String> {
+    ["YCLIENTS_PARTNER_TOKEN", "YCLIENTS_USER_TOKEN"]
+        .contains(&name)
+        .then(|| format!("{name} from the environment"))
+}
+
 #[test]
 fn a_minimal_config_takes_the_defaults() {
     let c = Config::parse(MINIMAL, &no_env).unwrap();

@@ -27,6 +27,7 @@ mod polling;
 mod push;
 mod reach;
 mod readme;
+mod reference;
 mod replan;
 mod replies;
 mod security;
