@@ -13,6 +13,7 @@ use crate::domain::CompanyId;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyConfig {
+    #[serde(deserialize_with = "super::checks::id")]
     pub id: i64,
     #[serde(default)]
     pub name: Option<String>,
@@ -23,7 +24,7 @@ pub struct CompanyConfig {
     pub timezone: Option<Tz>,
     /// The Telegram chat (a group's id is negative) where this salon's staff hear
     /// what needs a person; 0: none (the page only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::checks::id")]
     pub staff_telegram_chat_id: i64,
     /// This salon's own staff page (`GET /salons/{id}`), or env
     /// `BOOKING_MONITOR_STAFF_TOKEN_<id>`; empty: none.
@@ -122,6 +123,9 @@ fn merged<T: serde::de::DeserializeOwned>(
     table.extend(over.clone());
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();
-        ConfigError::new(format!("{prefix}.{key}"), e.inner().to_string())
+        ConfigError::new(
+            format!("{prefix}.{key}"),
+            super::in_words(&e.inner().to_string()),
+        )
     })
 }

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::checks::{positive_count, positive_millis};
 use super::{missing, positive, require_url, ConfigError, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -34,10 +35,10 @@ pub struct FallbackConfig {
     pub provider: SmsProviderKind,
     /// How long after `sent` a notice may stay without `delivered`/`read` before
     /// the SMS goes (where statuses come in at all).
-    #[serde(default = "after_ms")]
+    #[serde(default = "after_ms", deserialize_with = "positive_millis")]
     pub after_ms: u64,
     /// The most billed parts an `[sms]` text may take for a long sample booking.
-    #[serde(default = "max_segments")]
+    #[serde(default = "max_segments", deserialize_with = "positive_count")]
     pub max_segments: u32,
     #[serde(default)]
     pub sms_ru: SmsRuConfig,

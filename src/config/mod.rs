@@ -212,7 +212,7 @@ impl Config {
                 key
             };
             // The key already says where; toml's own text would add a snippet.
-            ConfigError::new(key, one_line(&e.inner().message()))
+            ConfigError::new(key, in_words(&one_line(&e.inner().message())))
         })?;
         let from_env = config.apply_env(env)?;
         config.resolve_company_texts(text)?;
@@ -398,6 +398,44 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         "{message}, at line {line_no}, column {column}:\n  {line_no} | {line}\n  {:gutter$} | {:>column$}",
         "", "^"
     )
+}
+
+/// serde's refusal of a value's type in a person's words: `invalid value: integer
+/// `-1000`, expected a whole number …` → `expected a whole number …, got -1000`;
+/// a table and a list are called so (serde says map and sequence).
+pub(crate) fn in_words(message: &str) -> String {
+    let Some((got, expected)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split_once(", expected "))
+    else {
+        return message.to_string();
+    };
+    let got = match got {
+        "map" => "a table".to_string(),
+        "sequence" => "a list".to_string(),
+        other => {
+            // `integer `-1000``, `string "abc"`, `boolean `true``: the value alone.
+            let value = [
+                "integer ",
+                "floating point ",
+                "string ",
+                "boolean ",
+                "character ",
+            ]
+            .iter()
+            .find_map(|p| other.strip_prefix(p))
+            .unwrap_or(other);
+            value.trim_matches('`').to_string()
+        }
+    };
+    let expected = match expected {
+        "a sequence" => "a list",
+        "a boolean" => "true or false",
+        "a map" => "a table",
+        other => other,
+    };
+    format!("expected {expected}, got {got}")
 }
 
 fn one_line(e: &impl fmt::Display) -> String {

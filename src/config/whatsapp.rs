@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::domain::Kind;
 
+use super::checks::{positive_millis, some_positive_count};
 use super::{missing, positive, require_url, CloudTemplates, ConfigError, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -37,11 +38,11 @@ pub struct WhatsAppConfig {
     pub green_api: GreenApiConfig,
     #[serde(default)]
     pub webhook: WebhookConfig,
-    #[serde(default = "request_timeout_ms")]
+    #[serde(default = "request_timeout_ms", deserialize_with = "positive_millis")]
     pub request_timeout_ms: u64,
     /// Sends in flight at once (each a different notification); unset: 4, or 1 for
     /// Green API, whose gateway paces a normal WhatsApp account itself.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_positive_count")]
     pub max_concurrent_sends: Option<u32>,
 }
 

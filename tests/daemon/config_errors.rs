@@ -64,6 +64,15 @@ fn each_bad_config_exits_2_naming_the_key() {
             format!("{GOOD}[log]\nlevel = \"loud\"\n"),
             "log.level: expected trace",
         ),
+        // In words, not Rust's (`expected u64`, `expected i64`).
+        (
+            GOOD.replace("[whatsapp]", "[monitor]\npoll_interval_ms = -1000\n[whatsapp]"),
+            "monitor.poll_interval_ms: expected a whole number of milliseconds, 1 or more, got -1000",
+        ),
+        (
+            GOOD.replace("id = 1", "id = \"abc\""),
+            "companies[0].id: expected a whole number (an id), got \"abc\"",
+        ),
     ];
     for (config, key) in cases {
         let (code, stderr) = run_with(&config);

@@ -326,3 +326,27 @@ fn every_environment_variable_is_in_the_reference_and_in_the_shipped_config() {
         );
     }
 }
+
+/// Each key, given a value of the wrong shape, is named, and what it wants is said
+/// in a person's words (not Rust's `expected u64`).
+#[test]
+fn each_key_wrong_in_turn_is_named_in_words() {
+    let mut wrong = Vec::new();
+    for (key, accepted) in accepted() {
+        let Accepted::Value { blamed, problem } = accepted else {
+            continue;
+        };
+        let key = error_key(&key);
+        if blamed != key {
+            wrong.push(format!("{key}: blamed on {blamed}: {problem}"));
+        }
+        let rust = ["u8", "u16", "u32", "u64", "i32", "i64", "f64", "usize"];
+        if rust
+            .iter()
+            .any(|t| problem.contains(&format!("expected {t}")))
+        {
+            wrong.push(format!("{key}: {problem}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
