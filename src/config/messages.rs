@@ -51,8 +51,17 @@ impl Default for MessagesConfig {
     }
 }
 
+/// A text clients get: an empty one (or only spaces) would be sent as an empty
+/// message, so it is refused; a key left out takes the built-in text.
 pub(super) fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Template, D::Error> {
-    Template::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty: a client would get an empty message; write a text, or leave the key out \
+             for the built-in one",
+        ));
+    }
+    Template::parse(&text).map_err(serde::de::Error::custom)
 }
 
 fn builtin(text: &str) -> Template {

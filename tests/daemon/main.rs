@@ -31,6 +31,7 @@ mod reference;
 mod replan;
 mod replies;
 mod security;
+mod send_test;
 mod shutdown;
 mod supervision;
 mod tls;
