@@ -60,16 +60,19 @@ impl CompanyConfig {
     }
 
     /// Its secrets from the environment: `NAME_<id>`.
-    pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
-        if let Some(v) =
-            env(&format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id)).filter(|v| !v.is_empty())
-        {
-            self.staff_token = Secret::new(v);
+    pub fn secrets_from_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let name = format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id);
+        if let Some(secret) = super::secret_from_env(env, &name)? {
+            self.staff_token = secret;
         }
         let at = Where::company(0, self.id);
         if let Some(whatsapp) = self.whatsapp.as_mut() {
-            whatsapp.secrets_from_env(env, &at);
+            whatsapp.secrets_from_env(env, &at)?;
         }
+        Ok(())
     }
 
     /// Its texts: each key it gives over the global table's, read like the

@@ -23,6 +23,7 @@ mod messages;
 mod monitor;
 mod notifications;
 mod replies;
+mod secret;
 mod senders;
 mod sms;
 mod staff;
@@ -44,6 +45,8 @@ pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
 pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
+use secret::secret_from_env;
+pub use secret::{constant_time_eq, Secret};
 pub use senders::Sender;
 pub use sms::SmsConfig;
 pub use staff::StaffConfig;
@@ -83,44 +86,6 @@ pub enum LoadError {
     },
     #[error("bad config {}: {errors}", path.display())]
     Invalid { path: PathBuf, errors: ConfigErrors },
-}
-
-/// A token: never printed, not even by `Debug`.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.trim().is_empty()
-    }
-
-    /// Whether `given` is this secret: never for an empty one, and compared in
-    /// constant time, so that an answer's timing tells nothing of it.
-    pub fn matches(&self, given: &str) -> bool {
-        !self.is_empty() && constant_time_eq(given.as_bytes(), self.0.as_bytes())
-    }
-}
-
-/// Equal bytes, compared in time that depends only on the length.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,24 +201,25 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Vec<(&'static str, &'static str)>, ConfigError> {
         let mut from_env = Vec::new();
-        let set = |name: &str, target: &mut Secret| {
-            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
-                *target = Secret::new(v);
+        let set = |name: &str, target: &mut Secret| -> Result<(), ConfigError> {
+            if let Some(secret) = secret_from_env(env, name)? {
+                *target = secret;
             }
+            Ok(())
         };
-        set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token);
-        set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token);
-        self.whatsapp.secrets_from_env(env, &Where::global());
-        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
+        set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token)?;
+        set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token)?;
+        self.whatsapp.secrets_from_env(env, &Where::global())?;
+        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token)?;
         for company in &mut self.companies {
-            company.secrets_from_env(env);
+            company.secrets_from_env(env)?;
         }
         if let Some(http) = self.http.as_mut() {
-            set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
+            set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token)?;
         }
-        set("TELEGRAM_BOT_TOKEN", &mut self.staff.telegram_bot_token);
-        set("SMS_RU_API_ID", &mut self.fallback.sms_ru.api_id);
-        set("SMSC_PASSWORD", &mut self.fallback.smsc.password);
+        set("TELEGRAM_BOT_TOKEN", &mut self.staff.telegram_bot_token)?;
+        set("SMS_RU_API_ID", &mut self.fallback.sms_ru.api_id)?;
+        set("SMSC_PASSWORD", &mut self.fallback.smsc.password)?;
         // The Node.js predecessor's variables, kept so its deployments move over unchanged.
         if let Some(v) = env("BOOKING_MONITOR_ENABLED") {
             self.monitor.enabled = match v.trim().to_ascii_lowercase().as_str() {

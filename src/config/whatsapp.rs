@@ -84,18 +84,23 @@ impl WhatsAppConfig {
 
     /// The secrets from the environment: `NAME` for the global sender, `NAME_<id>`
     /// for a salon's own (see `Where::env`).
-    pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>, at: &Where) {
-        let set = |name: &str, target: &mut Secret| {
-            if let Some(v) = env(&at.env(name)).filter(|v| !v.is_empty()) {
-                *target = Secret::new(v);
+    pub fn secrets_from_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+        at: &Where,
+    ) -> Result<(), ConfigError> {
+        let set = |name: &str, target: &mut Secret| -> Result<(), ConfigError> {
+            if let Some(secret) = super::secret_from_env(env, &at.env(name))? {
+                *target = secret;
             }
+            Ok(())
         };
-        set("WHATSAPP_ACCESS_TOKEN", &mut self.cloud_api.access_token);
-        set("WHATSAPP_APP_SECRET", &mut self.cloud_api.app_secret);
-        set("WHATSAPP_VERIFY_TOKEN", &mut self.cloud_api.verify_token);
-        set("GREEN_API_TOKEN", &mut self.green_api.api_token);
-        set("GREEN_API_WEBHOOK_TOKEN", &mut self.green_api.webhook_token);
-        set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token);
+        set("WHATSAPP_ACCESS_TOKEN", &mut self.cloud_api.access_token)?;
+        set("WHATSAPP_APP_SECRET", &mut self.cloud_api.app_secret)?;
+        set("WHATSAPP_VERIFY_TOKEN", &mut self.cloud_api.verify_token)?;
+        set("GREEN_API_TOKEN", &mut self.green_api.api_token)?;
+        set("GREEN_API_WEBHOOK_TOKEN", &mut self.green_api.webhook_token)?;
+        set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token)
     }
 
     /// Whether this sender's delivery statuses reach us (Cloud API with its app

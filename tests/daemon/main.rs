@@ -32,6 +32,7 @@ mod replan;
 mod replies;
 mod security;
 mod send_test;
+mod shipped;
 mod shutdown;
 mod supervision;
 mod tls;
