@@ -145,10 +145,28 @@ impl Config {
                 }
             }
         })?;
-        Config::parse_all(&text, env).map_err(|errors| LoadError::Invalid {
+        let mut config = Config::parse_all(&text, env).map_err(|errors| LoadError::Invalid {
             path: path.to_path_buf(),
             errors,
-        })
+        })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(config)
+    }
+
+    /// Relative paths are relative to the config file's folder, as Prometheus reads
+    /// its config: the same file means the same database from any working
+    /// directory. Made absolute, so that every message names the one place.
+    fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            let joined = folder.join(&*path);
+            *path = std::path::absolute(&joined).unwrap_or(joined);
+        };
+        if let DatabaseLocation::Sqlite(path) = &mut self.database.location {
+            resolve(path);
+        }
+        if let Some(ca_file) = &mut self.tls.ca_file {
+            resolve(ca_file);
+        }
     }
 
     /// As [`Config::parse_all`], with only the first problem.

@@ -23,6 +23,7 @@ mod monitoring;
 mod monitoring_start;
 mod notifications;
 mod operations;
+mod paths;
 mod polling;
 mod push;
 mod reach;
