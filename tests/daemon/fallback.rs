@@ -96,9 +96,8 @@ async fn past_the_wait(app: &TestApp, from: chrono::DateTime<Utc>) {
     app.wait_for_more_polls(2).await;
 }
 
-#[actix_rt::test]
-async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
-    let mut app = started("", vec![]).await;
+/// Meta refuses the next message: the number has no WhatsApp (131026).
+fn no_whatsapp_next(app: &TestApp) {
     app.sim.change(|w| {
         w.whatsapp_faults.push_back(Fault::Status {
             status: 400,
@@ -107,6 +106,12 @@ async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
             retry_after: None,
         })
     });
+}
+
+#[actix_rt::test]
+async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
+    let mut app = started("", vec![]).await;
+    no_whatsapp_next(&app);
     let id = app.create(admin_booking("Без WhatsApp", "79161110001"));
     app.wait_for_kind(id, Kind::Created, Status::Failed).await;
     let text = one_sms_to(&app, "79161110001").await;
@@ -129,14 +134,7 @@ async fn an_sms_through_a_gateway_is_logged_in_words() {
         )
     })
     .await;
-    app.sim.change(|w| {
-        w.whatsapp_faults.push_back(Fault::Status {
-            status: 400,
-            body: json!({"error": {"message": "Message undeliverable", "code": 131026}})
-                .to_string(),
-            retry_after: None,
-        })
-    });
+    no_whatsapp_next(&app);
     let id = app.create(admin_booking("Без WhatsApp", "79161110009"));
     app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
     let line = app
