@@ -2,12 +2,10 @@
 //! who asked at the desk, and `forget` for one who asked to be erased (DESIGN:
 //! "The client's say").
 
-use std::path::Path;
-
 use chrono::Utc;
 use clap::Subcommand;
 
-use crate::command_support::{open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
+use crate::command_support::{open_existing, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
 use crate::config::{Config, DatabaseLocation, SenderScope};
 use crate::domain::{mask_phone, CompanyId, Phone};
 use crate::store::{self, Db, OptSource, Serialize, StoreError};
@@ -219,18 +217,4 @@ fn parse_phone(raw: &str) -> Result<Phone, i32> {
         eprintln!("booking-monitor: --phone: {e}");
         EXIT_BAD_CONFIG
     })
-}
-
-/// The database the config names, which must exist: these commands never make one.
-fn open_existing(config: &Config) -> Result<Db, i32> {
-    if let DatabaseLocation::Sqlite(path) = config.database_location() {
-        if !Path::new(path).exists() {
-            eprintln!(
-                "booking-monitor: no database at {}: run `run` or `migrate` first",
-                path.display()
-            );
-            return Err(EXIT_FATAL);
-        }
-    }
-    open_db(config)
 }

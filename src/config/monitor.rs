@@ -3,6 +3,7 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use super::checks::{ids, millis, positive_count, positive_millis};
 use super::{positive, time_zone, ConfigError, ConfigErrors};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -10,25 +11,25 @@ use super::{positive, time_zone, ConfigError, ConfigErrors};
 pub struct MonitorConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "poll_interval_ms")]
+    #[serde(default = "poll_interval_ms", deserialize_with = "positive_millis")]
     pub poll_interval_ms: u64,
-    #[serde(default = "notification_delay_ms")]
+    #[serde(default = "notification_delay_ms", deserialize_with = "millis")]
     pub notification_delay_ms: u64,
     #[serde(default = "yes")]
     pub skip_online: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids")]
     pub bot_user_ids: Vec<i64>,
     /// How far each poll reaches back before the cursor, against clock skew and
     /// records YClients indexes late; the outbox's unique key makes it harmless.
-    #[serde(default = "cursor_overlap_ms")]
+    #[serde(default = "cursor_overlap_ms", deserialize_with = "millis")]
     pub cursor_overlap_ms: u64,
     /// First wait after a failed send or poll; it doubles, with jitter, up to `retry_max_ms`.
-    #[serde(default = "retry_initial_ms")]
+    #[serde(default = "retry_initial_ms", deserialize_with = "positive_millis")]
     pub retry_initial_ms: u64,
-    #[serde(default = "retry_max_ms")]
+    #[serde(default = "retry_max_ms", deserialize_with = "positive_millis")]
     pub retry_max_ms: u64,
     /// Sends tried before a notification is marked `failed`.
-    #[serde(default = "max_attempts")]
+    #[serde(default = "max_attempts", deserialize_with = "positive_count")]
     pub max_attempts: u32,
     /// The salons' zone where neither `[[companies]] timezone` nor YClients (when
     /// the user may not read the company) gives one.

@@ -97,6 +97,8 @@ pub enum StoreError {
     LeaseLost(crate::domain::CompanyId),
     #[error("no database at {} yet: run `run` or `migrate` first", path.display())]
     NoDatabase { path: PathBuf },
+    #[error("the database {database} has no tables yet: run `run` or `migrate` first")]
+    NoTables { database: String },
 }
 
 impl StoreError {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use booking_monitor::config::{
-    FallbackConfig, Secret, SmsProviderKind, SmsRuConfig, SmscConfig, WebhookConfig,
+    FallbackConfig, Secret, SmsProviderKind, SmsRuConfig, SmsWebhookConfig, SmscConfig,
 };
 use booking_monitor::domain::Phone;
 use booking_monitor::http_client::TlsRoots;
@@ -213,10 +213,9 @@ fn fallback(provider: SmsProviderKind, sim: &Simulator) -> FallbackConfig {
             password: Secret::new(PASSWORD),
             sender: "Salon".into(),
         },
-        webhook: WebhookConfig {
+        webhook: SmsWebhookConfig {
             url: sim.sms_webhook_url(),
             token: Secret::new("gateway-token"),
-            ..WebhookConfig::default()
         },
         ..FallbackConfig::default()
     }

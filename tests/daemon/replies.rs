@@ -231,6 +231,14 @@ async fn ne_smogu_changes_nothing_in_yclients_and_tells_the_staff() {
     assert!(!app.sim.world().record(id).unwrap()["deleted"]
         .as_bool()
         .unwrap());
+    // `status` shows the reply at its salon's time, named, as every other time.
+    let (code, stdout, stderr) = app.command(&["status"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("7916***0003") && l.contains("cancel"))
+        .unwrap_or_else(|| panic!("the reply in status: {stdout}"));
+    assert!(line.contains(" MSK  7916***0003"), "{line}");
     app.stop().await;
 }
 
