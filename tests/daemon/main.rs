@@ -31,6 +31,7 @@ mod replan;
 mod replies;
 mod security;
 mod shutdown;
+mod soak;
 mod supervision;
 mod tls;
 mod whatsapp_faults;
