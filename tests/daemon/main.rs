@@ -14,6 +14,7 @@ mod demo;
 mod deploy;
 mod fallback;
 mod files;
+mod handover;
 mod helpers;
 mod house;
 mod kill;
