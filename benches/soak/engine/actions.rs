@@ -215,6 +215,7 @@ impl Soak {
             }
         });
         if plan.first_send == Some(SendFault::KillMidSend) {
+            faults.push("kill -9 mid-send (planned: strikes once the send is held)".into());
             self.watches.push(Watch {
                 target: to(&phone),
                 why: format!("mid-send to booking {}", plan.n),
@@ -265,6 +266,9 @@ impl Soak {
         let name = format!("Клиент {}", reply.n);
         let body = meta_message(NUMBER_ID, &b.phone, &name, &id, &text, quoting.as_deref());
         if reply.kill_mid_write_back {
+            self.ledger
+                .borrow_mut()
+                .fault("kill -9 mid-write-back (planned: strikes once the write is held)");
             let target = format!("/api/v1/visits/{}/{}", b.visit_id, b.record);
             self.sim.change(|w| {
                 w.yclients_faults_for

@@ -92,7 +92,12 @@ fn script(dir: &Path, port: u16, command: &str) -> Result<Vec<u8>, String> {
 /// The run's database.
 pub enum Database {
     Sqlite(PathBuf),
-    Postgres { server: Server, name: String },
+    /// `keep`: not dropped at the end (a run with violations keeps it to look at).
+    Postgres {
+        server: Server,
+        name: String,
+        keep: bool,
+    },
 }
 
 impl Database {
@@ -106,6 +111,7 @@ impl Database {
         Ok(Database::Postgres {
             server,
             name: name.to_string(),
+            keep: false,
         })
     }
 
@@ -113,7 +119,7 @@ impl Database {
     pub fn url(&self) -> String {
         match self {
             Database::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Database::Postgres { server, name } => {
+            Database::Postgres { server, name, .. } => {
                 let url = server.url();
                 let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
                 format!("{base}/{name}")
@@ -125,6 +131,13 @@ impl Database {
         match self {
             Database::Sqlite(_) => None,
             Database::Postgres { server, .. } => Some(server),
+        }
+    }
+
+    /// Leaves a PostgreSQL database in place after the run.
+    pub fn keep(&mut self) {
+        if let Database::Postgres { keep, .. } = self {
+            *keep = true;
         }
     }
 
@@ -148,7 +161,12 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        if let Database::Postgres { server, name } = self {
+        if let Database::Postgres {
+            server,
+            name,
+            keep: false,
+        } = self
+        {
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             if let Err(e) = admin(server.url(), &sql) {
                 eprintln!("soak: {e}");

@@ -12,6 +12,10 @@ use super::schedule::Said;
 use super::seen::{timed_out, Class, Put, Seen, Sent};
 use super::Timing;
 
+/// How long after a provider's answer its commit may take, for a kill then to
+/// count as inside the send window.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// What the checks found: violations, and duplicates allowed with their reason.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -74,7 +78,15 @@ impl Judge<'_> {
                 timeout.as_millis()
             ));
         }
-        l.kill_between(first.slot, first.arrived, next).map(|kill| {
+        // The send window: from the request until its answer is committed, a moment
+        // after it came back (longer while the database was being restarted).
+        let mut until = first.answered + SETTLE;
+        for (began, ended) in &l.pg_restarts {
+            if *began <= until && *ended >= first.answered {
+                until = until.max(*ended + SETTLE);
+            }
+        }
+        l.kill_between(first.slot, first.arrived, until.min(next)).map(|kill| {
             format!(
                 "kill -9 of instance {} at {} ({}) struck the first one's send window (it arrived at {})",
                 kill.slot,
@@ -103,7 +115,7 @@ impl Judge<'_> {
             }
         }
         let l = self.ledger;
-        let times: Vec<String> = list.iter().map(|m| l.t(m.answered)).collect();
+        let times: Vec<String> = list.iter().map(|m| l.t(m.arrived)).collect();
         let key = format!("{what} {}", b.plan.n);
         if list.len() > owed + excused {
             findings.violation(
@@ -167,7 +179,7 @@ impl Judge<'_> {
             excused.extend(self.excuse(first, pair[1].arrived, timeout));
         }
         let key = format!("write-back {}", b.plan.n);
-        let times: Vec<String> = puts.iter().map(|p| self.ledger.t(p.answered)).collect();
+        let times: Vec<String> = puts.iter().map(|p| self.ledger.t(p.arrived)).collect();
         if puts.len() > 1 + excused.len() {
             findings.violation(
                 key,
