@@ -12,6 +12,11 @@
 //! actions and faults at the same offsets. What it cannot fix is the wall clock:
 //! which sends a fault or a kill meets, and how the daemon's work interleaves with
 //! the schedule, differ from run to run.
+//!
+//! Opt-outs («стоп») switch on by themselves once the binary has them
+//! (`booking-monitor optout --help` succeeds): then a stop is an opt-out, the
+//! config sets `messages.opted_out`/`opted_in`, and «nothing after an opt-out once
+//! it landed» is checked. Until then a stop is just another reply.
 
 mod actions;
 mod database;
@@ -287,7 +292,8 @@ impl Soak {
         self.judge(&ledger, &seen).running(&mut findings);
         for v in findings.take_fresh() {
             println!(
-                "soak VIOLATION (seed {}, {}): {v}",
+                "soak VIOLATION [{}] (seed {}, {}): {v}",
+                self.backend_name(),
                 ledger.seed,
                 ledger.t(Instant::now())
             );
@@ -295,11 +301,20 @@ impl Soak {
         self.findings = findings;
     }
 
+    fn backend_name(&self) -> &'static str {
+        if self.instances.setup.postgres {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+
     fn progress(&self) {
         let l = self.ledger.borrow();
         let w = self.sim.world();
         println!(
-            "soak {}: {} bookings, {} WhatsApp messages, {} SMS, {} replies, {} kills/stops, {} violations (load {})",
+            "soak [{}] {}: {} bookings, {} WhatsApp messages, {} SMS, {} replies, {} kills/stops, {} violations (load {})",
+            self.backend_name(),
             l.t(Instant::now()),
             l.bookings.len(),
             w.messages.len(),
