@@ -154,7 +154,7 @@ fn the_soak_tells_its_messages_apart_by_their_text() {
             id: String::new(),
             arrived: Instant::now(),
             answered: Instant::now(),
-            slot: None,
+            process: None,
         };
         assert_eq!(sent.visit_text(), wanted, "{text}");
     }

@@ -112,6 +112,7 @@ impl Soak {
                 if self.instances.term(slot) {
                     self.ledger.borrow_mut().signals.push(Signal {
                         slot,
+                        process: self.instances.slots[slot].process,
                         at: Instant::now(),
                         how: How::Term,
                         why: "SIGTERM".into(),
@@ -160,6 +161,7 @@ impl Soak {
         if self.instances.kill(slot) {
             self.ledger.borrow_mut().signals.push(Signal {
                 slot,
+                process: self.instances.slots[slot].process,
                 at: Instant::now(),
                 how: How::Kill,
                 why,

@@ -1,8 +1,9 @@
 //! The daemon's instances under soak: the binary (release for the bench, debug for
 //! the test) run in slots, each with its config, log and HTTP port; killed,
-//! stopped and started again by the schedule. Each instance has its own WhatsApp
-//! token, SMS key and YClients partner id, so the simulator's log says which slot
-//! sent what.
+//! stopped and started again by the schedule. Each process (numbered from 1 as it
+//! is started) has its own WhatsApp token, SMS key and YClients partner id, so the
+//! simulator's log says which process sent what, and a duplicate is put down to a
+//! kill only when the process killed is the one that sent the first copy.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub struct Setup {
 /// A slot's running process, if any.
 pub struct Instance {
     child: Option<Child>,
+    /// Its process number (the count of processes started before it, plus one).
+    pub process: usize,
     pub port: u16,
     pub log: PathBuf,
 }
@@ -67,22 +70,22 @@ pub struct Instances {
     spawned: usize,
 }
 
-/// WhatsApp's bearer token of a slot.
-pub fn token(slot: usize) -> String {
-    format!("soak-access-token-{slot}")
+/// WhatsApp's bearer token of a process.
+pub fn token(process: usize) -> String {
+    format!("soak-access-token-{process}")
 }
 
-/// The slot an `Authorization` or `X-Partner-Id` names.
-pub fn slot_of(by: Option<&str>) -> Option<usize> {
+/// The process an `Authorization` or `X-Partner-Id` names.
+pub fn process_of(by: Option<&str>) -> Option<usize> {
     let by = by?;
-    if let Some(slot) = by.strip_prefix("Bearer soak-access-token-") {
-        return slot.parse().ok();
-    }
-    by.parse::<usize>().ok().and_then(|id| id.checked_sub(1))
+    by.strip_prefix("Bearer soak-access-token-")
+        .unwrap_or(by)
+        .parse()
+        .ok()
 }
 
-/// The slot an SMS came from (its SMS.ru `api_id`).
-pub fn sms_slot(body: &serde_json::Value) -> Option<usize> {
+/// The process an SMS came from (its SMS.ru `api_id`).
+pub fn sms_process(body: &serde_json::Value) -> Option<usize> {
     body["api_id"]
         .as_str()?
         .strip_prefix("soak-sms-")?
@@ -95,6 +98,7 @@ impl Instances {
         let slots = (0..slots)
             .map(|_| Instance {
                 child: None,
+                process: 0,
                 port: 0,
                 log: PathBuf::new(),
             })
@@ -121,7 +125,7 @@ impl Instances {
             .map_err(|e| format!("a free port: {e}"))?;
         self.spawned += 1;
         let config = self.setup.dir.join(format!("slot-{slot}.toml"));
-        let text = self.config(sim, slot, port, fresh_identity);
+        let text = self.config(sim, slot, self.spawned, port, fresh_identity);
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let log = self
             .setup
@@ -154,6 +158,7 @@ impl Instances {
             .map_err(|e| format!("starting {}: {e}", self.setup.binary.display()))?;
         self.slots[slot] = Instance {
             child: Some(child),
+            process: self.spawned,
             port,
             log,
         };
@@ -241,7 +246,19 @@ impl Instances {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    fn config(&self, sim: &Simulator, slot: usize, port: u16, fresh_identity: bool) -> String {
+    /// The slot where `process` runs now, if it does.
+    pub fn slot_of(&self, process: usize) -> Option<usize> {
+        (0..self.slots.len()).find(|s| self.running(*s) && self.slots[*s].process == process)
+    }
+
+    fn config(
+        &self,
+        sim: &Simulator,
+        slot: usize,
+        process: usize,
+        port: u16,
+        fresh_identity: bool,
+    ) -> String {
         let s = &self.setup;
         let t = &s.timing;
         let companies: String = COMPANIES
@@ -276,18 +293,18 @@ impl Instances {
              [replies]\nenabled = true\nask_in = [\"created\"]\n\n\
              [staff]\ntelegram_bot_token = \"{BOT}\"\ntelegram_api_base_url = \"{telegram}\"\n\n\
              [fallback]\nprovider = \"sms_ru\"\nafter_ms = {after}\n\
-             sms_ru = {{ base_url = \"{sms}\", api_id = \"soak-sms-{slot}\" }}\n\
+             sms_ru = {{ base_url = \"{sms}\", api_id = \"soak-sms-{process}\" }}\n\
              {TEXTS}{opt_texts}{SMS_TEXTS}\n\
              [cluster]\n{cluster}\n\
              [log]\nlevel = \"info\"\n",
             db = s.database_url,
             sim = sim.base_url(),
             timeout = t.request_timeout_ms,
-            partner = slot + 1,
+            partner = process,
             poll = t.poll_ms,
             grace = t.grace_ms,
             cloud = sim.cloud_api_url(),
-            token = token(slot),
+            token = token(process),
             telegram = sim.telegram_url(),
             after = t.sms_after_ms,
             sms = sim.sms_ru_url(),

@@ -67,8 +67,9 @@ impl Judge<'_> {
         }
     }
 
-    /// Why the request that arrived at `first` and was answered at `answered` by
-    /// `slot` may have been carried out again by the one that arrived at `next`.
+    /// Why the request `first` may have been carried out again by the one that
+    /// arrived at `next`: the provider answered it after our timeout, or the process
+    /// that sent it was killed before it could commit the answer.
     fn excuse(&self, first: Excusable, next: Instant, timeout: Duration) -> Option<String> {
         let l = self.ledger;
         if timed_out(first.arrived, first.answered, timeout) {
@@ -78,18 +79,19 @@ impl Judge<'_> {
                 timeout.as_millis()
             ));
         }
-        // The send window: from the request until its answer is committed, a moment
-        // after it came back (longer while the database was being restarted).
+        // The send window closes a moment after the answer, once it is committed
+        // (later while the database was being restarted).
         let mut until = first.answered + SETTLE;
         for (began, ended) in &l.pg_restarts {
             if *began <= until && *ended >= first.answered {
                 until = until.max(*ended + SETTLE);
             }
         }
-        l.kill_between(first.slot, first.arrived, until.min(next)).map(|kill| {
+        l.killed_by(first.process, until.min(next)).map(|kill| {
             format!(
-                "kill -9 of instance {} at {} ({}) struck the first one's send window (it arrived at {})",
+                "kill -9 of instance {} (process {}) at {} ({}) struck the first one's send window (it reached the provider at {})",
                 kill.slot,
+                kill.process,
                 l.t(kill.at),
                 kill.why,
                 l.t(first.arrived)
@@ -107,7 +109,7 @@ impl Judge<'_> {
             let first = Excusable {
                 arrived: pair[0].arrived,
                 answered: pair[0].answered,
-                slot: pair[0].slot,
+                process: pair[0].process,
             };
             if let Some(why) = self.excuse(first, pair[1].arrived, timeout) {
                 excused += 1;
@@ -174,7 +176,7 @@ impl Judge<'_> {
             let first = Excusable {
                 arrived: pair[0].arrived,
                 answered: pair[0].answered,
-                slot: pair[0].slot,
+                process: pair[0].process,
             };
             excused.extend(self.excuse(first, pair[1].arrived, timeout));
         }
@@ -281,7 +283,7 @@ impl Judge<'_> {
 struct Excusable {
     arrived: Instant,
     answered: Instant,
-    slot: Option<usize>,
+    process: Option<usize>,
 }
 
 /// The kills, stops and restarts, counted for the report.

@@ -36,6 +36,7 @@ impl Soak {
                     );
                     self.ledger.borrow_mut().signals.push(Signal {
                         slot,
+                        process: self.instances.slots[slot].process,
                         at: now,
                         how: How::Kill,
                         why: "SIGTERM not obeyed".into(),
@@ -57,6 +58,7 @@ impl Soak {
             );
             self.ledger.borrow_mut().signals.push(Signal {
                 slot,
+                process: self.instances.slots[slot].process,
                 at: now,
                 how: How::Kill,
                 why: "it exited by itself".into(),
@@ -104,7 +106,7 @@ impl Soak {
         let mut missed = 0;
         self.watches.retain(|w| {
             if let Some(h) = held.iter().find(|h| h.target.contains(&w.target)) {
-                strike.push((instances::slot_of(h.by.as_deref()), w.why.clone()));
+                strike.push((instances::process_of(h.by.as_deref()), w.why.clone()));
                 false
             } else if now > w.until {
                 missed += 1;
@@ -118,13 +120,13 @@ impl Soak {
                 .borrow_mut()
                 .skip("aimed kill: nothing held in time (booking gone, or answered before)");
         }
-        for (slot, why) in strike {
-            match slot.filter(|s| *s < self.instances.slots.len()) {
+        for (process, why) in strike {
+            match process.and_then(|p| self.instances.slot_of(p)) {
                 Some(slot) => self.kill(slot, why, Duration::from_secs(1), false),
                 None => self
                     .ledger
                     .borrow_mut()
-                    .skip("aimed kill: the sender is unknown"),
+                    .skip("aimed kill: its sender no longer runs"),
             }
         }
     }

@@ -53,6 +53,8 @@ pub enum How {
 #[derive(Debug, Clone)]
 pub struct Signal {
     pub slot: usize,
+    /// The process signalled (see `instances.rs`).
+    pub process: usize,
     pub at: Instant,
     pub how: How,
     /// Why now: `at random`, `mid-send to booking 17`, `mid-write-back of booking 17`.
@@ -107,14 +109,12 @@ impl Ledger {
         *self.skipped.entry(why.into()).or_default() += 1;
     }
 
-    /// The kill -9 of `slot` between `from` and `to`, if one struck then.
-    pub fn kill_between(&self, slot: Option<usize>, from: Instant, to: Instant) -> Option<&Signal> {
-        self.signals.iter().find(|s| {
-            s.how == How::Kill
-                && slot.is_none_or(|slot| s.slot == slot)
-                && s.at >= from
-                && s.at <= to
-        })
+    /// The kill -9 of `process`, if one struck it by `by`.
+    pub fn killed_by(&self, process: Option<usize>, by: Instant) -> Option<&Signal> {
+        let process = process?;
+        self.signals
+            .iter()
+            .find(|s| s.how == How::Kill && s.process == process && s.at <= by)
     }
 
     /// Replies of booking `n` that landed, in order.

@@ -171,11 +171,12 @@ impl Judge<'_> {
                 );
             }
         }
-        // The client's last word is the booking as it stands.
+        // The last notice the daemon sent (by when it reached the provider: a late
+        // answer from the provider is no later word) is the booking as it stands.
         if b.deleted.is_none() && stopped.is_none() && !undeliverable {
             let last = Seen::to(wa, &b.phone)
                 .filter(|m| matches!(m.class, Class::Created | Class::Changed))
-                .max_by_key(|m| m.answered);
+                .max_by_key(|m| m.arrived);
             let wanted = visit_text(b.visit);
             if let Some(m) = last.filter(|m| m.visit_text() != wanted) {
                 findings.violation(

@@ -1,14 +1,14 @@
 //! What the simulator saw, in the soak's terms: each WhatsApp message and SMS by
 //! the kind its text names (the soak's `[messages]` and `[sms]` start with it),
 //! each visit write-back, each with when its request arrived and was answered
-//! (on the soak's clock) and which instance slot sent it.
+//! (on the soak's clock) and which process sent it.
 
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::World;
 use chrono::{DateTime, Utc};
 
-use super::instances::{slot_of, sms_slot};
+use super::instances::{process_of, sms_process};
 
 /// What a message to a client is, by its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,7 +58,8 @@ pub struct Sent {
     pub id: String,
     pub arrived: Instant,
     pub answered: Instant,
-    pub slot: Option<usize>,
+    /// The process that sent it.
+    pub process: Option<usize>,
 }
 
 impl Sent {
@@ -80,7 +81,8 @@ pub struct Put {
     pub status: u16,
     pub arrived: Instant,
     pub answered: Instant,
-    pub slot: Option<usize>,
+    /// The process that sent it.
+    pub process: Option<usize>,
 }
 
 pub struct Seen {
@@ -142,7 +144,7 @@ impl Seen {
                 id: m.id.clone(),
                 arrived: m.arrived,
                 answered: anchor.instant(m.at),
-                slot: slot_of(m.authorization.as_deref()),
+                process: process_of(m.authorization.as_deref()),
             })
             .collect();
         let sms = world
@@ -156,7 +158,7 @@ impl Seen {
                 id: format!("sms #{}", i + 1),
                 arrived: s.arrived,
                 answered: anchor.instant(s.at),
-                slot: sms_slot(&s.body),
+                process: sms_process(&s.body),
             })
             .collect();
         let puts = world
@@ -170,7 +172,7 @@ impl Seen {
                     status: r.status,
                     arrived: r.arrived,
                     answered: r.at,
-                    slot: slot_of(r.partner_id.as_deref()),
+                    process: process_of(r.partner_id.as_deref()),
                 })
             })
             .collect();
