@@ -239,6 +239,12 @@ impl Instances {
         gone
     }
 
+    /// Whether the slot's current process has said it started.
+    pub fn started(&self, slot: usize) -> bool {
+        std::fs::read_to_string(&self.slots[slot].log)
+            .is_ok_and(|log| log.contains("booking-monitor started"))
+    }
+
     /// The last `n` lines of a slot's current log.
     pub fn log_tail(&self, slot: usize, n: usize) -> String {
         let text = std::fs::read_to_string(&self.slots[slot].log).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! request, instances that stopped or died, instances due back, where clients'
 //! replies and the providers' pushes go; and at the end, the drain and the stop.
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{StatusCallbacks, WebhookSender};
@@ -9,6 +10,8 @@ use booking_monitor::simulator::{StatusCallbacks, WebhookSender};
 use super::instances::{self, APP_SECRET, WEBHOOK_TOKEN};
 use super::ledger::{How, Signal};
 use super::Soak;
+
+const SIGTERM: i32 = 15;
 
 impl Soak {
     /// Between steps: kills that wait for a held request, instances that stopped
@@ -20,6 +23,20 @@ impl Soak {
             let t = self.ledger.borrow().t(now);
             match status {
                 Some(s) if s.success() => {}
+                // Before it has started, the daemon has no handler yet: the signal's
+                // default action ends it, as a kill -9 would, with nothing under way.
+                Some(s) if s.signal() == Some(SIGTERM) && !self.instances.started(slot) => {
+                    self.ledger.borrow_mut().skip(
+                        "SIGTERM before the instance had started: it died of the signal, as of a kill -9",
+                    );
+                    self.ledger.borrow_mut().signals.push(Signal {
+                        slot,
+                        process: self.instances.slots[slot].process,
+                        at: now,
+                        how: How::Kill,
+                        why: "SIGTERM before it had started".into(),
+                    });
+                }
                 Some(s) => self.findings.violation(
                     format!("term {slot} {t}"),
                     format!(
