@@ -159,3 +159,175 @@ fn the_soak_tells_its_messages_apart_by_their_text() {
         assert_eq!(sent.visit_text(), wanted, "{text}");
     }
 }
+
+/// The judge on a made-up run: one booking (record 1001), its messages as given.
+mod judge {
+    use super::engine::invariants::{Findings, Judge};
+    use super::engine::ledger::{self, Booking, How, Ledger, Reply, Signal};
+    use super::engine::schedule::{Delivery, Plan, Said};
+    use super::engine::seen::{Class, Seen, Sent};
+    use super::engine::Timing;
+    use std::time::{Duration, Instant};
+
+    fn run_with(ledger: &Ledger, messages: Vec<Sent>, optouts: bool) -> Findings {
+        let seen = Seen {
+            messages,
+            sms: Vec::new(),
+            puts: Vec::new(),
+            alerts: 0,
+            lost_pushes: 0,
+            pushes: 0,
+        };
+        let mut findings = Findings::default();
+        let judge = Judge {
+            ledger,
+            seen: &seen,
+            timing: &Timing::SOAK,
+            optouts,
+        };
+        judge.running(&mut findings);
+        findings
+    }
+
+    fn a_run() -> (Ledger, Instant) {
+        let mut ledger = Ledger::new(7);
+        let made = ledger.start + Duration::from_secs(10);
+        let visit = chrono::NaiveDate::from_ymd_opt(2026, 5, 5)
+            .unwrap()
+            .and_hms_opt(14, 30, 0)
+            .unwrap();
+        ledger.bookings.push(Booking {
+            plan: Plan {
+                n: 0,
+                company: 7_101,
+                visit,
+                first_send: None,
+                delivery: Delivery::Delivered,
+                sms: None,
+            },
+            record: 1_001,
+            visit_id: "501001".into(),
+            phone: ledger::phone(0),
+            made,
+            deleted: None,
+            moves: Vec::new(),
+            visit,
+        });
+        (ledger, made)
+    }
+
+    /// A message to booking 0's client that reached WhatsApp at `at`, from `process`.
+    fn sent(text: &str, at: Instant, process: usize) -> Sent {
+        Sent {
+            phone: ledger::phone(0),
+            text: text.into(),
+            class: Class::of(text),
+            id: format!("wamid.{process}"),
+            arrived: at,
+            answered: at + Duration::from_millis(10),
+            process: Some(process),
+        }
+    }
+
+    fn kill(ledger: &mut Ledger, process: usize, at: Instant) {
+        ledger.signals.push(Signal {
+            slot: 0,
+            process,
+            at,
+            how: How::Kill,
+            why: "in the test".into(),
+        });
+    }
+
+    #[test]
+    fn a_confirmation_sent_twice_is_a_violation_unless_its_sender_was_killed_in_its_window() {
+        let (mut ledger, made) = a_run();
+        let first = made + Duration::from_secs(3);
+        let twice = || {
+            vec![
+                sent("SOAK created 5 мая 14:30", first, 1),
+                sent(
+                    "SOAK created 5 мая 14:30",
+                    first + Duration::from_secs(2),
+                    2,
+                ),
+            ]
+        };
+        let findings = run_with(&ledger, twice(), false);
+        assert_eq!(findings.violations.len(), 1, "{findings:?}");
+        // Another process killed: no excuse.
+        kill(&mut ledger, 2, first + Duration::from_millis(5));
+        assert_eq!(run_with(&ledger, twice(), false).violations.len(), 1);
+        // The sender killed long after its answer was committed: no excuse either.
+        kill(&mut ledger, 1, first + Duration::from_secs(30));
+        assert_eq!(run_with(&ledger, twice(), false).violations.len(), 1);
+        // The sender killed inside its send: allowed, and named.
+        ledger.signals.clear();
+        kill(&mut ledger, 1, first + Duration::from_millis(5));
+        let findings = run_with(&ledger, twice(), false);
+        assert!(findings.violations.is_empty(), "{findings:?}");
+        assert!(findings.allowed.values().any(|a| a.contains("process 1")));
+    }
+
+    #[test]
+    fn a_booking_deleted_within_its_grace_delay_tells_its_client_nothing() {
+        let (mut ledger, made) = a_run();
+        ledger.bookings[0].deleted = Some(made + Duration::from_millis(500));
+        let told = vec![sent(
+            "SOAK created 5 мая 14:30",
+            made + Duration::from_secs(3),
+            1,
+        )];
+        assert_eq!(run_with(&ledger, told.clone(), false).violations.len(), 1);
+        // Deleted after its due time: a confirmation may have gone.
+        ledger.bookings[0].deleted = Some(made + Duration::from_secs(4));
+        assert!(run_with(&ledger, told, false).violations.is_empty());
+    }
+
+    #[test]
+    fn after_a_stop_lands_only_its_acknowledgement_reaches_the_client() {
+        let (mut ledger, made) = a_run();
+        let stopped = made + Duration::from_secs(20);
+        ledger.replies.push(Reply {
+            n: 0,
+            said: Said::Stop("стоп"),
+            message_id: "wamid.IN1".into(),
+            posted: stopped - Duration::from_millis(50),
+            landed: Some(stopped),
+            deliveries: 1,
+            gave_up: false,
+        });
+        let ack = sent("SOAK opted out", stopped + Duration::from_secs(3), 1);
+        let change = sent(
+            "SOAK changed 6 мая 15:00",
+            stopped + Duration::from_secs(5),
+            1,
+        );
+        let visit = ledger.bookings[0].visit;
+        ledger.bookings[0]
+            .moves
+            .push((stopped + Duration::from_secs(1), visit));
+        assert!(run_with(&ledger, vec![ack.clone()], true)
+            .violations
+            .is_empty());
+        let findings = run_with(&ledger, vec![ack.clone(), change.clone()], true);
+        assert_eq!(findings.violations.len(), 1, "{findings:?}");
+        // Without opt-outs in the daemon, a stop is just a reply.
+        assert!(run_with(&ledger, vec![ack.clone(), change.clone()], false)
+            .violations
+            .is_empty());
+        // After a resume, messages go again.
+        ledger.replies.push(Reply {
+            n: 0,
+            said: Said::Resume("старт"),
+            message_id: "wamid.IN2".into(),
+            posted: stopped + Duration::from_secs(4),
+            landed: Some(stopped + Duration::from_secs(4)),
+            deliveries: 1,
+            gave_up: false,
+        });
+        assert!(run_with(&ledger, vec![ack, change], true)
+            .violations
+            .is_empty());
+    }
+}

@@ -21,9 +21,9 @@
 mod actions;
 mod database;
 mod instances;
-mod invariants;
+pub mod invariants;
 mod keeping;
-mod ledger;
+pub mod ledger;
 pub mod outcome;
 mod report;
 pub mod schedule;
