@@ -232,13 +232,13 @@ impl Job<'_> {
         Ok(Delivery::retry_at(at))
     }
 
-    /// Still pending, to be tried at `at` (an outside service could not answer:
-    /// not counted as an attempt).
+    /// Still pending, to be tried at `at` (an outside service could not answer
+    /// before the claim: not counted as an attempt).
     async fn retry_later(&self, at: DateTime<Utc>, error: String) -> Result<Delivery, StoreError> {
         let id = self.id();
         self.shared
             .db
-            .run(move |c| store::mark_retry(c, id, at, &error, Utc::now()))
+            .run(move |c| store::delay_pending(c, id, at, &error, Utc::now()))
             .await?;
         Ok(Delivery::retry_at(at))
     }
@@ -263,6 +263,7 @@ impl Job<'_> {
             )
         };
         let (id, db) = (self.id(), &self.shared.db);
+        let me = self.shared.cluster.instance_id.clone();
         let failed = |reason: String| async move {
             slog::error!(self.log, "failed for good"; "reason" => &reason);
             let follow_ups = if_final(&reason);
@@ -292,7 +293,7 @@ impl Job<'_> {
                     Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                 slog::warn!(self.log, "failed; will retry"; "error" => &reason, "attempt" => attempt,
                     "retry_in_ms" => wait.as_millis() as u64);
-                db.run(move |c| store::mark_retry(c, id, at, &reason, Utc::now()))
+                db.run(move |c| store::mark_retry(c, id, &me, at, &reason, Utc::now()))
                     .await?;
                 Ok(Delivery::retry_at(at))
             }
@@ -309,7 +310,7 @@ impl Job<'_> {
                     "retry_in_ms" => wait.as_millis() as u64);
                 let error = format!("paused: {reason}");
                 db.run(move |c| {
-                    store::mark_retry(c, id, at, &error, Utc::now())?;
+                    store::mark_retry(c, id, &me, at, &error, Utc::now())?;
                     store::refund_attempt(c, id)
                 })
                 .await?;

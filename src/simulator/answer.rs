@@ -2,27 +2,94 @@
 //! back), YClients' refusals of a request without its headers, YClients' envelope
 //! with its clock in `Date`, and a log of every request. Shared by every endpoint.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{Fault, Request, State, World};
+use super::{Arrived, Fault, Held, Request, State, To, World};
+
+/// Notes the number a WhatsApp or SMS request is to: its faults, log and hold name it.
+pub(super) fn addressed(req: &HttpRequest, to: &str) {
+    req.extensions_mut().insert(To(to.to_string()));
+}
+
+pub(super) fn arrived(req: &HttpRequest) -> Instant {
+    req.extensions()
+        .get::<Arrived>()
+        .map_or_else(Instant::now, |a| a.0)
+}
+
+fn to(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<To>()
+        .map(|t| t.0.clone())
+        .unwrap_or_default()
+}
+
+/// What a keyed fault is matched against: the path and query, and the number.
+fn target(req: &HttpRequest) -> String {
+    format!("{}?{} to={}", req.path(), req.query_string(), to(req))
+}
+
+fn header_text(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The request's `Authorization` (which instance sent a message, where each has its own).
+pub(super) fn authorization(req: &HttpRequest) -> Option<String> {
+    header_text(req, header::AUTHORIZATION)
+}
+
+/// A request held back by a stall, listed in `World::held` while it waits (and
+/// taken off the list even when the caller hangs up and the wait is dropped).
+struct Holding<'a> {
+    state: &'a State,
+    target: String,
+}
+
+impl Holding<'_> {
+    async fn hold(state: &State, req: &HttpRequest, duration: Duration) {
+        let target = target(req);
+        let by = header_text(req, "X-Partner-Id").or_else(|| authorization(req));
+        state.change(|w| {
+            w.stalled += 1;
+            w.held.push(Held {
+                target: target.clone(),
+                by,
+            })
+        });
+        let _holding = Holding { state, target };
+        tokio::time::sleep(duration).await;
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.state.change(|w| {
+            w.stalled -= 1;
+            if let Some(i) = w.held.iter().position(|h| h.target == self.target) {
+                w.held.remove(i);
+            }
+        });
+    }
+}
 
 pub(super) fn log(state: &State, req: &HttpRequest, status: u16) {
     state.change(|w| {
         w.requests.push(Request {
             at: Instant::now(),
+            arrived: arrived(req),
+            to: to(req),
             method: req.method().to_string(),
             path: req.path().to_string(),
             query: req.query_string().to_string(),
             status,
-            partner_id: req
-                .headers()
-                .get("X-Partner-Id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            partner_id: header_text(req, "X-Partner-Id"),
         })
     });
 }
@@ -38,7 +105,7 @@ fn fault(
     req: &HttpRequest,
     pick: fn(&mut World, &str) -> Option<Fault>,
 ) -> Option<Injected> {
-    let target = format!("{}?{}", req.path(), req.query_string());
+    let target = target(req);
     match state.change(|w| pick(w, &target))? {
         Fault::Stall(duration) => Some(Injected::Stall(duration)),
         Fault::Status {
@@ -85,9 +152,7 @@ pub(super) async fn yclients(
     }
     let (status, body) = answer(&state.world.lock().expect("simulator lock"));
     if let Some(duration) = stall {
-        state.change(|w| w.stalled += 1);
-        tokio::time::sleep(duration).await;
-        state.change(|w| w.stalled -= 1);
+        Holding::hold(state, req, duration).await;
     }
     yclients_answer(state, req, status, body)
 }
@@ -115,30 +180,29 @@ pub(super) async fn faulted(
     match fault(state, req, pick) {
         Some(Injected::Answer(response)) => response,
         Some(Injected::Stall(duration)) => {
-            state.change(|w| w.stalled += 1);
-            tokio::time::sleep(duration).await;
-            let response = answer();
-            state.change(|w| w.stalled -= 1);
-            response
+            Holding::hold(state, req, duration).await;
+            answer()
         }
         None => answer(),
     }
 }
 
-/// A fault aimed at this request (by a piece of its path and query), else the next queued one.
-fn yclients_fault(w: &mut World, target: &str) -> Option<Fault> {
-    match w
-        .yclients_faults_for
+/// The first fault of `aimed` whose text the target contains (taken off the list).
+pub(super) fn aimed_at(aimed: &mut Vec<(String, Fault)>, target: &str) -> Option<Fault> {
+    let i = aimed
         .iter()
-        .position(|(part, _)| target.contains(part.as_str()))
-    {
-        Some(i) => Some(w.yclients_faults_for.remove(i).1),
-        None => w.yclients_faults.pop_front(),
-    }
+        .position(|(part, _)| target.contains(part.as_str()))?;
+    Some(aimed.remove(i).1)
 }
 
-fn whatsapp_fault(w: &mut World, _target: &str) -> Option<Fault> {
-    w.whatsapp_faults.pop_front()
+/// A fault aimed at this request (by a piece of its path and query), else the next queued one.
+fn yclients_fault(w: &mut World, target: &str) -> Option<Fault> {
+    aimed_at(&mut w.yclients_faults_for, target).or_else(|| w.yclients_faults.pop_front())
+}
+
+/// A fault aimed at this request (by its number), else the next queued one.
+fn whatsapp_fault(w: &mut World, target: &str) -> Option<Fault> {
+    aimed_at(&mut w.whatsapp_faults_for, target).or_else(|| w.whatsapp_faults.pop_front())
 }
 
 /// YClients' envelope, with its clock in the `Date` header.

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::answer::{faulted, log};
+use super::answer::{addressed, aimed_at, arrived, faulted, log};
 use super::{Fault, Simulator, State, World};
 
 /// A message the fake Telegram accepted.
@@ -28,6 +28,8 @@ pub struct TelegramMessage {
 #[derive(Debug, Clone)]
 pub struct SentSms {
     pub at: DateTime<Utc>,
+    /// When its request arrived (see `SentMessage::arrived`).
+    pub arrived: std::time::Instant,
     /// `sms_ru`, `smsc` or `webhook`.
     pub provider: &'static str,
     pub phone: String,
@@ -52,8 +54,9 @@ fn telegram_fault(w: &mut World, _target: &str) -> Option<Fault> {
     w.telegram_faults.pop_front()
 }
 
-fn sms_fault(w: &mut World, _target: &str) -> Option<Fault> {
-    w.sms_faults.pop_front()
+/// A fault aimed at this request (by its number), else the next queued one.
+fn sms_fault(w: &mut World, target: &str) -> Option<Fault> {
+    aimed_at(&mut w.sms_faults_for, target).or_else(|| w.sms_faults.pop_front())
 }
 
 async fn telegram(
@@ -131,6 +134,7 @@ fn accept(
     state.change(|w| {
         w.sms.push(SentSms {
             at: Utc::now(),
+            arrived: arrived(req),
             provider,
             phone: phone.to_string(),
             text: text.to_string(),
@@ -153,6 +157,7 @@ fn field<'a>(form: &'a HashMap<String, String>, key: &str) -> &'a str {
 /// SMS.ru answers 200 whatever happened; without `json=1`, in lines of text.
 async fn sms_ru(state: Data, req: HttpRequest, form: Form) -> HttpResponse {
     let form = form.into_inner();
+    addressed(&req, field(&form, "to"));
     faulted(&state, &req, sms_fault, || {
         if field(&form, "json") != "1" {
             log(&state, &req, 200);
@@ -181,6 +186,7 @@ async fn sms_ru(state: Data, req: HttpRequest, form: Form) -> HttpResponse {
 /// SMSC.ru answers 200 whatever happened; with `fmt=3`, in JSON.
 async fn smsc(state: Data, req: HttpRequest, form: Form) -> HttpResponse {
     let form = form.into_inner();
+    addressed(&req, field(&form, "phones"));
     faulted(&state, &req, sms_fault, || {
         if field(&form, "fmt") != "3" {
             log(&state, &req, 200);
@@ -209,6 +215,7 @@ async fn smsc(state: Data, req: HttpRequest, form: Form) -> HttpResponse {
 
 async fn sms_webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
     let body = body.into_inner();
+    addressed(&req, body["phone"].as_str().unwrap_or_default());
     faulted(&state, &req, sms_fault, || {
         let phone = body["phone"].as_str().unwrap_or_default();
         let text = body["text"].as_str().unwrap_or_default();

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::answer::{log, not_found, whatsapp, yclients};
+use super::answer::{addressed, arrived, authorization, log, not_found, whatsapp, yclients};
 use super::{SentMessage, State, World};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -161,6 +161,8 @@ fn sent(
         let n = w.messages.len() + 1;
         w.messages.push(SentMessage {
             at: Utc::now(),
+            arrived: arrived(req),
+            authorization: authorization(req),
             id: SentMessage::id_for(provider, n),
             // The number or instance it was sent from (in the path).
             sender: req
@@ -180,6 +182,7 @@ fn sent(
 
 async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
     let body = body.into_inner();
+    addressed(&req, body["to"].as_str().unwrap_or_default());
     whatsapp(&state, &req, || {
         let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !bearer.starts_with("Bearer ") || bearer.len() <= 7 {
@@ -213,12 +216,13 @@ async fn cloud_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
 
 async fn green_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
     let body = body.into_inner();
+    let phone = body["chatId"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches("@c.us")
+        .to_string();
+    addressed(&req, &phone);
     whatsapp(&state, &req, || {
-        let phone = body["chatId"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_end_matches("@c.us")
-            .to_string();
         let text = body["message"].as_str().unwrap_or_default().to_string();
         let n = sent(&state, &req, "green_api", phone, text, body.clone());
         HttpResponse::Ok().json(json!({"idMessage": SentMessage::id_for("green_api", n)}))
@@ -228,8 +232,9 @@ async fn green_api(state: Data, req: HttpRequest, body: web::Json<Value>) -> Htt
 
 async fn webhook(state: Data, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
     let body = body.into_inner();
+    let phone = body["phone"].as_str().unwrap_or_default().to_string();
+    addressed(&req, &phone);
     whatsapp(&state, &req, || {
-        let phone = body["phone"].as_str().unwrap_or_default().to_string();
         let text = body["text"].as_str().unwrap_or_default().to_string();
         let n = sent(&state, &req, "webhook", phone, text, body.clone());
         HttpResponse::Ok().json(json!({"id": SentMessage::id_for("webhook", n)}))

@@ -9,26 +9,29 @@
 mod admin;
 mod answer;
 mod channels;
+mod chaos;
 mod clients;
 mod handlers;
 mod push;
 mod visits;
+mod world;
 
 pub use channels::{SentSms, TelegramMessage};
+pub use chaos::{Chaos, Fate};
 pub use clients::{
     gateway_message, green_message, green_status, inbound_id, meta_message, post as post_to_daemon,
     ClientMessage,
 };
 pub use push::{Pushed, StatusCallbacks, WebhookSender};
+pub use world::World;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 
 const RECORD_SAMPLE: &str = include_str!("../../tests/fixtures/yclients/docs_get_record_200.json");
@@ -104,7 +107,12 @@ pub enum Fault {
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// When it was answered.
     pub at: Instant,
+    /// When it arrived (before any latency or stall).
+    pub arrived: Instant,
+    /// The number a WhatsApp or SMS request was to; empty for others.
+    pub to: String,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -115,6 +123,12 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct SentMessage {
     pub at: DateTime<Utc>,
+    /// When its request arrived; `at` less this beyond the sender's timeout means
+    /// the sender gave up before the answer.
+    pub arrived: Instant,
+    /// The request's `Authorization`: which of many instances sent it, where each
+    /// has a token of its own.
+    pub authorization: Option<String>,
     /// The id the provider answered with (the one a client's reply quotes).
     pub id: String,
     /// Which of the salons' numbers sent it: the Cloud API phone number id, the
@@ -125,6 +139,23 @@ pub struct SentMessage {
     pub text: String,
     pub body: Value,
 }
+
+/// A request held by a [`Fault::Stall`] right now.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The request's path and query, and the number it is to (if any).
+    pub target: String,
+    /// Who asked: its `X-Partner-Id`, else its `Authorization`.
+    pub by: Option<String>,
+}
+
+/// When a request arrived (a request extension set as it comes in).
+#[derive(Debug, Clone, Copy)]
+struct Arrived(Instant);
+
+/// The number a WhatsApp or SMS request is to (a request extension its handler sets).
+#[derive(Debug, Clone)]
+struct To(String);
 
 impl SentMessage {
     /// The id the simulated provider gives its `n`th message.
@@ -146,129 +177,6 @@ impl SentMessage {
             .pointer("/parameters/0/payload")?
             .as_str()
             .map(str::to_string)
-    }
-}
-
-/// Everything the simulator knows and has seen.
-#[derive(Debug, Default)]
-pub struct World {
-    pub companies: BTreeMap<i64, SimCompany>,
-    /// Records as YClients returns them; a deleted one keeps `deleted: true`.
-    records: BTreeMap<(i64, i64), Value>,
-    next_record_id: i64,
-    pub requests: Vec<Request>,
-    pub messages: Vec<SentMessage>,
-    pub yclients_faults: VecDeque<Fault>,
-    /// Faults for the first YClients request whose path and query contain the text.
-    pub yclients_faults_for: Vec<(String, Fault)>,
-    pub whatsapp_faults: VecDeque<Fault>,
-    /// How far YClients' clock is ahead of the real one (negative: behind).
-    pub clock_skew: chrono::Duration,
-    /// The most records a page holds, whatever `count` asks.
-    pub page_cap: usize,
-    /// The `Authorization` header YClients accepts, when set.
-    pub yclients_auth: Option<String>,
-    /// The `Accept` header it requires when set (Altegio's tools send
-    /// `application/vnd.api.v2+json`); else YClients' own.
-    pub yclients_accept: Option<String>,
-    /// Requests being held by a [`Fault::Stall`] right now.
-    pub stalled: usize,
-    /// Set: every booking created, edited or deleted is also POSTed there.
-    pub webhooks: Option<WebhookSender>,
-    /// Each salon's webhook settings (`hooks_settings`).
-    pub hooks: BTreeMap<i64, Value>,
-    /// Set: Meta reports delivery statuses of each accepted message there.
-    pub status_callbacks: Option<StatusCallbacks>,
-    /// Numbers Meta accepts messages for but never delivers to: their `delivered`
-    /// and `read` statuses are left out (others, `sent` or `failed`, still go), so
-    /// the SMS fallback's "no `delivered` within `after_ms`" can be played for
-    /// chosen clients among many (`cargo bench --bench reach`).
-    pub undelivered_phones: HashSet<String>,
-    /// What the pushed events and callbacks got back, in order.
-    pub pushed: Vec<Pushed>,
-    /// How long every WhatsApp provider endpoint takes to answer (a real provider's
-    /// round trip; the benches use it). Zero by default. A message is logged when its
-    /// answer is ready, after this wait.
-    pub whatsapp_latency: Duration,
-    /// Staff alerts the fake Telegram accepted.
-    pub telegram: Vec<TelegramMessage>,
-    pub telegram_faults: VecDeque<Fault>,
-    /// Chats Telegram answers 400 "Bad Request: chat not found" for.
-    pub telegram_missing_chats: HashSet<i64>,
-    /// Set: the one bot token Telegram knows (any other: 401).
-    pub telegram_token: Option<String>,
-    /// SMS the fake providers accepted, whichever provider.
-    pub sms: Vec<SentSms>,
-    /// Faults for the next SMS request, whichever provider.
-    pub sms_faults: VecDeque<Fault>,
-    /// Numbers every SMS provider refuses (SMS.ru per number, SMSC error 8, the
-    /// webhook 400).
-    pub sms_refused_phones: HashSet<String>,
-}
-
-impl World {
-    /// YClients' clock, to the second as its timestamps are.
-    pub fn yclients_now(&self) -> DateTime<Utc> {
-        let now = Utc::now() + self.clock_skew;
-        now - chrono::Duration::nanoseconds(now.timestamp_subsec_nanos() as i64)
-    }
-
-    pub fn record_list_requests(&self) -> usize {
-        self.requests
-            .iter()
-            .filter(|r| r.path.starts_with("/api/v1/records/"))
-            .count()
-    }
-
-    fn stamp(&self, company: i64) -> String {
-        let tz = self
-            .companies
-            .get(&company)
-            .map(|c| c.timezone)
-            .unwrap_or(chrono_tz::UTC);
-        // YClients writes creation and change times with a `+0300` offset.
-        self.yclients_now()
-            .with_timezone(&tz)
-            .format("%Y-%m-%dT%H:%M:%S%z")
-            .to_string()
-    }
-
-    /// The change stamp for a record, in its salon's offset.
-    fn stamp_for_record(&self, record: i64) -> String {
-        let company = self
-            .records
-            .keys()
-            .find(|(_, id)| *id == record)
-            .map_or(0, |(c, _)| *c);
-        self.stamp(company)
-    }
-
-    /// A booking as YClients has it now.
-    pub fn record(&self, id: i64) -> Option<&Value> {
-        self.records
-            .iter()
-            .find(|((_, r), _)| *r == id)
-            .map(|(_, record)| record)
-    }
-
-    fn is_deleted(record: &Value) -> bool {
-        record["deleted"] == json!(true)
-    }
-
-    /// The visit's salon-local date (`date` is the salon's wall clock).
-    fn visit_day(record: &Value) -> Option<chrono::NaiveDate> {
-        record["date"]
-            .as_str()
-            .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok())
-            .map(|d| d.date())
-    }
-
-    fn changed_at(record: &Value) -> DateTime<Utc> {
-        record["last_change_date"]
-            .as_str()
-            .and_then(|s| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z").ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
     }
 }
 
@@ -306,6 +214,12 @@ impl Simulator {
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(data.clone())
+                .wrap_fn(|req, service| {
+                    use actix_web::dev::Service;
+                    use actix_web::HttpMessage;
+                    req.extensions_mut().insert(Arrived(Instant::now()));
+                    service.call(req)
+                })
                 .configure(handlers::routes)
         })
         .workers(1)

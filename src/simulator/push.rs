@@ -5,7 +5,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{State, World};
+use std::sync::Arc;
+
+use super::{Fate, State, World};
 
 /// Where and how the simulated YClients sends its booking events.
 #[derive(Debug, Clone, Default)]
@@ -33,83 +35,152 @@ pub struct Pushed {
     pub status: u16,
 }
 
-/// Queues the booking event of `record` (`create`, `update` or `delete`).
-pub(super) fn booking_event(state: &std::sync::Arc<State>, status: &'static str, record: &Value) {
-    let Some(sender) = state.world.lock().expect("simulator lock").webhooks.clone() else {
+/// Queues the booking event of `record` (`create`, `update` or `delete`), lost,
+/// repeated or held back where `World::chaos` says so.
+pub(super) fn booking_event(state: &Arc<State>, status: &'static str, record: &Value) {
+    let what = format!("{status} {}", record["id"]);
+    let Some((sender, fate)) = state.change(|w| {
+        let sender = w.webhooks.clone()?;
+        Some((sender, w.fate(&format!("record {}", record["id"]))))
+    }) else {
         return;
     };
     let event = json!({
         "company_id": record["company_id"], "resource": "record",
         "resource_id": record["id"], "status": status, "data": record,
     });
-    let times = if status == "update" {
-        sender.update_repeats.max(1)
-    } else {
-        1
-    };
+    let times = fate.times
+        * if status == "update" {
+            sender.update_repeats.max(1) as u32
+        } else {
+            1
+        };
+    if times == 0 {
+        lost(state, &what);
+        return;
+    }
     let state = state.clone();
     actix_rt::spawn(async move {
+        tokio::time::sleep(fate.hold).await;
         // In order, one after the other, as one sender would.
         for _ in 0..times {
             let answer = awc::Client::new().post(&sender.url).send_json(&event).await;
-            let code = answer.map(|r| r.status().as_u16()).unwrap_or(0);
-            state.change(|w| {
-                w.pushed.push(Pushed {
-                    what: format!("{status} {}", event["resource_id"]),
-                    status: code,
-                })
-            });
+            pushed(&state, &what, answer.map(|r| r.status().as_u16()));
         }
     });
 }
 
-/// Reports delivery statuses for a message Meta just accepted.
+fn pushed<E>(state: &State, what: &str, answer: Result<u16, E>) {
+    let status = answer.unwrap_or(0);
+    state.change(|w| {
+        w.pushed.push(Pushed {
+            what: what.to_string(),
+            status,
+        })
+    });
+}
+
+/// A push the chaos dropped: kept as `lost …` with no status.
+fn lost(state: &State, what: &str) {
+    state.change(|w| {
+        w.pushed.push(Pushed {
+            what: format!("lost {what}"),
+            status: 0,
+        })
+    });
+}
+
+/// Reports delivery statuses for a message Meta just accepted: its `statuses` in
+/// turn (those of an undelivered number without `delivered` and `read`, those of a
+/// failing one with one `failed` instead), each lost, repeated or held back where
+/// `World::chaos` says so.
 pub(super) fn message_accepted(
-    state: &std::sync::Arc<State>,
+    state: &Arc<State>,
     phone_number_id: String,
     wamid: String,
     to: String,
 ) {
-    let (callbacks, undelivered) = {
-        let w = state.world.lock().expect("simulator lock");
-        (
-            w.status_callbacks.clone(),
-            w.undelivered_phones.contains(&to),
-        )
-    };
-    let Some(callbacks) = callbacks else {
+    let plan = state.change(|w| {
+        let callbacks = w.status_callbacks.clone()?;
+        let undelivered = w.undelivered_phones.contains(&to);
+        let failing = w.failed_phones.contains(&to);
+        let mut statuses: Vec<&'static str> = Vec::new();
+        for status in &callbacks.statuses {
+            let status = match *status {
+                "delivered" | "read" if failing => "failed",
+                "delivered" | "read" if undelivered => continue,
+                other => other,
+            };
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+        let fates: Vec<(&'static str, Fate)> = statuses
+            .into_iter()
+            .map(|s| (s, w.fate(&format!("status {to} {s}"))))
+            .collect();
+        Some((callbacks, fates))
+    });
+    let Some((callbacks, fates)) = plan else {
         return;
     };
-    let statuses: Vec<&'static str> = callbacks
-        .statuses
-        .iter()
-        .copied()
-        .filter(|s| !(undelivered && matches!(*s, "delivered" | "read")))
-        .collect();
+    let callback = move |status: &'static str| {
+        let mut entry =
+            json!({"id": wamid, "status": status, "timestamp": "0", "recipient_id": to});
+        if status == "failed" {
+            entry["errors"] = json!([{"code": 131026, "title": "Message undeliverable",
+                "message": "Message undeliverable",
+                "error_data": {"details": "Message Undeliverable."}}]);
+        }
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "sim",
+            "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "74950000000", "phone_number_id": phone_number_id},
+            "statuses": [entry]}}]}]})
+        .to_string();
+        (format!("{status} {wamid}"), body)
+    };
+    let (mut in_turn, mut held) = (Vec::new(), Vec::new());
+    for (status, fate) in fates {
+        let (what, body) = callback(status);
+        match fate {
+            Fate { times: 0, .. } => lost(state, &what),
+            f if f.hold.is_zero() => in_turn.push((what, body, f)),
+            f => held.push((what, body, f)),
+        }
+    }
+    for (what, body, fate) in held {
+        let (state, callbacks) = (state.clone(), callbacks.clone());
+        actix_rt::spawn(async move {
+            tokio::time::sleep(fate.hold).await;
+            sign_and_post(&state, &callbacks, &what, &body, fate.times).await;
+        });
+    }
     let state = state.clone();
     actix_rt::spawn(async move {
-        for status in &statuses {
-            let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "sim",
-                "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "74950000000", "phone_number_id": phone_number_id},
-                "statuses": [{"id": wamid, "status": status, "timestamp": "0", "recipient_id": to}]}}]}]})
-            .to_string();
-            let signature = crate::webhooks::sign(&callbacks.app_secret, body.as_bytes());
-            let answer = awc::Client::new()
-                .post(&callbacks.url)
-                .insert_header(("Content-Type", "application/json"))
-                .insert_header(("X-Hub-Signature-256", signature))
-                .send_body(body)
-                .await;
-            let code = answer.map(|r| r.status().as_u16()).unwrap_or(0);
-            state.change(|w| {
-                w.pushed.push(Pushed {
-                    what: format!("{status} {wamid}"),
-                    status: code,
-                })
-            });
+        for (what, body, fate) in in_turn {
+            sign_and_post(&state, &callbacks, &what, &body, fate.times).await;
         }
     });
+}
+
+/// POSTs one status callback `times` times, signed as Meta signs.
+async fn sign_and_post(
+    state: &State,
+    callbacks: &StatusCallbacks,
+    what: &str,
+    body: &str,
+    times: u32,
+) {
+    let signature = crate::webhooks::sign(&callbacks.app_secret, body.as_bytes());
+    for _ in 0..times {
+        let answer = awc::Client::new()
+            .post(&callbacks.url)
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("X-Hub-Signature-256", signature.clone()))
+            .send_body(body.to_string())
+            .await;
+        pushed(state, what, answer.map(|r| r.status().as_u16()));
+    }
 }
 
 type Data = web::Data<State>;

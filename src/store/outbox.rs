@@ -278,15 +278,42 @@ pub fn postpone(
     Ok(())
 }
 
-/// Back to `pending`, to be tried again at `due_at`.
-pub fn mark_retry(
+/// Held until `due_at`, with why (an outside service could not answer before the
+/// claim), only while the row is still `pending`: an instance that took the salon
+/// over meanwhile may have claimed or sent it, and that must not be undone.
+pub fn delay_pending(
     conn: &mut Conn,
     id: NotificationId,
     due_at: DateTime<Utc>,
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(notifications::table.find(id.0))
+    diesel::update(pending_row(id))
+        .set((
+            notifications::due_at.eq(db_time(due_at)),
+            notifications::last_error.eq(error),
+            notifications::updated_at.eq(db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Back to `pending`, to be tried again at `due_at`: the row `me` claimed and whose
+/// call failed, unless another instance has reset it since (`me`'s heartbeat had
+/// lapsed) and taken it over.
+pub fn mark_retry(
+    conn: &mut Conn,
+    id: NotificationId,
+    me: &str,
+    due_at: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let claimed = notifications::table
+        .find(id.0)
+        .filter(notifications::status.eq(Status::Sending))
+        .filter(notifications::claimed_by.eq(me));
+    diesel::update(claimed)
         .set((
             notifications::status.eq(Status::Pending),
             notifications::due_at.eq(db_time(due_at)),
