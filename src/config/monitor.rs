@@ -1,4 +1,5 @@
-//! `[monitor]`: how often YClients is polled, the grace delay, retries.
+//! `[monitor]`: how often YClients is polled (and when a salon is polled sooner:
+//! DESIGN's "On time without webhooks"), the grace delay, retries.
 
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -12,6 +13,18 @@ pub struct MonitorConfig {
     pub enabled: bool,
     #[serde(default = "poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// The least time between two polls of one salon when it is polled sooner than
+    /// `poll_interval_ms` (a proving poll, or an extra one while it is busy).
+    #[serde(default = "min_poll_interval_ms")]
+    pub min_poll_interval_ms: u64,
+    /// Of the YClients budget the configured polls leave free, the share that extra
+    /// polls of busy salons may take (0: none).
+    #[serde(default = "spare_budget_share")]
+    pub spare_budget_share: f64,
+    /// A salon with a notice falling due unproven is polled at the due time (off:
+    /// the notice waits for the next poll, or a re-read a spare slot allows).
+    #[serde(default = "yes")]
+    pub proving_poll: bool,
     #[serde(default = "notification_delay_ms")]
     pub notification_delay_ms: u64,
     #[serde(default = "yes")]
@@ -48,6 +61,12 @@ fn yes() -> bool {
 fn poll_interval_ms() -> u64 {
     60_000
 }
+fn min_poll_interval_ms() -> u64 {
+    5_000
+}
+fn spare_budget_share() -> f64 {
+    0.5
+}
 fn notification_delay_ms() -> u64 {
     30_000
 }
@@ -71,6 +90,16 @@ impl MonitorConfig {
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
         problems.check(positive("monitor.poll_interval_ms", self.poll_interval_ms));
+        problems.check(positive(
+            "monitor.min_poll_interval_ms",
+            self.min_poll_interval_ms,
+        ));
+        if !(0.0..=1.0).contains(&self.spare_budget_share) {
+            problems.push(ConfigError::new(
+                "monitor.spare_budget_share",
+                "must be between 0 and 1 (a share of the budget the polls leave free; 0 turns extra polls off)",
+            ));
+        }
         problems.check(positive("monitor.retry_initial_ms", self.retry_initial_ms));
         if self.retry_max_ms < self.retry_initial_ms {
             problems.push(ConfigError::new(
