@@ -25,6 +25,7 @@ mod limits;
 mod monitoring;
 mod monitoring_start;
 mod notifications;
+mod ontime;
 mod operations;
 mod optout;
 mod polling;
