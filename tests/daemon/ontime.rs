@@ -181,9 +181,19 @@ async fn a_busy_salon_never_makes_an_idle_one_wait_past_its_interval() {
     let from = Instant::now();
     book(&app, COMPANY, 30, Duration::from_millis(200)).await;
     let until = Instant::now();
-    let world = app.sim.world();
-    let idle = within(&polls_of(&world, IDLE), from, until);
-    let busy = within(&polls_of(&world, COMPANY), from, until);
+    let (idle, busy, idle_requests) = {
+        let world = app.sim.world();
+        let requests = world
+            .requests
+            .iter()
+            .filter(|r| r.at >= from && r.at <= until && r.path.ends_with(&IDLE.to_string()))
+            .count();
+        (
+            within(&polls_of(&world, IDLE), from, until),
+            within(&polls_of(&world, COMPANY), from, until),
+            requests,
+        )
+    };
     // The idle salon: every 1.5 s exactly (short of a poll in flight), one request each.
     assert!(
         gaps(&idle)
@@ -193,11 +203,6 @@ async fn a_busy_salon_never_makes_an_idle_one_wait_past_its_interval() {
         gaps(&idle)
     );
     assert!(idle.len() >= 3, "{idle:?}");
-    let idle_requests = world
-        .requests
-        .iter()
-        .filter(|r| r.at >= from && r.at <= until && r.path.ends_with(&IDLE.to_string()))
-        .count();
     assert_eq!(idle_requests, idle.len(), "one request a poll");
     assert!(
         busy.len() >= 2 * idle.len(),
@@ -205,7 +210,6 @@ async fn a_busy_salon_never_makes_an_idle_one_wait_past_its_interval() {
         busy.len(),
         idle.len()
     );
-    drop(world);
     // `status` shows how often each is polled now.
     let config = app.config();
     let report = app
