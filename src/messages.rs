@@ -70,6 +70,16 @@ pub struct Schedule {
     pub due_at: DateTime<Utc>,
 }
 
+/// Filter → Delay: a poll proved these notices current (each had fallen due since
+/// the poll before): one waiting for that proof is carried out now, and one being
+/// carried out right now is brought back as soon as it is answered, whatever it
+/// was told to wait for.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Proven {
+    pub ids: Vec<NotificationId>,
+}
+
 /// Delay → Notifier: its time has come. The reply is the retry arrow back.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<DueOutcome, ActorFailure>")]

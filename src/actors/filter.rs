@@ -4,7 +4,7 @@ use actix::prelude::*;
 
 use crate::domain::{NotificationId, RecordId, Status};
 use crate::lifecycle::{self, Policy, Sighting};
-use crate::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
+use crate::messages::{ActorFailure, FilterOutcome, Proven, RecordsSeen, Schedule};
 use crate::panic_guard::{self, Guarded};
 use crate::shared::Shared;
 use crate::store::{self, Planned, PollCommit, StoreError};
@@ -17,11 +17,20 @@ const NAME: &str = "filter";
 pub struct FilterActor {
     shared: Shared,
     delay: Recipient<Schedule>,
+    proven: Recipient<Proven>,
 }
 
 impl FilterActor {
-    pub fn new(shared: Shared, delay: Recipient<Schedule>) -> FilterActor {
-        FilterActor { shared, delay }
+    pub fn new(
+        shared: Shared,
+        delay: Recipient<Schedule>,
+        proven: Recipient<Proven>,
+    ) -> FilterActor {
+        FilterActor {
+            shared,
+            delay,
+            proven,
+        }
     }
 }
 
@@ -182,9 +191,8 @@ impl Handler<RecordsSeen> for FilterActor {
             for (id, due_at) in scheduled {
                 act.delay.do_send(Schedule { id, due_at });
             }
-            let now = Utc::now();
-            for id in proven {
-                act.delay.do_send(Schedule { id, due_at: now });
+            if !proven.is_empty() {
+                act.proven.do_send(Proven { ids: proven });
             }
             Ok(outcome)
         })))
