@@ -1,30 +1,38 @@
 # syntax=docker/dockerfile:1
-# booking-monitor in a container: the release binary README's first command builds,
-# run as a non-root user on Debian slim. README "In a container" says how to run it;
+# booking-monitor in a container: the release binary, run as a non-root user on
+# Debian slim. docs/operating.md ("In a container") says how to run it;
 # deploy/compose.yaml runs two instances on PostgreSQL with Prometheus and Grafana.
+#
+# The base images are arguments: the public ones by default (docker build .), or
+# images made locally where none can be pulled (.ci/container builds this file
+# with podman on images it makes from Debian's packages and the machine's Rust).
 
-ARG RUST_VERSION=1.95
+ARG RUST_IMAGE=rust:1.95-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG CHEF_VERSION=0.1.78
 
-FROM rust:${RUST_VERSION}-bookworm AS build
+FROM ${RUST_IMAGE} AS chef
+ARG CHEF_VERSION
+# cargo-chef builds the dependencies alone from a recipe of the manifests, for
+# every target Cargo.toml declares, so that their layer stays cached until
+# Cargo.toml or Cargo.lock change. A builder image may bring it already.
+RUN command -v cargo-chef >/dev/null 2>&1 \
+    || cargo install cargo-chef --locked --version "${CHEF_VERSION}"
 WORKDIR /src
-# The dependencies alone first, against placeholder sources: this layer stays cached
-# until Cargo.toml, Cargo.lock or build.rs change. SQLite, libpq and OpenSSL are
-# built from source here (the crates' bundled copies): no -dev package is needed.
-COPY Cargo.toml Cargo.lock build.rs ./
-RUN mkdir -p src benches \
-    && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && for bench in footprint lifecycle push cluster; do echo 'fn main() {}' > "benches/$bench.rs"; done \
-    && cargo build --release --locked \
-    && rm -r src
-COPY src src
-COPY migrations migrations
-COPY tests/fixtures tests/fixtures
-COPY config.toml ./
-# Newer than the placeholders' build, so cargo rebuilds the crate itself.
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin booking-monitor
 
-FROM debian:bookworm-slim
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+# SQLite, libpq and OpenSSL are built from source here (the crates' bundled
+# copies): no -dev package is needed.
+RUN cargo chef cook --release --locked --recipe-path recipe.json --bin booking-monitor
+COPY . .
+RUN cargo build --release --locked --bin booking-monitor
+
+FROM ${RUNTIME_IMAGE}
 # CA certificates for TLS to PostgreSQL, time-zone data for whatever reads the
 # system's zones (the daemon itself carries the zones it needs).
 RUN apt-get update \

@@ -6,12 +6,11 @@
 //! - `cfg(postgres_server)`: `BOOKING_MONITOR_PG_SERVER` names a PostgreSQL server
 //!   (the tests of many instances);
 //! - `cfg(systemd_analyze)`: `systemd-analyze` is installed (the systemd unit's
-//!   exposure score);
-//! - `cfg(docker)`: `docker info` reaches an engine (the image and compose tests).
+//!   exposure score).
 //!
-//! Under CI (`CI` set) the first three are always on: there a missing Chromium,
-//! server or systemd-analyze fails those tests. CI has no docker engine: there the
-//! container tests are ignored, with that reason. Only the variables read here are
+//! Under CI (`CI` set) all three are always on: there a missing Chromium, server
+//! or systemd-analyze fails those tests. (The container image is built and run by
+//! `.ci/container`, with podman, not by a test.) Only the variables read here are
 //! tracked, so the second pass of `.ci/run` (which adds
 //! `BOOKING_MONITOR_TEST_BACKEND`) rebuilds nothing.
 //!
@@ -19,32 +18,21 @@
 //! `link_without_pie`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const CHROMIUM: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 const PG_SERVER: &str = "BOOKING_MONITOR_PG_SERVER";
 const SYSTEMD_ANALYZE: [&str; 2] = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
-    println!("cargo::rustc-check-cfg=cfg(docker)");
     println!("cargo::rustc-check-cfg=cfg(postgres_server)");
     println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
-    println!("cargo::rerun-if-env-changed=DOCKER_HOST");
     println!("cargo::rerun-if-env-changed={PG_SERVER}");
-    // Installing Chromium, systemd or docker changes /usr/bin: the cfgs are worked
-    // out again then.
+    // Installing Chromium or systemd changes /usr/bin: the cfgs are worked out
+    // again then.
     println!("cargo::rerun-if-changed=/usr/bin");
-    // A restarted engine makes its socket anew. A socket that does not exist yet
-    // cannot be watched (cargo would rerun this on every build): after starting an
-    // engine, `touch build.rs`.
-    if Path::new(DOCKER_SOCKET).exists() {
-        println!("cargo::rerun-if-changed={DOCKER_SOCKET}");
-    }
     let ci = std::env::var_os("CI").is_some();
     let installed = CHROMIUM.iter().any(|p| Path::new(p).exists());
     if installed || ci {
@@ -56,9 +44,6 @@ fn main() {
     }
     if SYSTEMD_ANALYZE.iter().any(|p| Path::new(p).exists()) || ci {
         println!("cargo::rustc-cfg=systemd_analyze");
-    }
-    if docker_engine_answers() {
-        println!("cargo::rustc-cfg=docker");
     }
     link_without_pie();
 }
@@ -78,30 +63,5 @@ fn link_without_pie() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os == "linux" {
         println!("cargo::rustc-link-arg-bins=-no-pie");
-    }
-}
-
-/// `docker info` succeeds within 10 s (a missing CLI or an engine that does not
-/// answer: no).
-fn docker_engine_answers() -> bool {
-    let Ok(mut child) = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
     }
 }

@@ -6,7 +6,7 @@
 #
 # It creates the system user and group `booking-monitor`, installs the binary,
 # /etc/booking-monitor/{config.toml,env} (kept if they exist), the data directory
-# /var/lib/booking-monitor, the README (the unit's Documentation=) and the unit. It starts nothing: fill in the config and
+# /var/lib/booking-monitor, the README and docs/ (the unit's Documentation=) and the unit. It starts nothing: fill in the config and
 # the tokens first (the last lines it prints say how).
 #
 #   DESTDIR=/some/root   install under a scratch root (packaging, the tests)
@@ -65,8 +65,10 @@ fi
 # shellcheck disable=SC2086
 install -d -m 0700 $owner "$DESTDIR$DATA"
 
-# The unit's Documentation= names it.
+# The unit's Documentation= names the README; its links lead into docs/.
 install -D -m 0644 README.md "$DESTDIR/usr/local/share/doc/booking-monitor/README.md"
+install -d -m 0755 "$DESTDIR/usr/local/share/doc/booking-monitor/docs"
+install -m 0644 docs/*.md "$DESTDIR/usr/local/share/doc/booking-monitor/docs/"
 
 install -d -m 0755 "$DESTDIR/etc/systemd/system"
 install -m 0644 deploy/booking-monitor.service "$DESTDIR/etc/systemd/system/booking-monitor.service"

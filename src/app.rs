@@ -14,7 +14,7 @@ use crate::panic_guard;
 use crate::store::{Db, InstanceLock};
 
 pub use crate::command_support::{
-    db_options, open_database, open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
+    db_options, open_database, open_existing, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
 };
 pub use crate::commands::BotRecordAction;
 

@@ -70,10 +70,10 @@ pub async fn run(config: &Config, logger: &Logger) -> Vec<Verdict> {
         let provider = Provider::new(sender.config, &tls, logger);
         let salons: Vec<String> = sender.companies.iter().map(|c| c.0.to_string()).collect();
         let item = format!(
-            "WhatsApp {} ({}) for {} {}",
+            "WhatsApp, {} ({}), for {} {}",
             sender.name(),
             sender.config.provider.as_str(),
-            plural(salons.len(), "salon", "salons"),
+            if salons.len() == 1 { "salon" } else { "salons" },
             salons.join(", ")
         );
         verdicts.push(match provider.probe().await {

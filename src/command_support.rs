@@ -10,12 +10,30 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
 pub const EXIT_BAD_CONFIG: i32 = 2;
 
-/// Opens the database the config names (migrating it); a failure is fatal (exit 1).
-pub fn open_db(config: &Config) -> Result<Db, i32> {
-    open_database(config, None).map_err(|e| {
-        eprintln!("booking-monitor: {e}");
-        EXIT_FATAL
-    })
+/// Opens the database the config names, which must exist already: only `run`,
+/// `migrate` and `demo` create one. A missing one is fatal (exit 1) and the
+/// message says where it was looked for; an existing one is brought up to date.
+pub fn open_existing(config: &Config) -> Result<Db, i32> {
+    let exists = match config.database_location() {
+        DatabaseLocation::Sqlite(path) if !path.exists() => {
+            Err(StoreError::NoDatabase { path: path.clone() })
+        }
+        DatabaseLocation::Sqlite(_) => Ok(()),
+        DatabaseLocation::Postgres(url) => Db::connect_postgres(url.expose(), &db_options(config))
+            .and_then(|db| db.blocking(crate::store::schema_version))
+            .and_then(|version| match version {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NoTables {
+                    database: redact_password(url.expose()),
+                }),
+            }),
+    };
+    exists
+        .and_then(|()| open_database(config, None))
+        .map_err(|e| {
+            eprintln!("booking-monitor: {e}");
+            EXIT_FATAL
+        })
 }
 
 /// The longest wait between attempts to reach PostgreSQL at start.

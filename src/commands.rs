@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::Subcommand;
 
 use crate::command_support::{
-    db_options, open_database, open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
+    db_options, open_database, open_existing, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK,
 };
 use crate::config::{missing, redact_password, Config, ConfigError, DatabaseLocation, LoadError};
 use crate::domain::{CompanyId, RecordId};
@@ -76,7 +76,7 @@ pub fn bot_record(config: Config, path: &Path, action: BotRecordAction) -> i32 {
             return EXIT_BAD_CONFIG;
         }
     }
-    let db = match open_db(&config) {
+    let db = match open_existing(&config) {
         Ok(db) => db,
         Err(code) => return code,
     };

@@ -2,12 +2,10 @@
 //! who asked at the desk, and `forget` for one who asked to be erased (DESIGN:
 //! "The client's say").
 
-use std::path::Path;
-
 use chrono::Utc;
 use clap::Subcommand;
 
-use crate::command_support::{open_db, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
+use crate::command_support::{open_existing, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
 use crate::config::{Config, DatabaseLocation, SenderScope};
 use crate::domain::{mask_phone, CompanyId, Phone};
 use crate::store::{self, Db, OptSource, Serialize, StoreError};
@@ -53,12 +51,9 @@ pub fn optout(config: Config, action: OptoutAction) -> i32 {
         eprintln!("booking-monitor: company {company} is not in the config's [[companies]]");
         return EXIT_BAD_CONFIG;
     };
-    let phone = match phone.map(Phone::parse).transpose() {
+    let phone = match phone.map(parse_phone).transpose() {
         Ok(phone) => phone,
-        Err(e) => {
-            eprintln!("booking-monitor: --phone: {e}");
-            return EXIT_BAD_CONFIG;
-        }
+        Err(code) => return code,
     };
     let db = match open_existing(&config) {
         Ok(db) => db,
@@ -161,12 +156,9 @@ fn list(
 
 /// `booking-monitor forget --phone PHONE [--undo]`.
 pub fn forget(config: Config, phone: &str, undo: bool) -> i32 {
-    let phone = match Phone::parse(phone) {
+    let phone = match parse_phone(phone) {
         Ok(phone) => phone,
-        Err(e) => {
-            eprintln!("booking-monitor: --phone: {e}");
-            return EXIT_BAD_CONFIG;
-        }
+        Err(code) => return code,
     };
     let db = match open_existing(&config) {
         Ok(db) => db,
@@ -219,16 +211,10 @@ pub fn forget(config: Config, phone: &str, undo: bool) -> i32 {
     EXIT_OK
 }
 
-/// The database the config names, which must exist: these commands never make one.
-fn open_existing(config: &Config) -> Result<Db, i32> {
-    if let DatabaseLocation::Sqlite(path) = config.database_location() {
-        if !Path::new(path).exists() {
-            eprintln!(
-                "booking-monitor: no database at {}: run `run` or `migrate` first",
-                path.display()
-            );
-            return Err(EXIT_FATAL);
-        }
-    }
-    open_db(config)
+/// `--phone` in any format; a value that is not a phone is bad usage (exit 2).
+fn parse_phone(raw: &str) -> Result<Phone, i32> {
+    Phone::parse(raw).map_err(|e| {
+        eprintln!("booking-monitor: --phone: {e}");
+        EXIT_BAD_CONFIG
+    })
 }

@@ -4,6 +4,7 @@
 //! outbox; where a running daemon takes that sender's delivery statuses (it keeps
 //! them by message id, ours or not), it watches for `delivered` up to 60 s.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveTime, TimeZone, Utc};
@@ -12,12 +13,13 @@ use serde_json::json;
 use crate::command_support::{db_options, EXIT_BAD_CONFIG, EXIT_FATAL, EXIT_OK};
 use crate::config::{Config, DatabaseLocation};
 use crate::domain::{CompanyId, Delivery, Kind, Phone, RecordId};
-use crate::http_client::TlsRoots;
+use crate::salons::Salons;
 use crate::sms::SmsProvider;
 use crate::store::{self, Db};
 use crate::text::{MessageFields, Salon};
+use crate::verdict::{clients, failure};
 use crate::whatsapp::{Outgoing, Senders};
-use crate::yclients::Record;
+use crate::yclients::{Record, YClients};
 
 /// How long a test send waits for WhatsApp to say it was delivered.
 const WATCH: Duration = Duration::from_secs(60);
@@ -36,7 +38,7 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
         EXIT_BAD_CONFIG
     };
     let company = CompanyId(request.company);
-    let Some(salon) = config.company(company) else {
+    let Some(salon_id) = config.company(company).map(|c| c.id) else {
         let known: Vec<String> = config.companies.iter().map(|c| c.id.to_string()).collect();
         return usage(format!(
             "--company {}: not in the config's [[companies]] ({})",
@@ -55,21 +57,15 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
             known.join(", ")
         ));
     };
-    let tls = match TlsRoots::load(config.tls.ca_file.as_deref()) {
-        Ok(tls) => tls,
-        Err(e) => return usage(format!("tls.ca_file: {e}")),
+    let (tls, yclients) = match clients(&config) {
+        Ok(clients) => clients,
+        Err(verdict) => return usage(format!("{}: {}", verdict.item, verdict.detail)),
     };
-    let salon = Salon {
-        title: salon
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("Салон {}", salon.id)),
-        address: salon.address.clone().unwrap_or_default(),
-        timezone: salon.timezone.unwrap_or(config.monitor.default_timezone),
-    };
+    let system = actix_rt::System::new();
+    let config = Arc::new(config);
+    let salon = system.block_on(sample_salon(&config, company, &yclients));
     let fields = MessageFields::new(&sample_booking(company, &salon, &phone), &salon);
     let timeout = Duration::from_millis(config.whatsapp.request_timeout_ms);
-    let system = actix_rt::System::new();
     if request.sms {
         let Some(sms) = SmsProvider::new(&config.fallback, &tls, timeout) else {
             return usage("--sms: fallback.provider is off".into());
@@ -78,6 +74,9 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
             Some(template) => template.render(&fields),
             None => return usage(format!("--kind {kind}: no SMS text")),
         };
+        if let Some(why) = empty(&text, "SMS", kind, salon_id) {
+            return usage(why);
+        }
         println!("SMS through {} to {phone}:\n  {text}", sms.kind().as_str());
         return match system.block_on(sms.send(&phone, &text)) {
             Ok(receipt) => {
@@ -100,6 +99,9 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
         return usage(format!("--kind {kind}: no text"));
     };
     let text = template.render(&fields);
+    if let Some(why) = empty(&text, "WhatsApp", kind, salon_id) {
+        return usage(why);
+    }
     let key = format!("send-test:{}:{}", company, Utc::now().timestamp());
     println!(
         "WhatsApp ({}) to {phone}, as a {kind} of {}:\n  {}",
@@ -123,10 +125,10 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
     });
     let id = match sent {
         Ok(id) => {
-            println!(
-                "sent: the provider's message id {}",
-                id.as_deref().unwrap_or("(none given)")
-            );
+            match &id {
+                Some(id) => println!("sent: the provider's message id {id}"),
+                None => println!("sent; the provider gave no message id"),
+            }
             id
         }
         Err(e) => {
@@ -142,6 +144,52 @@ pub fn run(config: Config, request: Request<'_>) -> i32 {
         ),
     }
     EXIT_OK
+}
+
+/// The salon as the daemon would show it: YClients' name, address and zone under
+/// the config's overrides. When YClients cannot be read, the sample stands in with
+/// what the config gives, and says so: a test message must not pass for the real
+/// one with a made-up name and no address.
+async fn sample_salon(config: &Arc<Config>, company: CompanyId, yclients: &YClients) -> Salon {
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let live = Arc::new(crate::live::LiveConfig::new(Config::clone(config)));
+    let salons = Salons::new(live, logger);
+    let mut salon = match salons.get(company, yclients).await {
+        Ok(salon) => salon,
+        Err(e) => {
+            println!(
+                "could not read salon {company} from YClients: {}",
+                failure(config, &e, e.advice())
+            );
+            salons.known(company)
+        }
+    };
+    let mut missing = Vec::new();
+    if salon.title.is_empty() {
+        salon.title = format!("Салон {company}");
+        missing.push(format!("no name (the sample says «{}»)", salon.title));
+    }
+    if salon.address.is_empty() {
+        missing.push("no address ({address} is empty)".to_string());
+    }
+    if !missing.is_empty() {
+        println!(
+            "the sample has {}: set them under [[companies]], or let the YClients user see the company",
+            missing.join(" and ")
+        );
+    }
+    salon
+}
+
+/// Why a rendered text must not be sent: it is empty (a template of placeholders
+/// whose values are empty for this salon, such as `{address}` alone).
+fn empty(text: &str, channel: &str, kind: Kind, salon: i64) -> Option<String> {
+    text.trim().is_empty().then(|| {
+        format!(
+            "the {channel} text of {kind} renders empty for salon {salon}: a client would get \
+             an empty message, so nothing was sent"
+        )
+    })
 }
 
 /// A booking tomorrow at noon in the salon's zone, for the template.

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use chrono_tz::Tz;
+use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::ConfigError;
@@ -111,4 +112,119 @@ pub(super) fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error>
             "unknown time zone {text:?} (use a name like \"Europe/Moscow\")"
         ))
     })
+}
+
+/// A whole number as a person reads it: a refusal says `what` is wanted ("a whole
+/// number of milliseconds, 1 or more") where serde would say `expected u64`. The
+/// smallest value is checked later, with the other checks, so that every problem
+/// is still reported in one run.
+struct Whole<T> {
+    what: &'static str,
+    into: std::marker::PhantomData<T>,
+}
+
+impl<T: TryFrom<i64> + TryFrom<u64>> Visitor<'_> for Whole<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.what)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+    }
+}
+
+pub(super) fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64> + TryFrom<u64>>(
+    d: D,
+    what: &'static str,
+) -> Result<T, D::Error> {
+    d.deserialize_i64(Whole {
+        what,
+        into: std::marker::PhantomData,
+    })
+}
+
+/// A duration that must not be zero.
+pub(super) fn positive_millis<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole(d, "a whole number of milliseconds, 1 or more")
+}
+
+pub(super) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole(d, "a whole number of milliseconds, 0 or more")
+}
+
+/// A share from 0 to 1 (`monitor.spare_budget_share`), whole or not.
+pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    struct Share;
+    impl Visitor<'_> for Share {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number from 0 to 1 (a share; 0 turns it off)")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+    }
+    d.deserialize_f64(Share)
+}
+
+/// A count that must not be zero (requests, attempts, parts).
+pub(super) fn positive_count<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    whole(d, "a whole number, 1 or more")
+}
+
+pub(super) fn count<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    whole(d, "a whole number, 0 or more")
+}
+
+/// An id of YClients' or Telegram's (a Telegram group's is negative).
+pub(super) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    whole(d, "a whole number (an id)")
+}
+
+pub(super) fn some_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    id(d).map(Some)
+}
+
+pub(super) fn some_positive_count<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    positive_count(d).map(Some)
+}
+
+/// A list of ids (`monitor.bot_user_ids`).
+pub(super) fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    struct Id(i64);
+    impl<'de> Deserialize<'de> for Id {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+            id(d).map(Id)
+        }
+    }
+    Ok(Vec::<Id>::deserialize(d)?
+        .into_iter()
+        .map(|i| i.0)
+        .collect())
 }

@@ -11,7 +11,7 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub instance_id: String,
     /// How long a company stays with an instance that stopped renewing (died).
-    #[serde(default = "lease_ttl_ms")]
+    #[serde(default = "lease_ttl_ms", deserialize_with = "lease_ttl")]
     pub lease_ttl_ms: u64,
 }
 
@@ -19,6 +19,10 @@ impl Default for ClusterConfig {
     fn default() -> Self {
         toml::from_str("").expect("cluster defaults")
     }
+}
+
+fn lease_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    super::checks::whole(d, "a whole number of milliseconds, 1500 or more")
 }
 
 fn lease_ttl_ms() -> u64 {

@@ -13,6 +13,7 @@ use crate::domain::CompanyId;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyConfig {
+    #[serde(deserialize_with = "super::checks::id")]
     pub id: i64,
     #[serde(default)]
     pub name: Option<String>,
@@ -23,7 +24,7 @@ pub struct CompanyConfig {
     pub timezone: Option<Tz>,
     /// The Telegram chat (a group's id is negative) where this salon's staff hear
     /// what needs a person; 0: none (the page only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::checks::id")]
     pub staff_telegram_chat_id: i64,
     /// This salon's own staff page (`GET /salons/{id}`), or env
     /// `BOOKING_MONITOR_STAFF_TOKEN_<id>`; empty: none.
@@ -59,16 +60,19 @@ impl CompanyConfig {
     }
 
     /// Its secrets from the environment: `NAME_<id>`.
-    pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
-        if let Some(v) =
-            env(&format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id)).filter(|v| !v.is_empty())
-        {
-            self.staff_token = Secret::new(v);
+    pub fn secrets_from_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let name = format!("BOOKING_MONITOR_STAFF_TOKEN_{}", self.id);
+        if let Some(secret) = super::secret_from_env(env, &name)? {
+            self.staff_token = secret;
         }
         let at = Where::company(0, self.id);
         if let Some(whatsapp) = self.whatsapp.as_mut() {
-            whatsapp.secrets_from_env(env, &at);
+            whatsapp.secrets_from_env(env, &at)?;
         }
+        Ok(())
     }
 
     /// Its texts: each key it gives over the global table's, read like the
@@ -122,6 +126,9 @@ fn merged<T: serde::de::DeserializeOwned>(
     table.extend(over.clone());
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let key = e.path().to_string();
-        ConfigError::new(format!("{prefix}.{key}"), e.inner().to_string())
+        ConfigError::new(
+            format!("{prefix}.{key}"),
+            super::in_words(&e.inner().to_string()),
+        )
     })
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
+use super::checks::{positive_millis, whole};
 use super::{positive, ConfigError, ConfigErrors, DatabaseLocation, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -13,11 +14,15 @@ pub struct DatabaseConfig {
     #[serde(rename = "url", deserialize_with = "location")]
     pub location: DatabaseLocation,
     /// Connections each instance keeps.
-    #[serde(default = "pool_size")]
+    #[serde(default = "pool_size", deserialize_with = "connections")]
     pub pool_size: u32,
     /// How long to wait for a connection (to connect, or for a free one).
-    #[serde(default = "connect_timeout_ms")]
+    #[serde(default = "connect_timeout_ms", deserialize_with = "positive_millis")]
     pub connect_timeout_ms: u64,
+}
+
+fn connections<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole(d, "a whole number of connections, 1 to 64")
 }
 
 fn pool_size() -> u32 {

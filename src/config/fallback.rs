@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{missing, positive, require_url, ConfigError, Secret, WebhookConfig};
+use super::checks::{positive_count, positive_millis};
+use super::{missing, positive, require_url, ConfigError, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,10 +35,10 @@ pub struct FallbackConfig {
     pub provider: SmsProviderKind,
     /// How long after `sent` a notice may stay without `delivered`/`read` before
     /// the SMS goes (where statuses come in at all).
-    #[serde(default = "after_ms")]
+    #[serde(default = "after_ms", deserialize_with = "positive_millis")]
     pub after_ms: u64,
     /// The most billed parts an `[sms]` text may take for a long sample booking.
-    #[serde(default = "max_segments")]
+    #[serde(default = "max_segments", deserialize_with = "positive_count")]
     pub max_segments: u32,
     #[serde(default)]
     pub sms_ru: SmsRuConfig,
@@ -45,7 +46,7 @@ pub struct FallbackConfig {
     pub smsc: SmscConfig,
     /// `POST url {"phone", "text"}`, with `token` as a bearer token when set.
     #[serde(default)]
-    pub webhook: WebhookConfig,
+    pub webhook: SmsWebhookConfig,
 }
 
 impl Default for FallbackConfig {
@@ -77,6 +78,16 @@ impl FallbackConfig {
             SmsProviderKind::Webhook => require_url("fallback.webhook.url", &self.webhook.url),
         }
     }
+}
+
+/// `[fallback.webhook]`: a self-hosted SMS gateway (it sends; nothing comes back).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsWebhookConfig {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -56,8 +56,17 @@ impl Default for MessagesConfig {
     }
 }
 
+/// A text clients get: an empty one (or only spaces) would be sent as an empty
+/// message, so it is refused; a key left out takes the built-in text.
 pub(super) fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Template, D::Error> {
-    Template::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty: a client would get an empty message; write a text, or leave the key out \
+             for the built-in one",
+        ));
+    }
+    Template::parse(&text).map_err(serde::de::Error::custom)
 }
 
 fn builtin(text: &str) -> Template {
@@ -110,14 +119,10 @@ pub struct CloudTemplate {
     pub parameters: Option<Vec<String>>,
 }
 
+/// A name, or a table read field by field: a typo in the table is named with the
+/// fields it may have (an untagged enum would only say that nothing matched).
 impl<'de> Deserialize<'de> for CloudTemplate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CloudTemplate, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Name(String),
-            Table(Table),
-        }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Table {
@@ -127,17 +132,31 @@ impl<'de> Deserialize<'de> for CloudTemplate {
             #[serde(default)]
             parameters: Option<Vec<String>>,
         }
-        Ok(match Form::deserialize(d)? {
-            Form::Name(name) => CloudTemplate {
-                name,
-                ..CloudTemplate::default()
-            },
-            Form::Table(t) => CloudTemplate {
-                name: t.name,
-                language: t.language,
-                parameters: t.parameters,
-            },
-        })
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = CloudTemplate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a template name, or a table with name, language and parameters")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<CloudTemplate, E> {
+                Ok(CloudTemplate {
+                    name: name.to_string(),
+                    ..CloudTemplate::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CloudTemplate, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(CloudTemplate {
+                    name: t.name,
+                    language: t.language,
+                    parameters: t.parameters,
+                })
+            }
+        }
+        d.deserialize_any(Form)
     }
 }
 

@@ -24,6 +24,7 @@ mod monitor;
 mod notifications;
 mod replies;
 mod retention;
+mod secret;
 mod senders;
 mod sms;
 mod staff;
@@ -38,7 +39,7 @@ use checks::{positive, require_url, time_zone};
 pub use cluster::ClusterConfig;
 pub use company::CompanyConfig;
 pub use database::{redact_password, DatabaseConfig};
-pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig};
+pub use fallback::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmsWebhookConfig, SmscConfig};
 pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
 pub use messages::{CloudTemplate, CloudTemplates, MessagesConfig};
@@ -46,6 +47,8 @@ pub use monitor::MonitorConfig;
 pub use notifications::NotificationsConfig;
 pub use replies::RepliesConfig;
 pub use retention::RetentionConfig;
+use secret::secret_from_env;
+pub use secret::{constant_time_eq, Secret};
 pub use senders::{Sender, SenderScope};
 pub use sms::SmsConfig;
 pub use staff::StaffConfig;
@@ -85,44 +88,6 @@ pub enum LoadError {
     },
     #[error("bad config {}: {errors}", path.display())]
     Invalid { path: PathBuf, errors: ConfigErrors },
-}
-
-/// A token: never printed, not even by `Debug`.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.trim().is_empty()
-    }
-
-    /// Whether `given` is this secret: never for an empty one, and compared in
-    /// constant time, so that an answer's timing tells nothing of it.
-    pub fn matches(&self, given: &str) -> bool {
-        !self.is_empty() && constant_time_eq(given.as_bytes(), self.0.as_bytes())
-    }
-}
-
-/// Equal bytes, compared in time that depends only on the length.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,10 +153,28 @@ impl Config {
                 }
             }
         })?;
-        Config::parse_all(&text, env).map_err(|errors| LoadError::Invalid {
+        let mut config = Config::parse_all(&text, env).map_err(|errors| LoadError::Invalid {
             path: path.to_path_buf(),
             errors,
-        })
+        })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(config)
+    }
+
+    /// Relative paths are relative to the config file's folder, as Prometheus reads
+    /// its config: the same file means the same database from any working
+    /// directory. Made absolute, so that every message names the one place.
+    fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            let joined = folder.join(&*path);
+            *path = std::path::absolute(&joined).unwrap_or(joined);
+        };
+        if let DatabaseLocation::Sqlite(path) = &mut self.database.location {
+            resolve(path);
+        }
+        if let Some(ca_file) = &mut self.tls.ca_file {
+            resolve(ca_file);
+        }
     }
 
     /// As [`Config::parse_all`], with only the first problem.
@@ -220,7 +203,7 @@ impl Config {
                 key
             };
             // The key already says where; toml's own text would add a snippet.
-            ConfigError::new(key, one_line(&e.inner().message()))
+            ConfigError::new(key, in_words(&one_line(&e.inner().message())))
         })?;
         config.fingerprint = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
             .as_ref()
@@ -249,24 +232,25 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Vec<(&'static str, &'static str)>, ConfigError> {
         let mut from_env = Vec::new();
-        let set = |name: &str, target: &mut Secret| {
-            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
-                *target = Secret::new(v);
+        let set = |name: &str, target: &mut Secret| -> Result<(), ConfigError> {
+            if let Some(secret) = secret_from_env(env, name)? {
+                *target = secret;
             }
+            Ok(())
         };
-        set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token);
-        set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token);
-        self.whatsapp.secrets_from_env(env, &Where::global());
-        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token);
+        set("YCLIENTS_PARTNER_TOKEN", &mut self.yclients.partner_token)?;
+        set("YCLIENTS_USER_TOKEN", &mut self.yclients.user_token)?;
+        self.whatsapp.secrets_from_env(env, &Where::global())?;
+        set("YCLIENTS_WEBHOOK_TOKEN", &mut self.yclients.webhook_token)?;
         for company in &mut self.companies {
-            company.secrets_from_env(env);
+            company.secrets_from_env(env)?;
         }
         if let Some(http) = self.http.as_mut() {
-            set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token);
+            set("BOOKING_MONITOR_HTTP_TOKEN", &mut http.token)?;
         }
-        set("TELEGRAM_BOT_TOKEN", &mut self.staff.telegram_bot_token);
-        set("SMS_RU_API_ID", &mut self.fallback.sms_ru.api_id);
-        set("SMSC_PASSWORD", &mut self.fallback.smsc.password);
+        set("TELEGRAM_BOT_TOKEN", &mut self.staff.telegram_bot_token)?;
+        set("SMS_RU_API_ID", &mut self.fallback.sms_ru.api_id)?;
+        set("SMSC_PASSWORD", &mut self.fallback.smsc.password)?;
         // The Node.js predecessor's variables, kept so its deployments move over unchanged.
         if let Some(v) = env("BOOKING_MONITOR_ENABLED") {
             self.monitor.enabled = match v.trim().to_ascii_lowercase().as_str() {
@@ -412,6 +396,44 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         "{message}, at line {line_no}, column {column}:\n  {line_no} | {line}\n  {:gutter$} | {:>column$}",
         "", "^"
     )
+}
+
+/// serde's refusal of a value's type in a person's words: `invalid value: integer
+/// `-1000`, expected a whole number …` → `expected a whole number …, got -1000`;
+/// a table and a list are called so (serde says map and sequence).
+pub(crate) fn in_words(message: &str) -> String {
+    let Some((got, expected)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split_once(", expected "))
+    else {
+        return message.to_string();
+    };
+    let got = match got {
+        "map" => "a table".to_string(),
+        "sequence" => "a list".to_string(),
+        other => {
+            // `integer `-1000``, `string "abc"`, `boolean `true``: the value alone.
+            let value = [
+                "integer ",
+                "floating point ",
+                "string ",
+                "boolean ",
+                "character ",
+            ]
+            .iter()
+            .find_map(|p| other.strip_prefix(p))
+            .unwrap_or(other);
+            value.trim_matches('`').to_string()
+        }
+    };
+    let expected = match expected {
+        "a sequence" => "a list",
+        "a boolean" => "true or false",
+        "a map" => "a table",
+        other => other,
+    };
+    format!("expected {expected}, got {got}")
 }
 
 fn one_line(e: &impl fmt::Display) -> String {

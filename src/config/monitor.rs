@@ -4,6 +4,7 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use super::checks::{ids, millis, positive_count, positive_millis, share};
 use super::{positive, time_zone, ConfigError, ConfigErrors};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -11,37 +12,37 @@ use super::{positive, time_zone, ConfigError, ConfigErrors};
 pub struct MonitorConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "poll_interval_ms")]
+    #[serde(default = "poll_interval_ms", deserialize_with = "positive_millis")]
     pub poll_interval_ms: u64,
     /// The least time between two polls of one salon when it is polled sooner than
     /// `poll_interval_ms` (a proving poll, or an extra one while it is busy).
-    #[serde(default = "min_poll_interval_ms")]
+    #[serde(default = "min_poll_interval_ms", deserialize_with = "positive_millis")]
     pub min_poll_interval_ms: u64,
     /// Of the YClients budget the configured polls leave free, the share that extra
     /// polls of busy salons may take (0: none).
-    #[serde(default = "spare_budget_share")]
+    #[serde(default = "spare_budget_share", deserialize_with = "share")]
     pub spare_budget_share: f64,
     /// A salon with a notice falling due unproven is polled at the due time (off:
     /// the notice waits for the next poll, or a re-read a spare slot allows).
     #[serde(default = "yes")]
     pub proving_poll: bool,
-    #[serde(default = "notification_delay_ms")]
+    #[serde(default = "notification_delay_ms", deserialize_with = "millis")]
     pub notification_delay_ms: u64,
     #[serde(default = "yes")]
     pub skip_online: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ids")]
     pub bot_user_ids: Vec<i64>,
     /// How far each poll reaches back before the cursor, against clock skew and
     /// records YClients indexes late; the outbox's unique key makes it harmless.
-    #[serde(default = "cursor_overlap_ms")]
+    #[serde(default = "cursor_overlap_ms", deserialize_with = "millis")]
     pub cursor_overlap_ms: u64,
     /// First wait after a failed send or poll; it doubles, with jitter, up to `retry_max_ms`.
-    #[serde(default = "retry_initial_ms")]
+    #[serde(default = "retry_initial_ms", deserialize_with = "positive_millis")]
     pub retry_initial_ms: u64,
-    #[serde(default = "retry_max_ms")]
+    #[serde(default = "retry_max_ms", deserialize_with = "positive_millis")]
     pub retry_max_ms: u64,
     /// Sends tried before a notification is marked `failed`.
-    #[serde(default = "max_attempts")]
+    #[serde(default = "max_attempts", deserialize_with = "positive_count")]
     pub max_attempts: u32,
     /// The salons' zone where neither `[[companies]] timezone` nor YClients (when
     /// the user may not read the company) gives one.
@@ -94,12 +95,6 @@ impl MonitorConfig {
             "monitor.min_poll_interval_ms",
             self.min_poll_interval_ms,
         ));
-        if !(0.0..=1.0).contains(&self.spare_budget_share) {
-            problems.push(ConfigError::new(
-                "monitor.spare_budget_share",
-                "must be between 0 and 1 (a share of the budget the polls leave free; 0 turns extra polls off)",
-            ));
-        }
         problems.check(positive("monitor.retry_initial_ms", self.retry_initial_ms));
         if self.retry_max_ms < self.retry_initial_ms {
             problems.push(ConfigError::new(

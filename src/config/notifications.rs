@@ -28,7 +28,7 @@ pub struct NotificationsConfig {
     #[serde(default, deserialize_with = "quiet_or_off")]
     pub quiet_hours: Option<QuietHours>,
     /// How far ahead the future bookings are read when monitoring of a company begins.
-    #[serde(default = "baseline_days")]
+    #[serde(default = "baseline_days", deserialize_with = "days")]
     pub baseline_days: u32,
 }
 
@@ -86,8 +86,31 @@ fn quiet_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<QuietHours>, D
 }
 
 /// Hours as a number (fractions allowed), to the second.
+fn days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    super::checks::whole(d, "a whole number of days, 0 or more")
+}
+
+/// Hours, whole or not: a refusal says so in words (serde's says `expected f64`).
+struct Hours;
+
+impl serde::de::Visitor<'_> for Hours {
+    type Value = f64;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number of hours between 0 and 8784 (fractions allowed)")
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+}
+
 pub(super) fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
-    let hours = f64::deserialize(d)?;
+    let hours = d.deserialize_f64(Hours)?;
     if !hours.is_finite() || !(0.0..=24.0 * 366.0).contains(&hours) {
         return Err(serde::de::Error::custom(format!(
             "{hours} is not a number of hours between 0 and 8784"
@@ -149,7 +172,8 @@ mod shipped {
     #[test]
     fn the_shipped_config_turns_reminders_and_quiet_hours_on() {
         let text = include_str!("../../config.toml");
-        let config = Config::parse(text, &|_| None).expect("config.toml parses");
+        let config = Config::parse(text, &crate::config::tests::shipped_secrets)
+            .expect("config.toml parses");
         let n = &config.notifications;
         assert_eq!(
             n.reminder_day_before.map(|t| t.to_string()).as_deref(),

@@ -25,11 +25,11 @@ impl Sender<'_> {
         }
     }
 
-    /// How it is named in `check` and the logs: `whatsapp` or `companies.<id>.whatsapp`.
+    /// How `check` names it: `the global sender` or `salon 4565's own sender`.
     pub fn name(&self) -> String {
         match self.owner {
-            None => "whatsapp".into(),
-            Some(c) => format!("companies.{c}.whatsapp"),
+            None => "the global sender".into(),
+            Some(c) => format!("salon {c}'s own sender"),
         }
     }
 }

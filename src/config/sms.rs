@@ -230,7 +230,8 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         let text = format!("{}\n{uncommented}", &example[..start]) + &example[end..];
-        let c = Config::parse(&text, &|_| None).expect("the uncommented example parses");
+        let c = Config::parse(&text, &crate::config::tests::shipped_secrets)
+            .expect("the uncommented example parses");
         assert!(!c.fallback.enabled());
         for kind in Kind::NOTICES {
             assert_eq!(

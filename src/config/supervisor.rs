@@ -2,14 +2,15 @@
 
 use serde::Deserialize;
 
+use super::checks::{count, positive_millis};
 use super::{positive, ConfigError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisorConfig {
-    #[serde(default = "max_restarts")]
+    #[serde(default = "max_restarts", deserialize_with = "count")]
     pub max_restarts: u32,
-    #[serde(default = "restart_window_ms")]
+    #[serde(default = "restart_window_ms", deserialize_with = "positive_millis")]
     pub restart_window_ms: u64,
 }
 

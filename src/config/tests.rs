@@ -18,6 +18,13 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
+/// The secrets the shipped `config.toml` leaves to the environment.
+pub fn shipped_secrets(name: &str) -> Option<String> {
+    ["YCLIENTS_PARTNER_TOKEN", "YCLIENTS_USER_TOKEN"]
+        .contains(&name)
+        .then(|| format!("{name} from the environment"))
+}
+
 #[test]
 fn a_minimal_config_takes_the_defaults() {
     let c = Config::parse(MINIMAL, &no_env).unwrap();
@@ -429,5 +436,52 @@ listen = "127.0.0.1:9187"
     assert_eq!(
         Config::parse(text, &no_env).unwrap_err().key,
         "yclients.partner_token"
+    );
+}
+
+/// The examples of issue 24: what a value must be, in words, and what it was.
+#[test]
+fn a_value_of_the_wrong_kind_is_refused_in_words() {
+    let cases = [
+        (
+            "[monitor]\npoll_interval_ms = -1000",
+            "monitor.poll_interval_ms",
+            "expected a whole number of milliseconds, 1 or more, got -1000",
+        ),
+        (
+            "[monitor]\npoll_interval_ms = 2.5",
+            "monitor.poll_interval_ms",
+            "expected a whole number of milliseconds, 1 or more, got 2.5",
+        ),
+        (
+            "[monitor]\nbot_user_ids = [\"bot\"]",
+            "monitor.bot_user_ids[0]",
+            "expected a whole number (an id), got \"bot\"",
+        ),
+        (
+            "[monitor]\nskip_online = \"yes\"",
+            "monitor.skip_online",
+            "expected true or false, got \"yes\"",
+        ),
+        (
+            "[notifications]\nreminder_hours_before = \"2\"",
+            "notifications.reminder_hours_before",
+            "expected a number of hours between 0 and 8784 (fractions allowed), got \"2\"",
+        ),
+        (
+            "[replies]\nask_in = \"created\"",
+            "replies.ask_in",
+            "expected a list, got \"created\"",
+        ),
+    ];
+    for (text, key, problem) in cases {
+        let err = Config::parse(&format!("{MINIMAL}\n{text}"), &no_env).unwrap_err();
+        assert_eq!((err.key.as_str(), err.problem.as_str()), (key, problem));
+    }
+    let text = MINIMAL.replace("id = 1", "id = \"abc\"");
+    let err = Config::parse(&text, &no_env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "companies[0].id: expected a whole number (an id), got \"abc\""
     );
 }

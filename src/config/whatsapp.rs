@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::domain::Kind;
 
+use super::checks::{positive_millis, some_positive_count};
 use super::{missing, positive, require_url, CloudTemplates, ConfigError, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -37,11 +38,11 @@ pub struct WhatsAppConfig {
     pub green_api: GreenApiConfig,
     #[serde(default)]
     pub webhook: WebhookConfig,
-    #[serde(default = "request_timeout_ms")]
+    #[serde(default = "request_timeout_ms", deserialize_with = "positive_millis")]
     pub request_timeout_ms: u64,
     /// Sends in flight at once (each a different notification); unset: 4, or 1 for
     /// Green API, whose gateway paces a normal WhatsApp account itself.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_positive_count")]
     pub max_concurrent_sends: Option<u32>,
 }
 
@@ -83,18 +84,23 @@ impl WhatsAppConfig {
 
     /// The secrets from the environment: `NAME` for the global sender, `NAME_<id>`
     /// for a salon's own (see `Where::env`).
-    pub fn secrets_from_env(&mut self, env: &dyn Fn(&str) -> Option<String>, at: &Where) {
-        let set = |name: &str, target: &mut Secret| {
-            if let Some(v) = env(&at.env(name)).filter(|v| !v.is_empty()) {
-                *target = Secret::new(v);
+    pub fn secrets_from_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+        at: &Where,
+    ) -> Result<(), ConfigError> {
+        let set = |name: &str, target: &mut Secret| -> Result<(), ConfigError> {
+            if let Some(secret) = super::secret_from_env(env, &at.env(name))? {
+                *target = secret;
             }
+            Ok(())
         };
-        set("WHATSAPP_ACCESS_TOKEN", &mut self.cloud_api.access_token);
-        set("WHATSAPP_APP_SECRET", &mut self.cloud_api.app_secret);
-        set("WHATSAPP_VERIFY_TOKEN", &mut self.cloud_api.verify_token);
-        set("GREEN_API_TOKEN", &mut self.green_api.api_token);
-        set("GREEN_API_WEBHOOK_TOKEN", &mut self.green_api.webhook_token);
-        set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token);
+        set("WHATSAPP_ACCESS_TOKEN", &mut self.cloud_api.access_token)?;
+        set("WHATSAPP_APP_SECRET", &mut self.cloud_api.app_secret)?;
+        set("WHATSAPP_VERIFY_TOKEN", &mut self.cloud_api.verify_token)?;
+        set("GREEN_API_TOKEN", &mut self.green_api.api_token)?;
+        set("GREEN_API_WEBHOOK_TOKEN", &mut self.green_api.webhook_token)?;
+        set("WHATSAPP_GATEWAY_TOKEN", &mut self.webhook.inbound_token)
     }
 
     /// Whether this sender's delivery statuses reach us (Cloud API with its app

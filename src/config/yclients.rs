@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::checks::{positive_count, positive_millis, some_id};
 use super::{missing, positive, require_url, ConfigErrors, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -13,17 +14,17 @@ pub struct YClientsConfig {
     pub partner_token: Secret,
     #[serde(default)]
     pub user_token: Secret,
-    #[serde(default = "request_timeout_ms")]
+    #[serde(default = "request_timeout_ms", deserialize_with = "positive_millis")]
     pub request_timeout_ms: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_id")]
     pub partner_id: Option<i64>,
     /// Records asked for per page.
-    #[serde(default = "page_size")]
+    #[serde(default = "page_size", deserialize_with = "positive_count")]
     pub page_size: u32,
     /// YClients' documented limits; raise them only with YClients' consent.
-    #[serde(default = "per_second")]
+    #[serde(default = "per_second", deserialize_with = "positive_count")]
     pub max_requests_per_second: u32,
-    #[serde(default = "per_minute")]
+    #[serde(default = "per_minute", deserialize_with = "positive_count")]
     pub max_requests_per_minute: u32,
     /// The `Accept` header of every request: YClients' documented media type;
     /// Altegio's own tools send `application/vnd.api.v2+json`.

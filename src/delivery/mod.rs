@@ -169,6 +169,13 @@ impl Job<'_> {
     ) -> Result<bool, StoreError> {
         // Test-only faults strike here: each strike is a row about to go out.
         self.shared.faults.strike("notifier")?;
+        if message.trim().is_empty() {
+            // A template of placeholders only, for a booking without their values:
+            // a blank message is never sent.
+            self.finish(Status::Failed, "the text came out empty")
+                .await?;
+            return Ok(false);
+        }
         let outbound = Outbound {
             phone: phone.to_string(),
             message: message.to_string(),

@@ -98,7 +98,8 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
             db.run(move |c| store::settle_effect(c, id, &how, &[], Utc::now()))
                 .await?;
             slog::info!(job.log, "WhatsApp did not deliver the notice: sent it by SMS";
-                "phone" => crate::domain::mask_phone(phone.digits()), "parts" => receipt.parts);
+                "phone" => crate::domain::mask_phone(phone.digits()),
+                "parts" => receipt.parts.map_or_else(|| "not told by the provider".to_string(), |p| p.to_string()));
             Ok(Delivery::done())
         }
         Err(error) => {

@@ -1,7 +1,8 @@
 //! The demo's second chapter: a second salon with its own WhatsApp number, whose
-//! confirmations ask the client to answer. One client taps «Подтверждаю» (the visit
-//! turns «Подтвердил» in the simulated YClients), one asks to come an hour later,
-//! one cannot come; one has no WhatsApp and gets an SMS. The staff hear in Telegram.
+//! confirmations (like the first salon's) ask the client to answer. One client
+//! taps «Подтверждаю» (the visit turns «Подтвердил» in the simulated YClients), one
+//! asks to come an hour later, one cannot come; one has no WhatsApp and gets an
+//! SMS. The staff hear in Telegram.
 
 use chrono::NaiveDateTime;
 
@@ -40,7 +41,7 @@ pub async fn play(
     at: impl Fn(u32, u32) -> NaiveDateTime,
 ) -> Result<Chapter, DemoError> {
     say(&format!(
-        "{SALON_NAME} has its own WhatsApp number; its confirmations ask the client to answer (two buttons)."
+        "{SALON_NAME} has its own WhatsApp number; its confirmations, like the first salon's, ask the client to answer (here with two buttons)."
     ));
     let clients = [
         ("Жанна", "79167770001", at(11, 0)),

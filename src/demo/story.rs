@@ -249,8 +249,12 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
             path: config_path.clone(),
             source,
         })?;
+        // The binary that runs now: `booking-monitor` is not on PATH after `cargo run`.
+        let me = std::env::current_exe().unwrap_or_else(|_| "booking-monitor".into());
+        let config_path = std::path::absolute(&config_path).unwrap_or(config_path);
         out(&format!(
-            "\nThe database is kept; to look at it again:\n  booking-monitor status --config {}\n",
+            "\nThe database is kept; to look at it again:\n  {} status --config {}\n",
+            me.display(),
             config_path.display()
         ));
     }
@@ -329,8 +333,10 @@ fn summary(
 }
 
 /// A config for reading a kept demo database with `status` (and nothing else:
-/// the simulator it pointed at is gone).
+/// the simulator it pointed at is gone). The database is named relative to the
+/// config, beside it: the directory may be moved.
 fn kept_config(db_path: &Path) -> String {
+    let file = db_path.file_name().map(Path::new).unwrap_or(db_path);
     format!(
         "# Written by `booking-monitor demo --keep`, for `status` on the demo's database.\n\
          [database]\nurl = \"sqlite://{}\"\n\n\
@@ -339,7 +345,7 @@ fn kept_config(db_path: &Path) -> String {
          [[companies]]\nid = {}\nname = \"{}\"\n\n\
          [whatsapp]\nprovider = \"log\"\n\n\
          [replies]\nenabled = true\nask_in = [\"created\"]\n",
-        db_path.display(),
+        file.display(),
         salon_two::SALON,
         salon_two::SALON_NAME
     )

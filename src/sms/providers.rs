@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmscConfig, WebhookConfig};
+use crate::config::{FallbackConfig, SmsProviderKind, SmsRuConfig, SmsWebhookConfig, SmscConfig};
 use crate::domain::Phone;
 use crate::http_client::TlsRoots;
 use crate::whatsapp::{by_status, Answer, Http, Payload, SendError};
@@ -252,7 +252,7 @@ pub struct SmsWebhook {
 }
 
 impl SmsWebhook {
-    fn new(config: &WebhookConfig, http: Http) -> SmsWebhook {
+    fn new(config: &SmsWebhookConfig, http: Http) -> SmsWebhook {
         SmsWebhook {
             http,
             url: config.url.clone(),

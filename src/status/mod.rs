@@ -18,7 +18,7 @@ pub mod sms;
 mod text;
 pub use page::render_html;
 pub use text::render_text;
-use text::when;
+pub(crate) use text::when;
 
 /// How many recent decisions are shown.
 pub const RECENT: i64 = 20;
@@ -323,6 +323,19 @@ fn disagreement(states: &[store::InstanceState]) -> Option<String> {
 }
 
 impl Report {
+    /// The zone of a time that may belong to no salon (a reply that answered no
+    /// notice): its salon's, else the salons' one zone when they share it, else UTC.
+    pub fn zone_for(&self, company: Option<i64>) -> Tz {
+        if let Some(company) = company {
+            return self.zone_of(company);
+        }
+        let mut zones = self.companies.iter().map(|c| self.zone_of(c.company_id));
+        match zones.next() {
+            Some(first) if zones.all(|z| z == first) => first,
+            _ => Tz::UTC,
+        }
+    }
+
     /// A salon's zone, for its times (UTC for a company the report does not list).
     pub fn zone_of(&self, company: i64) -> Tz {
         self.companies

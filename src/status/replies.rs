@@ -68,8 +68,13 @@ pub struct SalonReplies {
     pub no_answer: usize,
 }
 
-/// `status`'s lines: counts, per salon, the latest (masked phones, no texts).
-pub fn render_text(out: &mut String, report: &RepliesReport) {
+/// `status`'s lines: counts, per salon, the latest (masked phones, no texts), each
+/// at its time in its salon's zone, named as every time of `status` is.
+pub fn render_text(
+    out: &mut String,
+    report: &RepliesReport,
+    when: impl Fn(DateTime<Utc>, Option<i64>) -> String,
+) {
     use std::fmt::Write;
     for n in &report.number_changes {
         let _ = writeln!(
@@ -105,7 +110,7 @@ pub fn render_text(out: &mut String, report: &RepliesReport) {
         let _ = writeln!(
             out,
             "  {}  {:<12} {:<9} {:<10} {}",
-            r.at.format("%Y-%m-%d %H:%M:%S"),
+            when(r.at, r.company_id),
             r.phone,
             crate::domain::reading(r.intent, r.matched_by),
             r.matched_by,

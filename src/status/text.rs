@@ -1,5 +1,4 @@
-//! `status` for people at a terminal: each salon's polling, the outbox, what is
-//! due next and what was decided lately.
+//! `status` as people read it at a terminal.
 
 use std::fmt::Write;
 
@@ -95,7 +94,9 @@ pub fn render_text(report: &Report) -> String {
             "  ! instances disagree (give every instance the same config): {difference}"
         );
     }
-    replies::render_text(&mut out, &report.replies);
+    replies::render_text(&mut out, &report.replies, |at, company| {
+        when(Some(at), report.zone_for(company))
+    });
     sms::render_text(&mut out, report);
     out.push_str("Notifications:");
     if report.kinds.is_empty() {
@@ -158,6 +159,6 @@ pub(crate) fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
 }
 
 /// `60 s`, `2.5 s`: how often something happens.
-pub(crate) fn seconds(ms: u64) -> String {
+fn seconds(ms: u64) -> String {
     format!("{} s", ms as f64 / 1000.0)
 }

@@ -9,6 +9,7 @@ mod bookings;
 mod bot_records;
 mod cluster;
 mod counters;
+mod effects;
 mod forget;
 mod inbound_notes;
 mod lock;
@@ -33,6 +34,7 @@ pub use cluster::{
     LeaseRound, Peer,
 };
 pub use counters::{add_to_counter, durable_counters, FORGOTTEN, OPTOUTS, PURGED};
+pub use effects::{settle_effect, Settled};
 pub use forget::{forget, is_forgotten, unforget, Erased, Forgotten};
 pub use inbound_notes::{note_number_change, number_changes, open_effects, NotedNumber};
 pub use lock::InstanceLock;
@@ -47,8 +49,8 @@ pub use push::{
 };
 pub use replan::Replanned;
 pub use replies::{
-    asked_and_answered, count_replies, recent_replies, replied_since, settle_effect, take_replies,
-    visit_confirmed, Lookup, NewReply, OptChange, ReplyContext, ReplyDecision, SentNotice, Settled,
+    asked_and_answered, count_replies, recent_replies, replied_since, take_replies,
+    visit_confirmed, Lookup, NewReply, OptChange, ReplyContext, ReplyDecision, SentNotice,
     StoredReply, Taken,
 };
 pub use retention::{fill_visit_times, purge_chunk, purged_counts, Purged};
@@ -99,6 +101,8 @@ pub enum StoreError {
     LeaseLost(crate::domain::CompanyId),
     #[error("no database at {} yet: run `run` or `migrate` first", path.display())]
     NoDatabase { path: PathBuf },
+    #[error("the database {database} has no tables yet: run `run` or `migrate` first")]
+    NoTables { database: String },
 }
 
 impl StoreError {

@@ -96,13 +96,13 @@ fn purge_bookings(conn: &mut Conn, company: i64, records: &[i64]) -> Result<Purg
     let rows: Vec<Row> = notifications::table
         .filter(notifications::company_id.eq(company))
         .filter(notifications::record_id.eq_any(records))
-        .select(Row::COLUMNS)
+        .select(Row::as_select())
         .load(conn)?;
     purged.add(purge_rows(conn, &rows)?);
     let answers: Vec<ReplyRow> = replies::table
         .filter(replies::company_id.eq(company))
         .filter(replies::record_id.eq_any(records))
-        .select(ReplyRow::COLUMNS)
+        .select(ReplyRow::as_select())
         .load(conn)?;
     purged.replies += purge_replies(conn, &answers)?;
     let bookings = diesel::delete(
@@ -135,7 +135,7 @@ fn purge_loose(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Purged, StoreEr
         .filter(notifications::updated_at.lt(db_time(cutoff)))
         .filter(notifications::status.ne_all([Status::Pending, Status::Sending]))
         .filter(diesel::dsl::not(diesel::dsl::exists(stored)))
-        .select(Row::COLUMNS)
+        .select(Row::as_select())
         .limit(CHUNK)
         .load(conn)?;
     purged.add(purge_rows(conn, &rows)?);
@@ -145,7 +145,7 @@ fn purge_loose(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Purged, StoreEr
     let answers: Vec<ReplyRow> = replies::table
         .filter(replies::created_at.lt(db_time(cutoff)))
         .filter(diesel::dsl::not(diesel::dsl::exists(held)))
-        .select(ReplyRow::COLUMNS)
+        .select(ReplyRow::as_select())
         .limit(CHUNK)
         .load(conn)?;
     purged.replies += purge_replies(conn, &answers)?;
@@ -170,7 +170,8 @@ fn purge_loose(conn: &mut Conn, cutoff: DateTime<Utc>) -> Result<Purged, StoreEr
 }
 
 /// A notification as the purge counts it.
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = notifications)]
 struct Row {
     id: i64,
     company_id: i64,
@@ -180,47 +181,15 @@ struct Row {
     created_at: NaiveDateTime,
 }
 
-impl Row {
-    const COLUMNS: (
-        notifications::id,
-        notifications::company_id,
-        notifications::kind,
-        notifications::status,
-        notifications::provider_message_id,
-        notifications::created_at,
-    ) = (
-        notifications::id,
-        notifications::company_id,
-        notifications::kind,
-        notifications::status,
-        notifications::provider_message_id,
-        notifications::created_at,
-    );
-}
-
-#[derive(Queryable)]
+/// A reply as the purge counts it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = replies)]
 struct ReplyRow {
     id: i64,
     company_id: Option<i64>,
     intent: Intent,
     matched_by: MatchedBy,
     created_at: NaiveDateTime,
-}
-
-impl ReplyRow {
-    const COLUMNS: (
-        replies::id,
-        replies::company_id,
-        replies::intent,
-        replies::matched_by,
-        replies::created_at,
-    ) = (
-        replies::id,
-        replies::company_id,
-        replies::intent,
-        replies::matched_by,
-        replies::created_at,
-    );
 }
 
 /// Counts the rows by day, salon, kind and status, then deletes them and their

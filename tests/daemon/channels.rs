@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use booking_monitor::config::{
-    FallbackConfig, Secret, SmsProviderKind, SmsRuConfig, SmscConfig, WebhookConfig,
+    FallbackConfig, Secret, SmsProviderKind, SmsRuConfig, SmsWebhookConfig, SmscConfig,
 };
 use booking_monitor::domain::Phone;
 use booking_monitor::http_client::TlsRoots;
@@ -187,11 +187,7 @@ async fn telegrams_answers_are_sorted_and_never_show_the_token() {
     assert!(sim.world().telegram.is_empty());
 
     // Nobody listening at all.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let gone = Telegram::new(
         &format!("http://127.0.0.1:{port}"),
         &Secret::new(TOKEN),
@@ -217,10 +213,9 @@ fn fallback(provider: SmsProviderKind, sim: &Simulator) -> FallbackConfig {
             password: Secret::new(PASSWORD),
             sender: "Salon".into(),
         },
-        webhook: WebhookConfig {
+        webhook: SmsWebhookConfig {
             url: sim.sms_webhook_url(),
             token: Secret::new("gateway-token"),
-            ..WebhookConfig::default()
         },
         ..FallbackConfig::default()
     }

@@ -281,6 +281,19 @@ fn migrate_says_whether_it_created_upgraded_or_left_the_database_and_where() {
             all.len()
         )
     );
+    // docs/operating.md shows the same for the production path.
+    let example = stdout.replace(
+        &db.display().to_string(),
+        "/var/lib/booking-monitor/booking-monitor.db",
+    );
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operating.md"),
+    )
+    .unwrap();
+    assert!(
+        docs.contains(example.trim_end()),
+        "docs/operating.md should show: {example}"
+    );
     let (code, stdout) = migrate(dir.path(), &db);
     assert_eq!(code, Some(0));
     assert_eq!(

@@ -21,11 +21,17 @@ fn run_with(config: &str) -> (Option<i32>, String) {
 }
 
 fn run_with_env(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    command_with("run", config, env)
+}
+
+/// `command` (`run`, `migrate`…) with `config`; (exit code, stderr). A command
+/// that ends by itself is used where a config the fix refuses would otherwise run.
+fn command_with(command: &str, config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
     let out = Command::new(BIN)
-        .args(["run", "--config"])
+        .args([command, "--config"])
         .arg(&path)
         .current_dir(dir.path())
         .env_remove("YCLIENTS_USER_TOKEN")
@@ -63,6 +69,15 @@ fn each_bad_config_exits_2_naming_the_key() {
         (
             format!("{GOOD}[log]\nlevel = \"loud\"\n"),
             "log.level: expected trace",
+        ),
+        // In words, not Rust's (`expected u64`, `expected i64`).
+        (
+            GOOD.replace("[whatsapp]", "[monitor]\npoll_interval_ms = -1000\n[whatsapp]"),
+            "monitor.poll_interval_ms: expected a whole number of milliseconds, 1 or more, got -1000",
+        ),
+        (
+            GOOD.replace("id = 1", "id = \"abc\""),
+            "companies[0].id: expected a whole number (an id), got \"abc\"",
         ),
     ];
     for (config, key) in cases {
@@ -139,4 +154,43 @@ fn four_missing_secrets_are_reported_in_one_run() {
         );
     }
     assert_eq!(lines.len(), 5, "{stderr}");
+}
+
+/// A text clients get may not be empty or only spaces: it would go out as an empty
+/// message. Each is refused by its key, wherever it is.
+#[test]
+fn empty_texts_exit_2_naming_the_key() {
+    let cases = [
+        (
+            format!("{GOOD}[messages]\nbooking_created = \"\"\n"),
+            "messages.booking_created: empty",
+        ),
+        (
+            format!("{GOOD}[messages]\nreply_confirmed = \"  \\n \"\n"),
+            "messages.reply_confirmed: empty",
+        ),
+        (
+            format!("{GOOD}[sms]\nreminder_day_before = \" \"\n"),
+            "sms.reminder_day_before: empty",
+        ),
+        (
+            GOOD.replace(
+                "id = 1",
+                "id = 1\n[companies.messages]\nbooking_changed = \"\"",
+            ),
+            "companies[0].messages.booking_changed: empty",
+        ),
+        (
+            GOOD.replace(
+                "id = 1",
+                "id = 1\n[companies.sms]\nbooking_created = \"\t\"",
+            ),
+            "companies[0].sms.booking_created: empty",
+        ),
+    ];
+    for (config, key) in cases {
+        let (code, stderr) = command_with("migrate", &config, &[]);
+        assert_eq!(code, Some(2), "{key}: {stderr}");
+        assert!(stderr.contains(key), "expected {key} in: {stderr}");
+    }
 }

@@ -1,224 +1,170 @@
-//! The container (`Dockerfile`, `deploy/compose.yaml`), where a docker engine runs:
-//! the image builds and runs `demo`; compose brings up PostgreSQL, two instances
-//! that both become ready, Prometheus with the alerts and Grafana with the
-//! dashboard. Without an engine when the tests were built (`build.rs` leaves
-//! `cfg(docker)` off, as on CI) both show as ignored, with the reason.
+//! The container's files, checked where no image can be built: every target
+//! `Cargo.toml` declares, and every source the `Dockerfile` copies, reaches the
+//! build (exists, and `.dockerignore` lets it through); the base images are
+//! arguments with the public ones as defaults; every file `deploy/compose.yaml`
+//! mounts exists. The image itself is built and run by `.ci/container` (podman on
+//! images made from Debian's packages and the machine's Rust), which `.ci/run`
+//! calls: it runs `demo` in the image and its health check against the daemon.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-use booking_monitor::simulator::{ConfigParts, Simulator};
-
-use crate::helpers::get;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const READY_PATIENCE: Duration = Duration::from_secs(120);
 
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .env("POSTGRES_PASSWORD", "test-password")
-        .env("BOOKING_MONITOR_HTTP_TOKEN", "test-http-token")
-        .output()
-        .unwrap_or_else(|e| panic!("docker {args:?}: {e}"))
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn succeeded(args: &[&str], output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "docker {args:?}: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+/// Whether `.dockerignore` keeps `path` (relative to the repository) out of the
+/// build context. Only the pattern forms the file uses are understood: a folder
+/// (`target/`), a file name's ending (`*.db`), a path; any other form fails.
+fn ignored(path: &str) -> bool {
+    read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|pattern| {
+            if let Some(folder) = pattern.strip_suffix('/') {
+                path == folder || path.starts_with(&format!("{folder}/"))
+            } else if let Some(ending) = pattern.strip_prefix('*') {
+                assert!(!ending.contains(['*', '?', '[', '/']), "{pattern}");
+                path.rsplit('/').next().unwrap().ends_with(ending)
+            } else {
+                assert!(!pattern.contains(['*', '?', '[', '!']), "{pattern}");
+                path == pattern || path.starts_with(&format!("{pattern}/"))
+            }
+        })
 }
 
-fn run(args: &[&str]) -> String {
-    succeeded(args, &docker(args))
+fn reaches_the_build(path: &str) -> Result<(), String> {
+    if !Path::new(ROOT).join(path).exists() {
+        return Err(format!("{path} does not exist"));
+    }
+    if ignored(path) {
+        return Err(format!("{path} is left out by .dockerignore"));
+    }
+    Ok(())
 }
 
-#[cfg_attr(
-    not(docker),
-    ignore = "no docker engine: `docker info` failed when the tests were built (start one, then `touch build.rs`)"
-)]
+/// Every target the manifest declares, with the file cargo needs for it: a build
+/// stops at the first one missing ("can't find `reach` bench"), whatever it builds.
+fn declared_targets() -> Vec<String> {
+    let manifest: toml::Table = toml::from_str(&read("Cargo.toml")).unwrap();
+    let mut paths = vec!["src/main.rs".to_string(), "src/lib.rs".to_string()];
+    if Path::new(ROOT).join("build.rs").exists() {
+        paths.push("build.rs".into());
+    }
+    for (section, folder) in [
+        ("bin", "src/bin"),
+        ("bench", "benches"),
+        ("test", "tests"),
+        ("example", "examples"),
+    ] {
+        for target in manifest
+            .get(section)
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = target["name"].as_str().unwrap();
+            let path = target
+                .get("path")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("{folder}/{name}.rs"), str::to_string);
+            paths.push(path);
+        }
+    }
+    paths
+}
+
 #[test]
-fn the_image_runs_the_demo_as_a_non_root_user_with_a_health_check() {
-    let tag = "booking-monitor:test";
-    run(&["build", "--tag", tag, ROOT]);
-    let summary = run(&["run", "--rm", tag, "demo"]);
-    assert!(summary.contains("Summary ("), "{summary}");
-    let uid = run(&["run", "--rm", "--entrypoint", "id", tag, "-u"]);
-    assert_eq!(uid.trim(), "10001");
-    let health = run(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Healthcheck}}",
-        tag,
-    ]);
-    assert!(health.contains("booking-monitor-healthcheck"), "{health}");
+fn every_target_cargo_toml_declares_reaches_the_image_build() {
+    let targets = declared_targets();
+    assert!(
+        targets.iter().any(|t| t.starts_with("benches/")),
+        "{targets:?}"
+    );
+    let problems: Vec<String> = targets
+        .iter()
+        .filter_map(|t| reaches_the_build(t).err())
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    // The build stage copies the whole context, after the recipe's layer.
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("cargo chef cook") && dockerfile.contains("COPY . ."),
+        "the dependencies' layer comes from cargo-chef's recipe of every target"
+    );
 }
 
-/// Takes the compose project down (volumes too) however the test ends.
-struct Project {
-    args: Vec<String>,
-}
-
-impl Project {
-    fn args<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
-        self.args
-            .iter()
-            .map(String::as_str)
-            .chain(more.iter().copied())
-            .collect()
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = docker(&self.args(&["down", "--volumes", "--remove-orphans"]));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Each instance on the host's network, so that it reaches the simulator on
-/// 127.0.0.1; PostgreSQL, Prometheus and Grafana published on free ports.
-fn override_file(dir: &Path, ports: &Ports) -> String {
-    let instance = |name: &str, port: u16| {
-        format!(
-            "  booking-monitor-{name}:\n    network_mode: host\n    hostname: !reset \"\"\n    \
-             ports: !reset []\n    environment:\n      BOOKING_MONITOR_HEALTH_PORT: \"{port}\"\n    \
-             volumes: !override\n      - {}:/etc/booking-monitor/config.toml:ro\n",
-            dir.join(format!("config-{name}.toml")).display()
-        )
-    };
-    format!(
-        "services:\n  postgres:\n    ports: [\"127.0.0.1:{}:5432\"]\n{}{}  prometheus:\n    \
-         ports: !override [\"127.0.0.1:{}:9090\"]\n  grafana:\n    \
-         ports: !override [\"127.0.0.1:{}:3000\"]\n",
-        ports.postgres,
-        instance("a", ports.a),
-        instance("b", ports.b),
-        ports.prometheus,
-        ports.grafana
-    )
-}
-
-struct Ports {
-    postgres: u16,
-    a: u16,
-    b: u16,
-    prometheus: u16,
-    grafana: u16,
-}
-
-/// GETs `url` until it answers 200 with a body containing `text`.
-async fn wait_for(url: &str, text: &str) {
-    let deadline = Instant::now() + READY_PATIENCE;
-    loop {
-        let answer = awc::Client::new().get(url).send().await;
-        if let Ok(mut response) = answer {
-            let body = response.body().limit(1 << 22).await.unwrap_or_default();
-            if response.status() == 200 && String::from_utf8_lossy(&body).contains(text) {
-                return;
+#[test]
+fn every_source_the_dockerfile_copies_reaches_the_build() {
+    let mut copied = 0;
+    for line in read("Dockerfile").lines() {
+        let Some(args) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        if args.starts_with("--from=") {
+            continue;
+        }
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for source in &words[..words.len() - 1] {
+            copied += 1;
+            if *source != "." {
+                reaches_the_build(source).unwrap();
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "{url} never answered 200 with {text:?}"
-        );
-        // A container coming up sends no event to await.
-        actix_rt::time::sleep(Duration::from_millis(500)).await;
     }
+    assert!(
+        copied >= 2,
+        "the Dockerfile copies the context and the health check"
+    );
+    // What src/ includes at build time.
+    reaches_the_build("tests/fixtures/yclients/docs_get_record_200.json").unwrap();
+    reaches_the_build("migrations").unwrap();
 }
 
-#[cfg_attr(
-    not(docker),
-    ignore = "no docker engine: `docker info` failed when the tests were built (start one, then `touch build.rs`)"
-)]
-#[actix_rt::test]
-async fn compose_brings_up_two_ready_instances_prometheus_with_the_alerts_and_grafana() {
-    let sim = Simulator::start().await.unwrap();
-    let companies = [4564, 4565];
-    for id in companies {
-        sim.add_company(id, &format!("Салон {id}"), "Москва", "Europe/Moscow");
-    }
-    let ports = Ports {
-        postgres: free_port(),
-        a: free_port(),
-        b: free_port(),
-        prometheus: free_port(),
-        grafana: free_port(),
+#[test]
+fn the_base_images_are_arguments_with_the_public_ones_by_default() {
+    let dockerfile = read("Dockerfile");
+    let default = |arg: &str| -> String {
+        dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("ARG {arg}=")))
+            .unwrap_or_else(|| panic!("ARG {arg} with a default"))
+            .to_string()
     };
-    let dir = tempfile::tempdir().unwrap();
-    for (name, port) in [("a", ports.a), ("b", ports.b)] {
-        let config = sim.daemon_config(
-            &format!("postgres://booking@127.0.0.1:{}/booking", ports.postgres),
-            &companies,
-            &ConfigParts {
-                monitor: "poll_interval_ms = 500".into(),
-                tables: format!(
-                    "[cluster]\ninstance_id = \"{name}\"\nlease_ttl_ms = 3000\n\n\
-                     [http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"test-http-token\"\n"
-                ),
-                ..ConfigParts::default()
-            },
-        );
-        std::fs::write(dir.path().join(format!("config-{name}.toml")), config).unwrap();
-    }
-    let overrides = dir.path().join("compose.test.yaml");
-    std::fs::write(&overrides, override_file(dir.path(), &ports)).unwrap();
-    let project = Project {
-        args: vec![
-            "compose".into(),
-            "--project-name".into(),
-            format!("booking-monitor-test-{}", std::process::id()),
-            "--file".into(),
-            format!("{ROOT}/deploy/compose.yaml"),
-            "--file".into(),
-            overrides.display().to_string(),
-        ],
-    };
-    // Blocking the test's thread would stall the simulator, which answers on it.
-    let up: Vec<String> = project
-        .args(&["up", "--detach", "--build"])
-        .into_iter()
-        .map(String::from)
-        .collect();
-    actix_rt::task::spawn_blocking(move || run(&up.iter().map(String::as_str).collect::<Vec<_>>()))
-        .await
+    let rust = default("RUST_IMAGE");
+    assert_eq!(default("RUNTIME_IMAGE"), "debian:bookworm-slim");
+    assert!(dockerfile.contains("FROM ${RUST_IMAGE} AS chef"));
+    assert!(dockerfile.contains("FROM ${RUNTIME_IMAGE}\n"));
+    // The public builder is new enough for the crate.
+    let manifest: toml::Table = toml::from_str(&read("Cargo.toml")).unwrap();
+    let needed = manifest["package"]["rust-version"].as_str().unwrap();
+    let version = |v: &str| -> Vec<u32> { v.split('.').map(|n| n.parse().unwrap()).collect() };
+    let image = rust
+        .strip_prefix("rust:")
+        .and_then(|r| r.split('-').next())
         .unwrap();
-
-    for port in [ports.a, ports.b] {
-        wait_for(&format!("http://127.0.0.1:{port}/readyz"), "\"ready\":true").await;
-    }
-    let (_, status) = get(&format!("http://127.0.0.1:{}/status", ports.a)).await;
     assert!(
-        status.contains("\"a\"") && status.contains("\"b\""),
-        "both instances live: {status}"
+        version(image) >= version(needed),
+        "{rust} is older than rust-version {needed}"
     );
-    let rules = format!("http://127.0.0.1:{}/api/v1/rules", ports.prometheus);
-    for alert in [
-        "BookingMonitorDown",
-        "BookingMonitorNoticeOverdue",
-        "BookingMonitorInstancesDisagree",
-    ] {
-        wait_for(&rules, alert).await;
+}
+
+#[test]
+fn every_file_compose_mounts_exists() {
+    let compose = read("deploy/compose.yaml");
+    let mut mounted = 0;
+    for line in compose.lines() {
+        let Some(source) = line.trim().strip_prefix("- ./") else {
+            continue;
+        };
+        let source = source.split(':').next().unwrap();
+        assert!(
+            Path::new(ROOT).join("deploy").join(source).exists(),
+            "compose.yaml mounts ./{source}, which deploy/ lacks"
+        );
+        mounted += 1;
     }
-    let dashboard = format!(
-        "http://127.0.0.1:{}/api/dashboards/uid/booking-monitor",
-        ports.grafana
-    );
-    wait_for(&dashboard, "booking_monitor_polls_total").await;
-    drop(project);
-    sim.stop().await;
+    assert!(mounted >= 4, "{compose}");
 }

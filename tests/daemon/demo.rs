@@ -121,14 +121,16 @@ fn a_closed_stdout_neither_panics_nor_leaves_the_temp_dir() {
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
 
+/// `--keep DIR` (relative, as typed) leaves a database and a config beside it, and
+/// prints a command that works as printed from anywhere: the running binary's own
+/// path (`booking-monitor` is not on PATH after `cargo run`) and the config's.
 #[test]
-fn keep_leaves_a_database_that_status_reads() {
+fn keep_leaves_a_database_that_the_printed_status_command_reads() {
     let tmp = tempfile::tempdir().unwrap();
-    let keep = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .arg("demo")
-        .arg("--keep")
-        .arg(keep.path())
+        .args(["demo", "--keep", "kept"])
+        .current_dir(cwd.path())
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
@@ -139,9 +141,6 @@ fn keep_leaves_a_database_that_status_reads() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = keep.path().join("config.toml");
-    let command = format!("booking-monitor status --config {}", config.display());
-    assert!(stdout.contains(&command), "{stdout}");
     // Every booking of the summary has its client's name, and no line trails spaces.
     let summary: Vec<&str> = stdout
         .lines()
@@ -153,16 +152,36 @@ fn keep_leaves_a_database_that_status_reads() {
     assert!(summary.iter().all(|l| *l == l.trim_end()), "{stdout:?}");
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 
-    let status = Command::new(BIN)
-        .args(["status", "--config"])
-        .arg(&config)
+    let printed = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("The database is kept"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the command to read it again: {stdout}"));
+    let words: Vec<&str> = printed.split_whitespace().collect();
+    let binary = std::fs::canonicalize(BIN).unwrap();
+    assert_eq!(
+        std::fs::canonicalize(words[0]).ok(),
+        Some(binary),
+        "the running binary's own path: {printed}"
+    );
+    let kept = cwd.path().join("kept");
+    assert_eq!(
+        std::fs::canonicalize(words[3]).unwrap(),
+        std::fs::canonicalize(kept.join("config.toml")).unwrap(),
+        "{printed}"
+    );
+    // As printed, from another directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let status = Command::new(words[0])
+        .args(&words[1..])
+        .current_dir(elsewhere.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
     assert_eq!(
         status.status.code(),
         Some(0),
-        "{}",
+        "{printed}: {}",
         String::from_utf8_lossy(&status.stderr)
     );
     assert!(
@@ -170,5 +189,9 @@ fn keep_leaves_a_database_that_status_reads() {
             && text.contains("4565")
             && text.contains("created                sent 5"),
         "{text}"
+    );
+    assert!(
+        entries(elsewhere.path()).is_empty(),
+        "no database made there"
     );
 }

@@ -42,6 +42,14 @@ fn install_sh_lays_out_what_the_unit_and_the_config_name() {
         ("var/lib/booking-monitor", 0o700),
         ("etc/systemd/system/booking-monitor.service", 0o644),
         ("usr/local/share/doc/booking-monitor/README.md", 0o644),
+        (
+            "usr/local/share/doc/booking-monitor/docs/configuration.md",
+            0o644,
+        ),
+        (
+            "usr/local/share/doc/booking-monitor/docs/operating.md",
+            0o644,
+        ),
     ];
     for (path, want) in expected {
         assert_eq!(mode(&root.join(path)), want, "{path}");

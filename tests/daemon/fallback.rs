@@ -4,7 +4,8 @@
 //! wrote back, or inside quiet hours (it waits).
 
 use booking_monitor::simulator::{
-    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, SentMessage, StatusCallbacks,
+    inbound_id, meta_message, post_to_daemon, ClientMessage, Fault, SentMessage, Simulator,
+    StatusCallbacks,
 };
 use booking_monitor::store::{Kind, Status};
 use chrono::{Duration, Utc};
@@ -29,13 +30,27 @@ fn options(notifications: &str) -> Options {
 /// The app with SMS.ru as the fallback, WhatsApp's statuses (`statuses`) coming
 /// back to it, replies on.
 async fn started(notifications: &str, statuses: Vec<&'static str>) -> TestApp {
+    started_with(notifications, statuses, |sim| {
+        format!(
+            "provider = \"sms_ru\"\nsms_ru = {{ base_url = \"{}\", api_id = \"test-sms-api-id\" }}",
+            sim.sms_ru_url()
+        )
+    })
+    .await
+}
+
+/// As `started`, with `[fallback]`'s provider keys from `provider`.
+async fn started_with(
+    notifications: &str,
+    statuses: Vec<&'static str>,
+    provider: impl Fn(&Simulator) -> String,
+) -> TestApp {
     let mut app = prepare(options(notifications)).await;
     app.options.extra.push_str(&format!(
         "{HTTP}\n[replies]\nenabled = true\n\
-         [fallback]\nprovider = \"sms_ru\"\nafter_ms = {AFTER_MS}\n\
-         sms_ru = {{ base_url = \"{}\", api_id = \"test-sms-api-id\" }}\n\
+         [fallback]\nafter_ms = {AFTER_MS}\n{}\n\
          [staff]\ntelegram_bot_token = \"123456:test-bot-token\"\ntelegram_api_base_url = \"{}\"\n",
-        app.sim.sms_ru_url(),
+        provider(&app.sim),
         app.sim.telegram_url(),
     ));
     app.start().await;
@@ -83,9 +98,8 @@ async fn past_the_wait(app: &TestApp, from: chrono::DateTime<Utc>) {
     app.wait_for_more_polls(2).await;
 }
 
-#[actix_rt::test]
-async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
-    let mut app = started("", vec![]).await;
+/// Meta refuses the next message: the number has no WhatsApp (131026).
+fn no_whatsapp_next(app: &TestApp) {
     app.sim.change(|w| {
         w.whatsapp_faults.push_back(Fault::Status {
             status: 400,
@@ -94,6 +108,12 @@ async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
             retry_after: None,
         })
     });
+}
+
+#[actix_rt::test]
+async fn a_client_without_whatsapp_131026_gets_one_sms_at_once() {
+    let mut app = started("", vec![]).await;
+    no_whatsapp_next(&app);
     let id = app.create(admin_booking("Без WhatsApp", "79161110001"));
     app.wait_for_kind(id, Kind::Created, Status::Failed).await;
     let text = one_sms_to(&app, "79161110001").await;
@@ -170,6 +190,33 @@ async fn status_and_the_pages_show_each_sms_with_its_provider_id_and_outcome() {
         );
         assert!(html.contains("не отправлено: "), "{page}: {html}");
     }
+    app.stop().await;
+}
+
+/// A gateway that does not say how many parts it billed: the log says so in
+/// words, not Rust's `None`.
+#[actix_rt::test]
+async fn an_sms_through_a_gateway_is_logged_in_words() {
+    let mut app = started_with("", vec![], |sim| {
+        format!(
+            "provider = \"webhook\"\nwebhook = {{ url = \"{}\" }}",
+            sim.sms_webhook_url()
+        )
+    })
+    .await;
+    no_whatsapp_next(&app);
+    let id = app.create(admin_booking("Без WhatsApp", "79161110009"));
+    app.wait_for_kind(id, Kind::Sms, Status::Sent).await;
+    let line = app
+        .logs
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("sent it by SMS"))
+        .expect("the SMS is logged");
+    assert!(
+        line.contains("parts: not told by the provider") && !line.contains("None"),
+        "{line}"
+    );
     app.stop().await;
 }
 

@@ -404,6 +404,16 @@ impl TestApp {
     }
 }
 
+/// A port free on 127.0.0.1 now, for a daemon run as a binary whose
+/// `http.listen` must be known before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A GET to the daemon's HTTP endpoints: (status, body).
 pub async fn get(url: &str) -> (u16, String) {
     let mut response = awc::Client::new().get(url).send().await.unwrap();

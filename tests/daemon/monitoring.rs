@@ -1,6 +1,6 @@
 //! What the dashboard and the alerts read (`deploy/grafana`, `deploy/prometheus`):
-//! every metric name they (and README) use is one a running `demo` exports; every
-//! alert has its promtool tests and its runbook line in README; the gauges the
+//! every metric name they (and the docs) use is one a running `demo` exports; every
+//! alert has its promtool tests and its runbook line in `docs/monitoring.md`; the gauges the
 //! alerts compare move as they should.
 
 use std::collections::BTreeMap;
@@ -21,11 +21,14 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ALERTS: &str = "deploy/prometheus/alerts.yml";
 const ALERT_TESTS: &str = "deploy/prometheus/alerts.test.yml";
 /// The files that name our metrics.
-const USERS: [&str; 4] = [
+const USERS: [&str; 7] = [
     ALERTS,
     ALERT_TESTS,
     "deploy/grafana/booking-monitor.json",
-    "README.md",
+    "docs/operating.md",
+    "docs/notices.md",
+    "docs/many-instances.md",
+    "docs/replies-and-reach.md",
 ];
 const PREFIX: &str = "booking_monitor_";
 
@@ -179,13 +182,13 @@ fn alerts() -> Vec<(String, String)> {
 fn every_alert_has_a_runbook_line_in_readme_and_tests_firing_and_not() {
     let alerts = alerts();
     assert!(alerts.len() >= 9, "{alerts:?}");
-    let readme = read("README.md");
+    let readme = read("docs/monitoring.md");
     let tests = read(ALERT_TESTS);
     for (name, runbook) in &alerts {
         assert!(!runbook.is_empty(), "{name} has no runbook annotation");
         assert!(
             readme.contains(&format!("`{name}`")) && readme.contains(runbook.as_str()),
-            "README's \"Monitoring it\" lacks {name} with its runbook line: {runbook}"
+            "docs/monitoring.md lacks {name} with its runbook line: {runbook}"
         );
         // Each `alertname:` case is followed by `exp_alerts: []` (must not fire) or
         // by expected alerts (must fire).

@@ -371,3 +371,23 @@ async fn green_api_and_webhook_providers_deliver() {
         daemon.shutdown().await;
     }
 }
+
+#[actix_rt::test]
+async fn a_text_that_comes_out_blank_is_never_sent() {
+    // Placeholders only, for a booking without their values.
+    let mut app = prepare(Options::default()).await;
+    app.options.extra = "[messages]\nbooking_created = \"{client_name}\"\n".into();
+    app.start().await;
+    app.wait_until_monitoring().await;
+    let id = app.create(Booking::by_admin(
+        COMPANY,
+        "",
+        "79161290001",
+        visit(1, 12, 0),
+    ));
+    let row = app.wait_for_status(id, Status::Failed).await;
+    assert_eq!(row.last_error.as_deref(), Some("the text came out empty"));
+    app.wait_for_more_polls(2).await;
+    assert!(app.sim.world().messages.is_empty());
+    app.stop().await;
+}

@@ -27,7 +27,8 @@ async fn check_passes_against_healthy_apis() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("ok    WhatsApp whatsapp (cloud_api) for 1 salon 4564: the sender"),
+        stdout
+            .contains("ok    WhatsApp, the global sender (cloud_api), for salon 4564: the sender"),
         "{stdout}"
     );
     assert!(stdout.contains("All checks passed."), "{stdout}");

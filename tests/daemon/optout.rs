@@ -484,11 +484,7 @@ async fn a_stop_is_taken_through_green_api_and_the_gateway_even_with_replies_off
 
 #[actix_rt::test]
 async fn a_kill_9_right_after_a_stops_200_keeps_the_stop() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut app = prepare(options("")).await;
     let tables =
         tables(&app, "enabled = true").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));

@@ -224,11 +224,7 @@ async fn the_documented_webhook_is_accepted() {
 
 #[actix_rt::test]
 async fn the_daemon_killed_right_after_a_200_still_sends_after_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let app = prepare(Options {
         delay_ms: 1_500,
         extra: format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"test-http-token\"\n"),

@@ -14,14 +14,6 @@ use crate::helpers::*;
 const OTHER: i64 = 4590;
 const NEW_TEXT: &str = "Новый текст: {client_name}, ждём вас {date} в {time}.";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http(port: u16) -> String {
     HTTP.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
 }
@@ -73,20 +65,27 @@ async fn sighup_adds_a_salon_that_confirms_its_next_booking_and_removes_one_that
     app.options.extra = http(port);
     app.sim
         .add_company(OTHER, "Салон Б", "Москва, Тверская, 1", "Europe/Moscow");
+    let spawned = chrono::Utc::now();
     let daemon = app.spawn_binary();
     app.wait_until_monitoring().await;
-    // Made well before the salon is added (monitoring's start errs early, to the
-    // second): the backlog, never confirmed.
+    // Made after the process started but seconds before the salon is added: news
+    // if the salon's monitoring began with the process, the backlog (never
+    // confirmed) when it begins at the reload, as it must.
+    while chrono::Utc::now() < spawned + chrono::Duration::seconds(8) {
+        app.wait_for_more_polls(1).await;
+    }
     let before = app.create(Booking::by_admin(
         OTHER,
         "Раньше",
         "79161270001",
         visit(1, 12, 0),
     ));
-    let settled = chrono::Utc::now() + chrono::Duration::seconds(2);
-    while chrono::Utc::now() < settled {
-        app.wait_for_more_polls(1).await;
-    }
+    let made = (chrono::Utc::now() - chrono::Duration::seconds(5))
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%Y-%m-%dT%H:%M:%S%z")
+        .to_string();
+    app.sim
+        .edit(OTHER, before, |record| record["create_date"] = made.into());
     app.options.companies.push((OTHER, "Europe/Moscow"));
     app.write_config();
     daemon.signal("HUP");

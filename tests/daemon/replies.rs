@@ -231,6 +231,14 @@ async fn ne_smogu_changes_nothing_in_yclients_and_tells_the_staff() {
     assert!(!app.sim.world().record(id).unwrap()["deleted"]
         .as_bool()
         .unwrap());
+    // `status` shows the reply at its salon's time, named, as every other time.
+    let (code, stdout, stderr) = app.command(&["status"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("7916***0003") && l.contains("cancel"))
+        .unwrap_or_else(|| panic!("the reply in status: {stdout}"));
+    assert!(line.contains(" MSK  7916***0003"), "{line}");
     app.stop().await;
 }
 
@@ -551,11 +559,7 @@ async fn green_apis_1_confirms_and_its_delivered_shows() {
 
 #[actix_rt::test]
 async fn the_write_back_survives_a_kill_9_right_after_the_200() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut app = prepare(options(false)).await;
     app.options.extra = tables(&app, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let mut daemon = app.spawn_binary();

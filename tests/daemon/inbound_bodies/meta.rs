@@ -130,16 +130,16 @@ async fn a_video_with_a_caption_reaches_the_staff_with_it_in_russian() {
         "79163330003",
     );
     signed(&app, &contacts).await;
+    // The two alerts go out concurrently: either may reach Telegram first.
     let alerts = staff_alerts(&app, 2).await;
-    assert!(
-        alerts[0].contains("Сообщение: видео: «можно так же?»"),
-        "{}",
-        alerts[0]
-    );
-    assert!(
-        alerts[1].contains("Сообщение: (без текста: контакт)"),
-        "{}",
-        alerts[1]
-    );
+    for expected in [
+        "Сообщение: видео: «можно так же?»",
+        "Сообщение: (без текста: контакт)",
+    ] {
+        assert!(
+            alerts.iter().any(|a| a.contains(expected)),
+            "{expected}: {alerts:?}"
+        );
+    }
     app.stop().await;
 }
