@@ -188,8 +188,10 @@ impl Daemon {
         handle.spawn(crate::retention::run(self.shared.clone()));
         self.delay = Some(delay.clone().recipient());
         let for_replies = delay.clone().recipient();
+        let proven = delay.clone().recipient();
         let (s, to_delay) = (self.shared.clone(), delay.recipient());
-        let filter = Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay));
+        let filter =
+            Supervisor::start_in_arbiter(&handle, move |_| FilterActor::new(s, to_delay, proven));
         let (s, to_filter) = (self.shared.clone(), filter.recipient::<RecordsSeen>());
         let for_webhooks = to_filter.clone();
         let poller: Addr<PollerActor> =

@@ -6,6 +6,7 @@ pub mod actors;
 pub mod api_state;
 pub mod app;
 pub mod budget;
+pub mod cadence;
 pub mod check;
 pub mod cluster;
 pub mod command_support;

@@ -31,13 +31,23 @@ pub struct RecordsSeen {
     pub yclients_ahead_by: chrono::Duration,
     /// The salon's zone, to tell a past visit from a future one.
     pub timezone: Tz,
+    /// How often the poller polls the salon now (`None` for a webhook), kept
+    /// with the cursor for `status`.
+    pub poll_every: Option<std::time::Duration>,
 }
 
+/// Filter → Poller (the answer to `RecordsSeen`): what the poll's records meant,
+/// and what the salon's cadence needs to know of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FilterOutcome {
     pub scheduled: usize,
     pub skipped: usize,
     pub ignored: usize,
+    /// Bookings created or changed: records that opened or closed a notice.
+    pub news: usize,
+    /// With proving polls, the earliest notice falling due after the poll and
+    /// within its reach: the salon's next poll comes then to prove it.
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 /// The daemon → Poller: a reload changed the running config (companies added or
@@ -58,6 +68,16 @@ pub struct Refill;
 pub struct Schedule {
     pub id: NotificationId,
     pub due_at: DateTime<Utc>,
+}
+
+/// Filter → Delay: a poll proved these notices current (each had fallen due since
+/// the poll before): one waiting for that proof is carried out now, and one being
+/// carried out right now is brought back as soon as it is answered, whatever it
+/// was told to wait for.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Proven {
+    pub ids: Vec<NotificationId>,
 }
 
 /// Delay → Notifier: its time has come. The reply is the retry arrow back.

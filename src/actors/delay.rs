@@ -11,7 +11,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use crate::domain::NotificationId;
-use crate::messages::{ActorFailure, Due, DueOutcome, Refill, Schedule};
+use crate::messages::{ActorFailure, Due, DueOutcome, Proven, Refill, Schedule};
 use crate::panic_guard::{self, Guarded};
 use crate::shared::Shared;
 use crate::store;
@@ -27,6 +27,9 @@ pub struct DelayActor {
     due: HashMap<NotificationId, DateTime<Utc>>,
     heap: BinaryHeap<Reverse<(DateTime<Utc>, NotificationId)>>,
     timer: Option<SpawnHandle>,
+    /// The rows handed to the notifier and not yet answered, each with whether a
+    /// poll proved it meanwhile (`Proven`): then it comes back at once.
+    fired: HashMap<NotificationId, bool>,
 }
 
 impl DelayActor {
@@ -37,6 +40,7 @@ impl DelayActor {
             due: HashMap::new(),
             heap: BinaryHeap::new(),
             timer: None,
+            fired: HashMap::new(),
         }
     }
 
@@ -87,6 +91,7 @@ impl DelayActor {
                 continue;
             }
             self.due.remove(&id);
+            self.fired.insert(id, false);
             // A plain task, not an actor future: actix polls every future an actor
             // holds each time the actor wakes, so one per row in flight made each new
             // row cost in proportion to the backlog.
@@ -115,8 +120,12 @@ impl Handler<Answered> for DelayActor {
 
     fn handle(&mut self, msg: Answered, ctx: &mut Context<Self>) {
         let id = msg.id;
+        let proven = self.fired.remove(&id).unwrap_or(false);
         match msg.reply {
             Ok(Ok(DueOutcome::Done)) => {}
+            // Proven while it was out: it looks again now (a row told to wait for
+            // something else finds its own due time in the table).
+            Ok(Ok(DueOutcome::RetryAt(_))) if proven => self.schedule(id, Utc::now(), ctx),
             Ok(Ok(DueOutcome::RetryAt(at))) => self.schedule(id, at, ctx),
             Ok(Ok(DueOutcome::Opened(rows))) => {
                 for (opened, at) in rows {
@@ -183,6 +192,7 @@ impl Supervised for DelayActor {
         self.due.clear();
         self.heap.clear();
         self.timer = None;
+        self.fired.clear();
         self.shared.supervision.restarted(NAME);
     }
 }
@@ -205,6 +215,23 @@ impl Handler<Schedule> for DelayActor {
         if panic_guard::or_restart::<Self, _, _>(ctx, &self.shared.logger, "delay", struck).is_ok()
         {
             self.schedule(msg.id, msg.due_at, ctx);
+        }
+    }
+}
+
+impl Handler<Proven> for DelayActor {
+    type Result = ();
+
+    /// Only rows already waiting here or out at the notifier: a row is never handed
+    /// out twice at once, and one not timed here has nothing to wait for.
+    fn handle(&mut self, msg: Proven, ctx: &mut Context<Self>) {
+        let now = Utc::now();
+        for id in msg.ids {
+            if let Some(proven) = self.fired.get_mut(&id) {
+                *proven = true;
+            } else if self.due.contains_key(&id) {
+                self.schedule(id, now, ctx);
+            }
         }
     }
 }

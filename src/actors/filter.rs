@@ -4,7 +4,7 @@ use actix::prelude::*;
 
 use crate::domain::{NotificationId, RecordId, Status};
 use crate::lifecycle::{self, Policy, Sighting};
-use crate::messages::{ActorFailure, FilterOutcome, RecordsSeen, Schedule};
+use crate::messages::{ActorFailure, FilterOutcome, Proven, RecordsSeen, Schedule};
 use crate::panic_guard::{self, Guarded};
 use crate::shared::Shared;
 use crate::store::{self, Planned, PollCommit, StoreError};
@@ -17,11 +17,20 @@ const NAME: &str = "filter";
 pub struct FilterActor {
     shared: Shared,
     delay: Recipient<Schedule>,
+    proven: Recipient<Proven>,
 }
 
 impl FilterActor {
-    pub fn new(shared: Shared, delay: Recipient<Schedule>) -> FilterActor {
-        FilterActor { shared, delay }
+    pub fn new(
+        shared: Shared,
+        delay: Recipient<Schedule>,
+        proven: Recipient<Proven>,
+    ) -> FilterActor {
+        FilterActor {
+            shared,
+            delay,
+            proven,
+        }
     }
 }
 
@@ -39,6 +48,8 @@ impl Supervised for FilterActor {
 /// What one committed poll produced.
 struct Decided {
     scheduled: Vec<(NotificationId, DateTime<Utc>)>,
+    /// Notices that were waiting for this poll's proof: due now.
+    proven: Vec<NotificationId>,
     /// Each record's plan in a few words, for the log once it is committed.
     decisions: Vec<(RecordId, String)>,
     outcome: FilterOutcome,
@@ -81,6 +92,12 @@ fn commit(
         now: msg.polled_at,
         baselined: msg.baselined,
         phones,
+        // A poll asked after a notice's due time proves it (DESIGN: "On time
+        // without webhooks"): two intervals either side of the poll.
+        proving_within: (msg.next_cursor.is_some() && shared.config.monitor.proving_poll).then(
+            || chrono::Duration::milliseconds(2 * shared.config.monitor.poll_interval_ms as i64),
+        ),
+        poll_every: msg.poll_every,
     };
     let mut decisions = Vec::new();
     let mut outcome = FilterOutcome::default();
@@ -97,6 +114,8 @@ fn commit(
             outcome.skipped += skipped.count();
             if planned.open.is_empty() && planned.close.is_empty() {
                 outcome.ignored += 1;
+            } else {
+                outcome.news += 1;
             }
             decisions.push(Policy::describe(planned));
         }
@@ -114,7 +133,9 @@ fn commit(
     };
     let committed = store::commit_poll(conn, &poll, &ids, decide, replan)?;
     outcome.scheduled = committed.scheduled.len();
+    outcome.next_due = committed.proofs.next_due;
     Ok(Decided {
+        proven: committed.proofs.proven,
         scheduled: committed.scheduled,
         decisions,
         outcome,
@@ -151,7 +172,7 @@ impl Handler<RecordsSeen> for FilterActor {
                 // Not the filter's failure: the poll outlived its lease.
                 return Err(ActorFailure { actor: NAME, reason: lost.to_string() });
             }
-            let Decided { scheduled, decisions, outcome, replanned } =
+            let Decided { scheduled, proven, decisions, outcome, replanned } =
                 panic_guard::or_restart::<Self, _, _>(ctx, &log, "filter: committing a poll", result)
                     .map_err(|reason| ActorFailure { actor: NAME, reason })?;
             for (record, plan) in decisions {
@@ -169,6 +190,9 @@ impl Handler<RecordsSeen> for FilterActor {
             }
             for (id, due_at) in scheduled {
                 act.delay.do_send(Schedule { id, due_at });
+            }
+            if !proven.is_empty() {
+                act.proven.do_send(Proven { ids: proven });
             }
             Ok(outcome)
         })))

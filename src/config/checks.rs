@@ -158,6 +158,31 @@ pub(super) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     whole(d, "a whole number of milliseconds, 0 or more")
 }
 
+/// A share from 0 to 1 (`monitor.spare_budget_share`), whole or not.
+pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    struct Share;
+    impl Visitor<'_> for Share {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number from 0 to 1 (a share; 0 turns it off)")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+    }
+    d.deserialize_f64(Share)
+}
+
 /// A count that must not be zero (requests, attempts, parts).
 pub(super) fn positive_count<'de, D, T>(d: D) -> Result<T, D::Error>
 where

@@ -1,9 +1,10 @@
-//! `[monitor]`: how often YClients is polled, the grace delay, retries.
+//! `[monitor]`: how often YClients is polled (and when a salon is polled sooner:
+//! DESIGN's "On time without webhooks"), the grace delay, retries.
 
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::checks::{ids, millis, positive_count, positive_millis};
+use super::checks::{ids, millis, positive_count, positive_millis, share};
 use super::{positive, time_zone, ConfigError, ConfigErrors};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -13,6 +14,18 @@ pub struct MonitorConfig {
     pub enabled: bool,
     #[serde(default = "poll_interval_ms", deserialize_with = "positive_millis")]
     pub poll_interval_ms: u64,
+    /// The least time between two polls of one salon when it is polled sooner than
+    /// `poll_interval_ms` (a proving poll, or an extra one while it is busy).
+    #[serde(default = "min_poll_interval_ms", deserialize_with = "positive_millis")]
+    pub min_poll_interval_ms: u64,
+    /// Of the YClients budget the configured polls leave free, the share that extra
+    /// polls of busy salons may take (0: none).
+    #[serde(default = "spare_budget_share", deserialize_with = "share")]
+    pub spare_budget_share: f64,
+    /// A salon with a notice falling due unproven is polled at the due time (off:
+    /// the notice waits for the next poll, or a re-read a spare slot allows).
+    #[serde(default = "yes")]
+    pub proving_poll: bool,
     #[serde(default = "notification_delay_ms", deserialize_with = "millis")]
     pub notification_delay_ms: u64,
     #[serde(default = "yes")]
@@ -49,6 +62,12 @@ fn yes() -> bool {
 fn poll_interval_ms() -> u64 {
     60_000
 }
+fn min_poll_interval_ms() -> u64 {
+    5_000
+}
+fn spare_budget_share() -> f64 {
+    0.5
+}
 fn notification_delay_ms() -> u64 {
     30_000
 }
@@ -72,6 +91,10 @@ impl MonitorConfig {
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut problems = ConfigErrors::default();
         problems.check(positive("monitor.poll_interval_ms", self.poll_interval_ms));
+        problems.check(positive(
+            "monitor.min_poll_interval_ms",
+            self.min_poll_interval_ms,
+        ));
         problems.check(positive("monitor.retry_initial_ms", self.retry_initial_ms));
         if self.retry_max_ms < self.retry_initial_ms {
             problems.push(ConfigError::new(

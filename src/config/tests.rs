@@ -31,6 +31,9 @@ fn a_minimal_config_takes_the_defaults() {
     assert_eq!(c.monitor.poll_interval_ms, 60_000);
     assert_eq!(c.monitor.notification_delay_ms, 30_000);
     assert!(c.monitor.skip_online);
+    assert_eq!(c.monitor.min_poll_interval_ms, 5_000);
+    assert_eq!(c.monitor.spare_budget_share, 0.5);
+    assert!(c.monitor.proving_poll);
     assert_eq!(c.supervisor.max_restarts, 5);
     assert_eq!(
         *c.database_location(),
@@ -114,6 +117,27 @@ fn errors_name_the_key() {
         (
             MINIMAL.replace("[whatsapp]", "[monitor]\npoll_intervall_ms = 5\n[whatsapp]"),
             "monitor",
+        ),
+        (
+            MINIMAL.replace(
+                "[whatsapp]",
+                "[monitor]\nspare_budget_share = 1.5\n[whatsapp]",
+            ),
+            "monitor.spare_budget_share",
+        ),
+        (
+            MINIMAL.replace(
+                "[whatsapp]",
+                "[monitor]\nmin_poll_interval_ms = 0\n[whatsapp]",
+            ),
+            "monitor.min_poll_interval_ms",
+        ),
+        (
+            MINIMAL.replace(
+                "[whatsapp]",
+                "[monitor]\nproving_poll = \"yes\"\n[whatsapp]",
+            ),
+            "monitor.proving_poll",
         ),
         (
             MINIMAL.replace("provider = \"log\"", "provider = \"telegram\""),

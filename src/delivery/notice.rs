@@ -48,20 +48,26 @@ pub(super) async fn deliver(job: &Job<'_>, now: DateTime<Utc>) -> Result<Deliver
     };
     let fresh = match shared.policy.source(row.due_at(), proof, now) {
         Source::Stored => stored,
+        // The salon's poll at the due time proves it, and its commit wakes the row.
+        // Not written to the row: its `due_at` is what the proof is measured against.
+        Source::WaitForPoll(at) => {
+            slog::debug!(log, "notifier: waiting for the proving poll"; "until" => %at);
+            return Ok(Delivery::retry_at(at));
+        }
         // A re-read only if the budget has room to spare right now; else the next
-        // poll proves the booking. Not written to the row: its `due_at` is what the
-        // proof is measured against.
-        Source::WaitForPoll(at) => match clients.yclients.record_if_spare(company, record_id).await
-        {
-            Some(Ok(fresh)) => {
-                shared.metrics.reread();
-                fresh
+        // poll proves the booking.
+        Source::RereadIfSpare(at) => {
+            match clients.yclients.record_if_spare(company, record_id).await {
+                Some(Ok(fresh)) => {
+                    shared.metrics.reread();
+                    fresh
+                }
+                Some(Err(_)) | None => {
+                    slog::debug!(log, "notifier: waiting for the next poll to prove the booking current"; "until" => %at);
+                    return Ok(Delivery::retry_at(at));
+                }
             }
-            Some(Err(_)) | None => {
-                slog::debug!(log, "notifier: waiting for the next poll to prove the booking current"; "until" => %at);
-                return Ok(Delivery::retry_at(at));
-            }
-        },
+        }
         Source::Reread => match clients.yclients.record(company, record_id).await {
             Ok(fresh) => {
                 shared.metrics.reread();

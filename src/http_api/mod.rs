@@ -155,6 +155,10 @@ async fn metrics(state: State) -> HttpResponse {
         yclients_requests: state.limiter.requests(),
         rate_limit_waits: state.limiter.waits(),
         budget_in_use: state.limiter.budget_in_use(),
+        spare_polls_per_minute: crate::budget::spare_polls_per_minute(
+            &config,
+            leases_held as usize,
+        ),
         actor_restarts: state.supervision.restarts(),
         leases_held,
         fair_share,

@@ -32,6 +32,7 @@ pub struct Policy {
     delay: chrono::Duration,
     poll_interval: chrono::Duration,
     polling: bool,
+    proving_poll: bool,
     notifications: NotificationsConfig,
 }
 
@@ -97,8 +98,12 @@ pub enum Source {
     Stored,
     /// Nothing proves it: ask YClients (one request).
     Reread,
-    /// The next poll will prove it soon, for no extra request.
+    /// The salon's poll at the due time will prove it, for no extra request, and
+    /// wake it; at the latest, look again then.
     WaitForPoll(DateTime<Utc>),
+    /// Without proving polls (`monitor.proving_poll = false`): a re-read if the
+    /// budget has a spare slot right now, else wait for the next poll, until then.
+    RereadIfSpare(DateTime<Utc>),
 }
 
 impl Policy {
@@ -110,6 +115,7 @@ impl Policy {
             delay: chrono::Duration::milliseconds(monitor.notification_delay_ms as i64),
             poll_interval: chrono::Duration::milliseconds(monitor.poll_interval_ms as i64),
             polling: monitor.enabled,
+            proving_poll: monitor.proving_poll,
             notifications: config.notifications.clone(),
         }
     }

@@ -166,10 +166,11 @@ impl Policy {
     /// Whether a due notice needs a re-read. A poll asked after `due_at` proves the
     /// stored booking current (it would have brought any change since), and so does
     /// a webhook about the booking. Short of that, a booking that webhooks bring is
-    /// re-read at once; otherwise the notice waits for the next poll, which costs no
-    /// request (the notifier may still re-read at once if YClients' budget has a
-    /// spare slot right now: `RateLimiter::try_take_spare`). Late polls (two
-    /// intervals) or polling off: re-read.
+    /// re-read at once; otherwise the notice waits for the poll that proves it,
+    /// which costs no request: with `monitor.proving_poll` that poll comes at the
+    /// due time and wakes the notice (`WaitForPoll`); without, it is the next one,
+    /// unless YClients' budget has a spare slot right now (`RereadIfSpare`). Late
+    /// polls (two intervals) or polling off: re-read.
     pub fn source(&self, due_at: DateTime<Utc>, proof: Proof, now: DateTime<Utc>) -> Source {
         if !proof.stored {
             return Source::Reread;
@@ -192,7 +193,12 @@ impl Policy {
         let margin = (self.poll_interval / 4).min(chrono::Duration::seconds(5));
         let next_poll = polled_at + self.poll_interval + margin;
         let soonest = now + chrono::Duration::milliseconds(20);
-        Source::WaitForPoll(next_poll.max(soonest).min(give_up.max(soonest)))
+        let until = next_poll.max(soonest).min(give_up.max(soonest));
+        if self.proving_poll {
+            Source::WaitForPoll(until)
+        } else {
+            Source::RereadIfSpare(until)
+        }
     }
 }
 

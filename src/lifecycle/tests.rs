@@ -6,12 +6,16 @@ use serde_json::json;
 const NOW: &str = "2026-11-25T07:00:30Z";
 
 fn policy(extra: &str) -> Policy {
+    Policy::new(&config(extra))
+}
+
+fn config(extra: &str) -> Config {
     let text = format!(
         "[database]\nurl = \"sqlite://x.db\"\n[yclients]\npartner_token = \"p\"\nuser_token = \"u\"\n\
          [[companies]]\nid = 1\n[monitor]\nbot_user_ids = [555]\nnotification_delay_ms = 30000\n\
          [whatsapp]\nprovider = \"log\"\n{extra}"
     );
-    Policy::new(&Config::parse(&text, &|_| None).unwrap())
+    Config::parse(&text, &|_| None).unwrap()
 }
 
 fn record(extra: serde_json::Value) -> Record {
@@ -400,6 +404,14 @@ fn a_poll_after_the_due_time_spares_the_reread() {
     assert_eq!(
         p.source(due, polled(before), due + chrono::Duration::minutes(3)),
         Source::Reread
+    );
+    // The old scheduling: a spare slot may buy the proof.
+    let mut config = config("");
+    config.monitor.proving_poll = false;
+    let old = Policy::new(&config);
+    assert_eq!(
+        old.source(due, polled(before), due),
+        Source::RereadIfSpare(due + chrono::Duration::seconds(55))
     );
 }
 

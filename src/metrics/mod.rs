@@ -38,7 +38,7 @@ impl Default for Metrics {
 
 #[derive(Default)]
 struct Inner {
-    polls: BTreeMap<(i64, &'static str), u64>,
+    polls: BTreeMap<(i64, &'static str, &'static str), u64>,
     records_seen: BTreeMap<i64, u64>,
     sends: BTreeMap<(Kind, &'static str), u64>,
     lateness: BTreeMap<Kind, Histogram>,
@@ -71,6 +71,8 @@ pub struct Snapshot {
     pub rate_limit_waits: u64,
     /// The share of YClients' per-minute budget the last minute's requests used.
     pub budget_in_use: f64,
+    /// Extra polls a minute busy salons may take (`budget::spare_polls_per_minute`).
+    pub spare_polls_per_minute: f64,
     pub actor_restarts: u64,
     pub leases_held: u64,
     /// Other live instances whose settings differ from this one's.
@@ -90,10 +92,17 @@ pub struct Snapshot {
 }
 
 impl Metrics {
-    /// One poll of a company ended with `outcome` (`ok`, or the failure's kind).
-    pub fn poll(&self, company: CompanyId, outcome: &'static str, records: usize) {
+    /// One poll of a company, made for `reason` (`scheduled`, `proving`, `active`:
+    /// `cadence::Reason`), ended with `outcome` (`ok`, or the failure's kind).
+    pub fn poll(
+        &self,
+        company: CompanyId,
+        outcome: &'static str,
+        reason: &'static str,
+        records: usize,
+    ) {
         let mut m = self.inner.lock().expect("metrics lock");
-        *m.polls.entry((company.0, outcome)).or_default() += 1;
+        *m.polls.entry((company.0, outcome, reason)).or_default() += 1;
         *m.records_seen.entry(company.0).or_default() += records as u64;
     }
 

@@ -15,10 +15,11 @@ impl Metrics {
         family(
             &mut out,
             ("booking_monitor_polls_total", "counter"),
-            "Polls of YClients, by company and outcome.",
-            m.polls.iter().map(|((company, outcome), n)| {
+            "Polls of YClients, by company, outcome and why the salon was polled then: \
+             its interval (scheduled), a notice falling due (proving), recent bookings (active).",
+            m.polls.iter().map(|((company, outcome, reason), n)| {
                 (
-                    format!("company_id=\"{company}\",outcome=\"{outcome}\""),
+                    format!("company_id=\"{company}\",outcome=\"{outcome}\",reason=\"{reason}\""),
                     *n as f64,
                 )
             }),
@@ -262,6 +263,13 @@ impl Metrics {
                 snapshot.budget_in_use,
             ),
             (
+                "booking_monitor_spare_polls_per_minute",
+                "Extra polls a minute that salons with recent bookings may take: \
+                 monitor.spare_budget_share of the budget the configured polls leave free \
+                 (polls_total{reason=\"active\"} counts those made).",
+                snapshot.spare_polls_per_minute,
+            ),
+            (
                 "booking_monitor_leases_fair_share",
                 "Companies this instance should hold: the companies divided among the live \
                  instances (every configured one on SQLite).",
@@ -371,6 +379,7 @@ mod tests {
     fn the_share_the_budget_and_the_interval_are_gauges() {
         let text = Metrics::default().render(&Snapshot {
             budget_in_use: 0.25,
+            spare_polls_per_minute: 99.5,
             leases_held: 2,
             fair_share: 3,
             companies: 5,
@@ -379,6 +388,7 @@ mod tests {
         });
         for (series, value) in [
             ("booking_monitor_yclients_budget_in_use_ratio", "0.25"),
+            ("booking_monitor_spare_polls_per_minute", "99.5"),
             ("booking_monitor_leases_held", "2"),
             ("booking_monitor_leases_fair_share", "3"),
             ("booking_monitor_companies", "5"),

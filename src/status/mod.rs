@@ -77,6 +77,9 @@ pub struct CompanyReport {
     /// The salon's name where known: the config's `name`, or what the daemon fetched.
     pub name: Option<String>,
     pub last_poll_at: Option<DateTime<Utc>>,
+    /// How often it is polled now: `monitor.poll_interval_ms`, or less while its
+    /// bookings are busy (as of its last poll).
+    pub poll_interval_ms: u64,
     /// `ok`, `failing` or `never` (not polled successfully yet).
     pub last_poll: &'static str,
     pub last_error: Option<String>,
@@ -143,6 +146,9 @@ pub fn companies(conn: &mut Conn, config: &Config) -> Result<Vec<CompanyReport>,
                 company_id: c.id,
                 name: c.name.clone(),
                 last_poll_at: state.and_then(|s| s.last_poll_at).map(|t| t.and_utc()),
+                poll_interval_ms: state
+                    .and_then(|s| s.poll_every_ms)
+                    .map_or(config.monitor.poll_interval_ms, |ms| ms as u64),
                 last_poll: match state {
                     Some(s) if s.last_poll_error.is_some() => "failing",
                     Some(s) if s.ever_succeeded() => "ok",

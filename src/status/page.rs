@@ -25,12 +25,14 @@ pub fn render_html(report: &Report) -> String {
                 "ok",
                 match c.last_webhook_at {
                     Some(at) => format!(
-                        "записи читаются, последняя проверка {}, последнее событие от YClients {}",
+                        "записи читаются каждые {} с, последняя проверка {}, последнее событие от YClients {}",
+                        every(c.poll_interval_ms),
                         ago(c.last_poll_at),
                         ago(Some(at))
                     ),
                     None => format!(
-                        "записи читаются, последняя проверка {}",
+                        "записи читаются каждые {} с, последняя проверка {}",
+                        every(c.poll_interval_ms),
                         ago(c.last_poll_at)
                     ),
                 },
@@ -197,6 +199,11 @@ fn replies_section(out: &mut String, report: &Report) {
         );
     }
     out.push_str("</ul>\n");
+}
+
+/// Seconds with a decimal comma: `60`, `2,5`.
+fn every(ms: u64) -> String {
+    (ms as f64 / 1000.0).to_string().replace('.', ",")
 }
 
 fn ago(t: Option<DateTime<Utc>>) -> String {

@@ -35,11 +35,12 @@ pub fn render_text(report: &Report) -> String {
         let tz = report.zone_of(c.company_id);
         let _ = writeln!(
             out,
-            "  {:<10} last poll {:<8} at {:<24} cursor {}{}{}",
+            "  {:<10} last poll {:<8} at {:<24} cursor {}  every {}{}{}",
             c.company_id,
             c.last_poll,
             when(c.last_poll_at, tz),
             when(c.cursor, tz),
+            seconds(c.poll_interval_ms),
             match c.last_webhook_at {
                 Some(at) => format!(
                     "  last webhook {} ({} in all)",
@@ -155,4 +156,9 @@ pub(crate) fn when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
             .to_string()
     })
     .unwrap_or_else(|| "-".into())
+}
+
+/// `60 s`, `2.5 s`: how often something happens.
+fn seconds(ms: u64) -> String {
+    format!("{} s", ms as f64 / 1000.0)
 }

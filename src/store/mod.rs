@@ -17,6 +17,7 @@ mod optouts;
 mod outbox;
 mod plans;
 mod poll;
+mod proving;
 mod push;
 mod replan;
 mod replies;
@@ -41,6 +42,7 @@ pub use optouts::{is_opted_out, opt_in, opt_out, opted_out_of_any, optouts, OptO
 pub use outbox::*;
 pub use plans::{Known, NewNotification, OpenNotice, Planned};
 pub use poll::*;
+pub use proving::Proofs;
 pub use push::{
     count_deliveries, deliveries, note_webhook, record_delivery, webhook_receipts, DeliveryUpdate,
     Effects, Recorded,

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::plans::{apply, known, Known, Planned};
+use super::proving::Proofs;
 use super::replan::Replanned;
 use super::schema::poll_cursors;
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
@@ -168,6 +169,11 @@ pub struct PollCommit {
     /// Each record's client phone (digits), where it has one: a forgotten
     /// phone's booking is recognised by it and not stored.
     pub phones: Vec<(RecordId, String)>,
+    /// With proving polls: how far back and ahead of the poll its proofs reach
+    /// (`Committed::proofs`).
+    pub proving_within: Option<chrono::Duration>,
+    /// How often the company is polled now, for `status`.
+    pub poll_every: Option<std::time::Duration>,
 }
 
 /// What a committed poll (or webhook) left to do, and what it replanned.
@@ -176,6 +182,8 @@ pub struct Committed {
     /// Rows now pending and new to the delay actor, with their due time.
     pub scheduled: Vec<(NotificationId, DateTime<Utc>)>,
     pub replanned: Option<Replanned>,
+    /// A poll's proofs, with proving polls.
+    pub proofs: Proofs,
 }
 
 /// The filter's decisions and the company's new cursor, in one transaction: either
@@ -226,6 +234,19 @@ pub fn commit_poll(
             super::note_webhook(conn, company, now)?;
             return Ok(committed);
         };
+        if let Some(within) = poll.proving_within {
+            // Each notice is woken once: by the first poll asked after its due time.
+            let before = proven_at(conn, company)?;
+            let since = before.map_or(poll.asked_at - within, |b| b.max(poll.asked_at - within));
+            committed.proofs = super::proving::proofs(
+                conn,
+                company,
+                since,
+                poll.asked_at,
+                poll.asked_at + within,
+            )?;
+        }
+        let poll_every = poll.poll_every.map(|d| d.as_millis() as i64);
         let upsert = diesel::insert_into(poll_cursors::table)
             .values((
                 poll_cursors::company_id.eq(company.0),
@@ -235,6 +256,7 @@ pub fn commit_poll(
                 poll_cursors::last_poll_at.eq(db_time(now)),
                 poll_cursors::proven_at.eq(db_time(poll.asked_at)),
                 poll_cursors::planned_with.eq(&poll.planned_with),
+                poll_cursors::poll_every_ms.eq(poll_every),
             ))
             .on_conflict(poll_cursors::company_id)
             .do_update()
@@ -248,6 +270,7 @@ pub fn commit_poll(
                 poll_cursors::last_poll_error.eq(None::<String>),
                 poll_cursors::proven_at.eq(db_time(poll.asked_at)),
                 poll_cursors::planned_with.eq(&poll.planned_with),
+                poll_cursors::poll_every_ms.eq(poll_every),
             ));
         each_backend!(conn, |c| upsert.execute(c))?;
         if poll.baselined {
@@ -272,6 +295,8 @@ pub struct PollState {
     pub baseline_at: Option<NaiveDateTime>,
     /// The lifecycle settings its notices were planned with.
     pub planned_with: Option<String>,
+    /// How often it was polled at its last poll (ms): its interval, or less while busy.
+    pub poll_every_ms: Option<i64>,
 }
 
 impl PollState {

@@ -66,6 +66,7 @@ diesel::table! {
         proven_at -> Nullable<Timestamp>,
         baseline_at -> Nullable<Timestamp>,
         planned_with -> Nullable<Text>,
+        poll_every_ms -> Nullable<BigInt>,
     }
 }
 

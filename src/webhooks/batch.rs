@@ -181,6 +181,7 @@ async fn commit(
         monitoring_began: now,
         yclients_ahead_by: chrono::Duration::zero(),
         timezone: salons.known(company).timezone,
+        poll_every: None,
     };
     match filter.send(seen).await {
         Ok(Ok(_)) => Committed::Yes,

@@ -458,6 +458,8 @@ fn due_rows(conn: &mut store::Conn, n: i64) -> Result<Vec<NotificationId>, store
         now,
         baselined: false,
         phones: Vec::new(),
+        proving_within: None,
+        poll_every: None,
     };
     let committed = store::commit_poll(conn, &poll, &records, |_| Ok(planned), |_| Ok(Vec::new()))?;
     Ok(committed.scheduled.into_iter().map(|(id, _)| id).collect())

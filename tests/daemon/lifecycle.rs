@@ -500,6 +500,8 @@ async fn a_database_from_before_the_lifecycle_reads_its_baseline_once() {
         now,
         baselined: false,
         phones: Vec::new(),
+        proving_within: None,
+        poll_every: None,
     };
     app.db
         .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new()), |_| Ok(Vec::new())))

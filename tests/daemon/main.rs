@@ -26,6 +26,7 @@ mod limits;
 mod monitoring;
 mod monitoring_start;
 mod notifications;
+mod ontime;
 mod operations;
 mod optout;
 mod paths;

@@ -184,6 +184,8 @@ async fn an_upgraded_database_keeps_when_its_salons_began_to_be_monitored() {
         now,
         baselined: true,
         phones: Vec::new(),
+        proving_within: None,
+        poll_every: None,
     };
     app.db
         .run(move |c| store::commit_poll(c, &poll, &[], |_| Ok(Vec::new()), |_| Ok(Vec::new())))

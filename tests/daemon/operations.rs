@@ -196,7 +196,9 @@ async fn metrics_parse_and_move_when_a_booking_is_sent() {
     let (_, after) = get(&format!("{}/metrics", app.http_url())).await;
     let after = parse_prometheus(&after);
 
-    let polls = format!("booking_monitor_polls_total{{company_id=\"{COMPANY}\",outcome=\"ok\"}}");
+    let polls = format!(
+        "booking_monitor_polls_total{{company_id=\"{COMPANY}\",outcome=\"ok\",reason=\"scheduled\"}}"
+    );
     assert!(sample(&after, &polls) > sample(&before, &polls));
     assert_eq!(
         sample(

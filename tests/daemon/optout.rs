@@ -538,6 +538,8 @@ async fn a_claim_gives_way_to_a_stop_committed_before_it() {
                 now: Utc::now(),
                 baselined: false,
                 phones: Vec::new(),
+                proving_within: None,
+                poll_every: None,
             };
             let pending = store::NewNotification {
                 kind: Kind::Created,

@@ -1,0 +1,1 @@
+ALTER TABLE poll_cursors DROP COLUMN poll_every_ms;
