@@ -30,30 +30,49 @@ use support::{secs, start_sim, Report, Running, DB_FILE};
 
 const POLL_MS: u64 = 500;
 const DELAY_MS: u64 = 1_000;
-const PACE: Duration = Duration::from_millis(500);
+const PACE: Duration = Duration::from_millis(250);
 /// The stream goes on this long after the purge's end.
 const AFTER: Duration = Duration::from_secs(10);
 /// The most the stream waits for the purge to end.
 const PATIENCE: Duration = Duration::from_secs(600);
 
 /// What the purge logged.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Purge {
     took_ms: u64,
-    /// `bookings: 21900, notifications: …` as logged.
+    /// `bookings 21900, notifications …` as logged.
     rows: String,
-    /// When the bench saw the line, since the stream began.
-    seen_at: Duration,
+    /// When it ended (the log line's time).
+    ended: DateTime<Utc>,
+}
+
+/// The purge's time, from the daemon's spawn.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: chrono::Duration,
+    to: chrono::Duration,
 }
 
 struct Run {
     made: Vec<Made>,
     late: Lateness,
-    /// The stream's start (the first poll seen).
-    began: DateTime<Utc>,
+    /// When the daemon was spawned.
+    spawned: DateTime<Utc>,
     purge: Option<Purge>,
     bytes_before: u64,
     bytes_after: u64,
+}
+
+impl Run {
+    /// The purge's time, when this run purged.
+    fn window(&self) -> Option<Window> {
+        let p = self.purge.as_ref()?;
+        let to = p.ended - self.spawned;
+        Some(Window {
+            from: to - chrono::Duration::milliseconds(p.took_ms as i64),
+            to,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -74,11 +93,11 @@ fn main() -> ExitCode {
             format!("written through the store on a simulated clock in {}; every visit more than 180 days ago", secs(took)),
         );
         actix_rt::System::new().block_on(async {
-            let mut on_window = None;
+            let mut window = None;
             for keep in ["180d", "off"] {
-                let result = run(&seeded, keep, on_window).await;
+                let result = run(&seeded, keep, window).await;
                 if let Ok(r) = &result {
-                    on_window = on_window.or(r.purge.as_ref().map(|p| p.seen_at));
+                    window = window.or(r.window());
                 }
                 runs.push((keep, result));
             }
@@ -89,8 +108,8 @@ fn main() -> ExitCode {
     for (keep, result) in runs {
         let l = format!("[retention {keep}]");
         if let Some(r) = report.figures(result, |e| format!("{l} {e}")) {
-            window = window.or(r.purge.as_ref().map(|p| (r.began, p.clone())));
-            describe(&mut report, &l, &r, window.as_ref());
+            window = window.or(r.window());
+            describe(&mut report, &l, &r, window);
         }
     }
     let support::Machine { cores, rustc, cpu } = support::Machine::read();
@@ -126,11 +145,7 @@ fn seed(path: &std::path::Path, days: u32) -> Result<Duration, String> {
     Ok(began.elapsed())
 }
 
-async fn run(
-    seeded: &std::path::Path,
-    keep: &str,
-    on_window: Option<Duration>,
-) -> Result<Run, String> {
+async fn run(seeded: &std::path::Path, keep: &str, window: Option<Window>) -> Result<Run, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
     let file = dir.path().join(DB_FILE);
     std::fs::copy(seeded, &file).map_err(|e| format!("copying the seeded database: {e}"))?;
@@ -138,14 +153,16 @@ async fn run(
     let sim = start_sim(&[COMPANY]).await?;
     let parts = ConfigParts {
         monitor: support::monitor(POLL_MS, DELAY_MS),
+        // JSON: the purge's line says when it ended, to the millisecond.
         tables: format!(
-            "{}\n[retention]\nkeep_after_visit = \"{keep}\"\n",
+            "{}\n[retention]\nkeep_after_visit = \"{keep}\"\n\n[log]\nformat = \"json\"\n",
             year::TABLES
         ),
         ..ConfigParts::default()
     };
+    let spawned = Utc::now();
     let mut daemon = Running::spawn_in(dir, &sim, None, &[COMPANY], &parts)?;
-    let result = measure(&sim, &mut daemon, keep != "off", on_window).await;
+    let result = measure(&sim, &mut daemon, keep != "off", window).await;
     let (mut r, stopped) = daemon.finish(&sim, result).await?;
     if !stopped.ok() {
         return Err(format!(
@@ -154,88 +171,82 @@ async fn run(
         ));
     }
     let after = year::sqlite_bytes(&daemon.db_path());
+    r.spawned = spawned;
     r.bytes_before = bytes_before.0 + bytes_before.1;
     r.bytes_after = after.0 + after.1;
     Ok(r)
 }
 
+/// The stream from the spawn on (the purge begins at the start): until the purge
+/// has ended and `AFTER` more, or the other run's purge window and `AFTER`.
 async fn measure(
     sim: &booking_monitor::simulator::Simulator,
     daemon: &mut Running,
     purging: bool,
-    on_window: Option<Duration>,
+    window: Option<Window>,
 ) -> Result<Run, String> {
-    daemon
-        .expect_world(sim, Duration::from_secs(60), "the first poll", |w| {
-            w.requests
-                .iter()
-                .any(|r| r.query.contains("changed_after"))
-                .then_some(())
-        })
-        .await?;
-    let began = Utc::now();
     let mut purge: Option<Purge> = None;
     let made = stream::make(sim, daemon, COMPANY, "915", PACE, |d, elapsed| {
         if purging && purge.is_none() {
-            purge = logged_purge(&d.log_text()).map(|(took_ms, rows)| Purge {
-                took_ms,
-                rows,
-                seen_at: elapsed,
-            });
+            purge = logged_purge(&d.log_text());
         }
-        match (purging, &purge, on_window) {
-            (true, Some(p), _) => elapsed < p.seen_at + AFTER,
+        let to = |w: Window| w.to.to_std().unwrap_or_default();
+        match (purging, &purge, window) {
+            (true, Some(_), _) => purge_ended_for(d) < AFTER,
             (true, None, _) => elapsed < PATIENCE,
-            (false, _, Some(w)) => elapsed < w + AFTER,
+            (false, _, Some(w)) => elapsed < to(w) + AFTER,
             (false, _, None) => elapsed < AFTER * 3,
         }
     })
     .await?;
-    let late = stream::lateness(
-        sim,
-        daemon,
-        &made,
-        DELAY_MS,
-        Duration::from_secs(120),
-        Duration::from_millis(2 * POLL_MS + DELAY_MS),
-    )
-    .await?;
+    let settle = Duration::from_millis(2 * POLL_MS + DELAY_MS);
+    let patience = Duration::from_secs(120);
+    let late = stream::lateness(sim, daemon, &made, DELAY_MS, patience, settle).await?;
     Ok(Run {
         made,
         late,
-        began,
+        spawned: Utc::now(),
         purge,
         bytes_before: 0,
         bytes_after: 0,
     })
 }
 
-/// `took_ms` and the rows of the purge's log line, once it is there.
-fn logged_purge(log: &str) -> Option<(u64, String)> {
-    let line = log.lines().find(|l| l.contains("retention: purged"))?;
-    let field = |name: &str| -> Option<String> {
-        let rest = &line[line.find(&format!("{name}: "))? + name.len() + 2..];
-        Some(rest.split([',', ' ']).next()?.to_string())
-    };
-    let took = field("took_ms")?.parse().ok()?;
-    let rows = ["bookings", "notifications", "deliveries", "replies"]
-        .iter()
-        .filter_map(|k| Some(format!("{k} {}", field(k)?)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Some((took, rows))
+/// How long ago the purge's line was written.
+fn purge_ended_for(d: &Running) -> Duration {
+    logged_purge(&d.log_text())
+        .and_then(|p| (Utc::now() - p.ended).to_std().ok())
+        .unwrap_or_default()
 }
 
-fn describe(report: &mut Report, l: &str, r: &Run, window: Option<&(DateTime<Utc>, Purge)>) {
-    // The purge's time as the stream saw it: from its log line back by took_ms.
+/// The purge's line in the daemon's JSON log, once it is there.
+fn logged_purge(log: &str) -> Option<Purge> {
+    let line: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| {
+            v["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("retention: purged"))
+        })?;
+    let rows = ["bookings", "notifications", "deliveries", "replies"]
+        .iter()
+        .map(|k| format!("{k} {}", line[*k]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Purge {
+        took_ms: line["took_ms"].as_u64()?,
+        rows,
+        ended: line["ts"].as_str()?.parse().ok()?,
+    })
+}
+
+fn describe(report: &mut Report, l: &str, r: &Run, window: Option<Window>) {
+    // Due while the purge ran (the other run: in the same time from its spawn).
     let during = |i: usize| -> bool {
-        let Some((began, p)) = window else {
-            return false;
-        };
+        let Some(w) = window else { return false };
         let due = r.made[i].created + chrono::Duration::milliseconds(DELAY_MS as i64);
-        let end = *began + chrono::Duration::from_std(p.seen_at).unwrap_or_default();
-        let start = end - chrono::Duration::milliseconds(p.took_ms as i64);
-        due >= start && due <= end
+        due >= r.spawned + w.from && due <= r.spawned + w.to
     };
     if let Some(p) = &r.purge {
         report.row(

@@ -352,12 +352,14 @@ fn set_visit(json: &mut Value, visit: DateTime<Utc>, tz: Tz) {
     json["datetime"] = json!(local.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
 }
 
-/// `synchronous = OFF` on this connection: the simulation's commits skip the
-/// `fsync` (a year takes minutes, not hours); it changes no page of the file.
+/// Commits that skip the `fsync` (SQLite's `synchronous = OFF`, PostgreSQL's
+/// `synchronous_commit = off`) on this connection: a year takes minutes, not
+/// hours; no page of the database differs.
 pub fn fast(conn: &mut Conn) -> std::result::Result<(), StoreError> {
     use diesel::connection::SimpleConnection;
-    if let Conn::Sqlite(c) = conn {
-        c.batch_execute("PRAGMA synchronous = OFF;")?;
+    match conn {
+        Conn::Sqlite(c) => c.batch_execute("PRAGMA synchronous = OFF;")?,
+        Conn::Postgres(c) => c.batch_execute("SET synchronous_commit = off;")?,
     }
     Ok(())
 }
