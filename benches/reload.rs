@@ -193,6 +193,10 @@ async fn first_poll(s: &Scale) -> Result<Vec<Duration>, String> {
         first_polled(&mut daemon, &sim, COMPANY).await?;
         let mut times = Vec::new();
         for k in 1..all.len() {
+            // A pause first: the last salon's first requests (its baseline among
+            // them) leave YClients' per-second budget to refill, as between two
+            // reloads an operator makes.
+            actix_rt::time::sleep(Duration::from_secs(2)).await;
             daemon.rewrite_config(&sim, &all[..=k], &parts)?;
             let signalled = Instant::now();
             daemon.hangup()?;
