@@ -44,9 +44,8 @@ use std::time::{Duration, Instant};
 use booking_monitor::simulator::{Booking, ConfigParts, Simulator, World};
 use chrono::{DateTime, Days, NaiveTime, Utc};
 use serde_json::Value;
+use support::pg::{postgres_settings, PgDatabase, PG_ENV};
 use support::{percentile, secs, sorted, start_sim, Report, Running, Stopped, BIN, ZONE};
-
-const PG_ENV: &str = "BOOKING_MONITOR_PG_SERVER";
 
 /// Every part: companies polled every second.
 const POLL_MS: u64 = 1_000;
@@ -147,74 +146,6 @@ async fn bench(scale: &Scale, only: &str, server: Option<&str>, report: &mut Rep
             None => skipped(report, "polls"),
         }
     }
-}
-
-// ---------------------------------------------------------------- PostgreSQL
-
-/// A database of the bench's own on the PostgreSQL server, dropped with this value.
-struct PgDatabase {
-    server: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create(server: &str, part: &str) -> Result<PgDatabase, String> {
-        let name = format!("bm_bench_{}_{part}", std::process::id());
-        admin(
-            server,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )?;
-        admin(server, &format!("CREATE DATABASE {name}"))?;
-        Ok(PgDatabase {
-            server: server.to_string(),
-            name,
-        })
-    }
-
-    /// The server's URL with this database in place of its own.
-    fn url(&self) -> String {
-        let (url, query) = match self.server.split_once('?') {
-            Some((url, query)) => (url, format!("?{query}")),
-            None => (self.server.as_str(), String::new()),
-        };
-        let base = url.rsplit_once('/').map(|(base, _)| base).unwrap_or(url);
-        format!("{base}/{}{query}", self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(e) = admin(&self.server, &sql) {
-            eprintln!("cluster bench: {e}");
-        }
-    }
-}
-
-fn pg_connect(server: &str) -> Result<diesel::PgConnection, String> {
-    use diesel::Connection;
-    diesel::PgConnection::establish(server).map_err(|e| format!("{PG_ENV}: cannot connect: {e}"))
-}
-
-fn admin(server: &str, sql: &str) -> Result<(), String> {
-    use diesel::connection::SimpleConnection;
-    pg_connect(server)?
-        .batch_execute(sql)
-        .map_err(|e| format!("{sql}: {e}"))
-}
-
-/// The server's version and durability settings, for the report.
-fn postgres_settings(server: &str) -> String {
-    use diesel::RunQueryDsl;
-    let read = || -> Result<String, String> {
-        let sql = "'PostgreSQL ' || current_setting('server_version') || \
-                   ' (fsync ' || current_setting('fsync') || \
-                   ', synchronous_commit ' || current_setting('synchronous_commit') || ')'";
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(sql))
-            .get_result::<String>(&mut pg_connect(server)?)
-            .map_err(|e| e.to_string())
-    };
-    read().unwrap_or_else(|e| format!("PostgreSQL (settings unreadable: {e})"))
 }
 
 // ------------------------------------------------------------ status --json

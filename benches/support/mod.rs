@@ -10,13 +10,19 @@ use std::time::{Duration, Instant};
 use booking_monitor::simulator::{ConfigParts, Simulator, World};
 use booking_monitor::store::{self, Db};
 
+pub mod pg;
+pub mod reload;
+pub mod replies;
+pub mod stream;
+pub mod year;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_booking-monitor");
 /// How long a SIGTERM may take before the daemon is killed and that is reported.
 pub const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(20);
 /// The salons' zone: the reminders follow its calendar.
 pub const ZONE: &str = "Europe/Moscow";
 /// The database's file name in the daemon's directory.
-const DB_FILE: &str = "booking-monitor.db";
+pub const DB_FILE: &str = "booking-monitor.db";
 
 /// `BENCH_QUICK` set (and not `0`): a smoke run.
 pub fn quick() -> bool {
@@ -123,6 +129,17 @@ impl Running {
         parts: &ConfigParts,
     ) -> Result<Running, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+        Running::spawn_in(dir, sim, database_url, companies, parts)
+    }
+
+    /// As `spawn_on`, in `dir` (where a database may already lie, as `DB_FILE`).
+    pub fn spawn_in(
+        dir: tempfile::TempDir,
+        sim: &Simulator,
+        database_url: Option<&str>,
+        companies: &[i64],
+        parts: &ConfigParts,
+    ) -> Result<Running, String> {
         let url = match database_url {
             Some(url) => url.to_string(),
             None => Simulator::sqlite_url(&dir.path().join(DB_FILE)),
@@ -266,7 +283,7 @@ impl Running {
         Ok((value, stopped?))
     }
 
-    fn log_text(&self) -> String {
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

@@ -305,6 +305,97 @@ pub fn vacuum(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs `f` and returns each statement it ran with the steps SQLite plans for
+/// it, as `EXPLAIN QUERY PLAN` words them ("SEARCH notifications USING INDEX …",
+/// "SCAN notifications"): a test holds what runs with every message, or every
+/// hour, to its indexes.
+#[cfg(test)]
+pub(crate) fn plans_of(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<(), StoreError>,
+) -> Vec<(String, Vec<String>)> {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            seen.lock().unwrap().push(query.to_string());
+        }
+    });
+    f(conn).expect("the statements run");
+    conn.set_instrumentation(None::<Box<dyn Instrumentation>>);
+    let AnyConnection::Sqlite(c) = conn else {
+        panic!("plans are SQLite's")
+    };
+    let statements = ran.lock().unwrap().clone();
+    statements
+        .into_iter()
+        .filter_map(|text| {
+            let sql = text.split(" -- binds: ").next()?.trim().to_string();
+            let verb = sql.split_whitespace().next()?.to_uppercase();
+            ["SELECT", "UPDATE", "DELETE", "INSERT"]
+                .contains(&verb.as_str())
+                .then_some(sql)
+        })
+        .map(|sql| {
+            // Parameters left unbound are NULL: the plan does not depend on them.
+            let steps = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<Step>(c)
+                .expect("a plan");
+            (sql, steps.into_iter().map(|s| s.detail).collect())
+        })
+        .collect()
+}
+
+/// The statements of `plans` that read one of `tables` whole: a scan, or a search
+/// by a column of a few values only (a status, a kind), which reads most rows.
+#[cfg(test)]
+pub(crate) fn scans<'a>(plans: &'a [(String, Vec<String>)], tables: &[&str]) -> Vec<&'a str> {
+    let whole = |step: &str| {
+        let mut words = step.split_whitespace();
+        let (verb, table) = (words.next(), words.next());
+        if !table.is_some_and(|t| tables.contains(&t)) {
+            return false;
+        }
+        match verb {
+            Some("SCAN") => true,
+            Some("SEARCH") => {
+                let constraints = step.rsplit_once('(').map_or("", |(_, c)| c);
+                constraints
+                    .trim_end_matches(')')
+                    .split(" AND ")
+                    .all(|c| c.starts_with("status") || c.starts_with("kind"))
+            }
+            _ => false,
+        }
+    };
+    plans
+        .iter()
+        // Diesel's empty `IN` list: SQLite plans a scan it never runs.
+        .filter(|(sql, _)| !sql.ends_with("WHERE (1=0)"))
+        .filter(|(_, steps)| steps.iter().any(|step| whole(step)))
+        .map(|(sql, _)| sql.as_str())
+        .collect()
+}
+
+/// A migrated SQLite file in a temporary directory, for a test of the queries.
+#[cfg(test)]
+pub(crate) fn test_sqlite() -> (tempfile::TempDir, AnyConnection) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("test.db");
+    let conn = SqliteConnection::establish(&path.to_string_lossy()).expect("a SQLite file");
+    let mut conn = AnyConnection::Sqlite(conn);
+    migrate(&mut conn).expect("the migrations run");
+    (dir, conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{deliveries, notifications, webhook_receipts};
 use super::{db_time, each_backend, write_transaction, Conn, Serialize, StoreError};
-use crate::domain::{CompanyId, Delivery, Kind};
+use crate::domain::{CompanyId, Delivery, Kind, Status};
 
 /// What one delivery status did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,18 +91,23 @@ pub fn record_delivery(
                 }
             }
         }
-        let after_sms = if matches!(delivery, Delivery::Delivered | Delivery::Read) {
-            let keys: Vec<String> = ours.iter().map(|r| r.id.to_string()).collect();
-            notifications::table
-                .filter(notifications::kind.eq(Kind::Sms))
-                .filter(notifications::notice_key.eq_any(keys))
-                .filter(notifications::status.eq(crate::domain::Status::Sent))
-                .count()
-                .get_result::<i64>(conn)?
-                > 0
-        } else {
-            false
-        };
+        // The SMS standing in for a notice shares its booking and is keyed by its
+        // id: the outbox's unique key finds it. A status comes with every message
+        // and the outbox holds months of rows: this must not read them all.
+        let mut after_sms = false;
+        if matches!(delivery, Delivery::Delivered | Delivery::Read) {
+            for r in &ours {
+                after_sms |= notifications::table
+                    .filter(notifications::company_id.eq(r.company_id))
+                    .filter(notifications::record_id.eq(r.record_id))
+                    .filter(notifications::kind.eq(Kind::Sms))
+                    .filter(notifications::notice_key.eq(r.id.to_string()))
+                    .filter(notifications::status.eq(Status::Sent))
+                    .count()
+                    .get_result::<i64>(conn)?
+                    > 0;
+            }
+        }
         Ok(Recorded {
             update: if ours.is_empty() {
                 DeliveryUpdate::Unknown
@@ -201,4 +206,38 @@ pub fn webhook_receipts(conn: &mut Conn) -> Result<Vec<(i64, NaiveDateTime, i64)
     Ok(webhook_receipts::table
         .order(webhook_receipts::company_id.asc())
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::{plans_of, scans, test_sqlite};
+    use diesel::connection::SimpleConnection;
+
+    /// A status comes with every message, inside a write transaction, and the
+    /// outbox holds months of rows: recording one must not read them all.
+    #[test]
+    fn a_delivery_status_reads_no_table_whole() {
+        let (_dir, mut conn) = test_sqlite();
+        if let crate::store::AnyConnection::Sqlite(c) = &mut conn {
+            c.batch_execute(
+                "INSERT INTO notifications (company_id, record_id, kind, notice_key, status, phone, \
+                 due_at, provider_message_id, record_json, created_at, updated_at) VALUES \
+                 (1, 10, 'created', '', 'sent', '79161234567', '2020-01-01 00:00:00', 'wamid.1', '{}', \
+                 '2020-01-01 00:00:00', '2020-01-01 00:00:00');",
+            )
+            .unwrap();
+        }
+        let now = "2020-01-01T00:01:00Z".parse().unwrap();
+        let plans = plans_of(&mut conn, |c| {
+            for status in [Delivery::Sent, Delivery::Delivered, Delivery::Read] {
+                let recorded =
+                    record_delivery(c, "wamid.1", status, None, now, &|_, _| Vec::new())?;
+                assert_eq!(recorded.update, DeliveryUpdate::Applied);
+            }
+            Ok(())
+        });
+        let tables = ["notifications", "deliveries", "bookings"];
+        assert_eq!(scans(&plans, &tables), Vec::<&str>::new(), "{plans:#?}");
+    }
 }
