@@ -12,7 +12,8 @@
 //!   memory** is VmRSS 5 s after that. After the last start of each size, one booking
 //!   per salon, pushed by YClients' webhook, must go out from that salon's own
 //!   number; Meta reports them delivered, so no SMS may follow. Memory is read again
-//!   then, and 20 s later.
+//!   then, 20 s later, and every second until a minute after the last notice: VmRSS
+//!   must be back under 32 MiB by then.
 //! * `fallback`: 5,000 notices over 10 salons, 40 bookings made a second, polls every
 //!   second with a 5 s cursor overlap, a 1 s grace delay; Meta reports `sent` and
 //!   `delivered` for nine clients in ten and only `sent` for every tenth
@@ -21,7 +22,8 @@
 //!
 //! Prints a markdown table. `BENCH_QUICK=1`: a smoke run (100 salons, one start each,
 //! 500 notices). `BENCH_ONLY=salons|fallback` runs one part; `BENCH_PACE=N` makes N
-//! bookings a second in the fallback part. Exits 1 when a figure could not be
+//! bookings a second in the fallback part; `BENCH_ATTACH="heaptrack -p"` attaches
+//! a profiler to the daemon before the sends (build with `--profile profiling`). Exits 1 when a figure could not be
 //! measured, a check failed, or a daemon did not exit 0 on SIGTERM.
 
 #[allow(dead_code)]
@@ -62,6 +64,9 @@ const SETTLE: Duration = Duration::from_secs(5);
 const PATIENCE: Duration = Duration::from_secs(180);
 /// Past the HTTP client's 15 s keep-alive: what the senders' idle connections hold.
 const LATER: Duration = Duration::from_secs(20);
+/// Within this of the last notice sent, the daemon's memory is back under `GOAL_KIB`.
+const MINUTE: Duration = Duration::from_secs(60);
+const GOAL_KIB: u64 = 32 * 1024;
 
 struct Scale {
     many: usize,
@@ -331,6 +336,10 @@ struct SendFigures {
     /// `LATER` after the SMS rows were decided.
     later: Memory,
     later_sockets: usize,
+    /// `MINUTE` after the last notice was sent, and when VmRSS was first under
+    /// `GOAL_KIB` from then (read every second).
+    minute: Memory,
+    under_goal: Option<Duration>,
     sms_rows: BTreeMap<String, i64>,
     sms: usize,
 }
@@ -386,6 +395,7 @@ async fn one_each(
     companies: &[i64],
 ) -> Result<SendFigures, String> {
     daemon.statuses(sim, vec!["delivered"]);
+    attach(daemon.run.pid).await?;
     let url = daemon.url(&format!("/webhooks/yclients/{WEBHOOK_TOKEN}"));
     sim.change(|w| {
         w.webhooks = Some(WebhookSender {
@@ -414,9 +424,26 @@ async fn one_each(
         .iter()
         .filter(|m| expected.get(&m.phone) == Some(&m.sender))
         .count();
-    let (sms_rows, _) = daemon.sms_decided(n as i64).await?;
+    let (sms_rows, decided) = daemon.sms_decided(n as i64).await?;
     let (after, sockets) = (daemon.run.memory()?, daemon.run.sockets());
-    tokio::time::sleep(LATER).await;
+    let last_sent = started + took;
+    let mut under_goal = None;
+    let mut later = None;
+    loop {
+        let now = Instant::now();
+        let memory = daemon.run.memory()?;
+        if under_goal.is_none() && memory.rss_kib < GOAL_KIB {
+            under_goal = Some(now - last_sent);
+        }
+        if later.is_none() && now >= decided + LATER {
+            later = Some((memory, daemon.run.sockets()));
+        }
+        if later.is_some() && now >= last_sent + MINUTE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (later, later_sockets) = later.expect("read before the loop ends");
     Ok(SendFigures {
         took,
         from_own,
@@ -424,11 +451,28 @@ async fn one_each(
         messages: sent.len(),
         after,
         sockets,
-        later: daemon.run.memory()?,
-        later_sockets: daemon.run.sockets(),
+        later,
+        later_sockets,
+        minute: daemon.run.memory()?,
+        under_goal,
         sms_rows,
         sms: sim.world().sms.len(),
     })
+}
+
+/// `BENCH_ATTACH="heaptrack -p"`: that command started with the daemon's pid
+/// before the burst (a profiler attaching), and a few seconds given it.
+async fn attach(pid: u32) -> Result<(), String> {
+    let Ok(command) = std::env::var("BENCH_ATTACH") else {
+        return Ok(());
+    };
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} {pid} >&2 &"))
+        .status()
+        .map_err(|e| format!("BENCH_ATTACH: {e}"))?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    Ok(())
 }
 
 // ------------------------------------------------------------------ fallback
@@ -708,6 +752,32 @@ impl Parts for Report {
                     s.later_sockets
                 ),
             );
+            let back = match s.under_goal {
+                Some(after) => format!(
+                    "under {} {} after the last notice",
+                    mib(GOAL_KIB),
+                    secs(after)
+                ),
+                None => format!("not under {} within {} s", mib(GOAL_KIB), MINUTE.as_secs()),
+            };
+            self.row(
+                format!("{l} memory a minute after the last notice"),
+                format!("**{}** VmRSS", mib(s.minute.rss_kib)),
+                format!(
+                    "{} anonymous, {} threads; {back} (goal: under {} within {} s)",
+                    mib(s.minute.anon_kib),
+                    s.minute.threads,
+                    mib(GOAL_KIB),
+                    MINUTE.as_secs()
+                ),
+            );
+            if s.under_goal.is_none_or(|t| t > MINUTE) {
+                self.failures.push(format!(
+                    "{l} memory {} a minute after the last notice; goal under {}",
+                    mib(s.minute.rss_kib),
+                    mib(GOAL_KIB)
+                ));
+            }
             if s.from_own != n || s.mismatched > 0 || s.messages != n || s.sms > 0 {
                 self.failures.push(format!(
                     "{l} {} of {n} notices from the salon's own number, {} from another, {} messages in all, {} SMS (expected {n}, 0, {n}, 0)",

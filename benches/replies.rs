@@ -48,6 +48,12 @@ use support::{millis, percentile, secs, sorted, start_sim, Memory, Report};
 
 /// How long the throughput part watches the effects of its burst being carried out.
 const DRAIN: Duration = Duration::from_secs(120);
+/// The throughput part's poll interval, and the longest a salon may go without a
+/// poll while the burst's effects are carried out: the interval twice over (a poll
+/// waits its turn at the budget, behind the burst's transactions).
+const POLL_MS: u64 = 2_000;
+const THROUGHPUT_SALONS: usize = 4;
+const POLL_GAP_MAX: Duration = Duration::from_millis(2 * POLL_MS);
 
 // ------------------------------------------------------------------- scales
 
@@ -289,16 +295,78 @@ struct ThroughputFigures {
     puts_drained: usize,
     /// Record-list requests (the polls) from the burst's end to the drain's.
     polls_drained: usize,
+    /// Each salon's polls around the burst.
+    polls: PollGaps,
     ended: Ended,
 }
 
+/// The salons' polls (record-list requests) from the last one before the burst
+/// to the first after its effects were carried out.
+struct PollGaps {
+    /// The longest time a salon went without a poll: how long, which salon, and
+    /// when the gap began, from the burst's start (negative: before it).
+    longest: (Duration, i64, f64),
+    /// Every poll in that span, seconds from the burst's start, with the PUTs.
+    timeline: String,
+}
+
+/// The polls and PUTs in `requests[from..]`, timed from `burst`, until `end`.
+fn poll_gaps(world: &World, from: usize, burst: Instant, end: Instant) -> PollGaps {
+    let mut by_salon: BTreeMap<i64, Vec<Instant>> = BTreeMap::new();
+    let mut timeline = Vec::new();
+    let at = |t: Instant| {
+        if t >= burst {
+            (t - burst).as_secs_f64()
+        } else {
+            -(burst - t).as_secs_f64()
+        }
+    };
+    for r in &world.requests[from..] {
+        let salon = r
+            .path
+            .strip_prefix("/api/v1/records/")
+            .and_then(|c| c.parse::<i64>().ok());
+        if let Some(salon) = salon {
+            by_salon.entry(salon).or_default().push(r.at);
+            timeline.push(format!("{:+.1} poll {salon}", at(r.at)));
+        } else if r.method == "PUT" {
+            timeline.push(format!("{:+.1} PUT", at(r.at)));
+        }
+    }
+    let mut longest = (Duration::ZERO, 0, 0.0);
+    for (salon, polls) in &by_salon {
+        let mut times = polls.clone();
+        times.push(end);
+        for pair in times.windows(2) {
+            let gap = pair[1].saturating_duration_since(pair[0]);
+            if gap > longest.0 {
+                longest = (gap, *salon, at(pair[0]));
+            }
+        }
+    }
+    // Runs of PUTs shown as one entry with their count.
+    let mut folded: Vec<(String, usize)> = Vec::new();
+    for entry in timeline {
+        match folded.last_mut() {
+            Some((last, n)) if last.ends_with("PUT") && entry.ends_with("PUT") => *n += 1,
+            _ => folded.push((entry, 1)),
+        }
+    }
+    let timeline = folded
+        .into_iter()
+        .map(|(e, n)| if n > 1 { format!("{e} ×{n}") } else { e })
+        .collect::<Vec<_>>()
+        .join(", ");
+    PollGaps { longest, timeline }
+}
+
 async fn throughput(s: &Scale) -> Result<ThroughputFigures, String> {
-    let companies = companies(300_001, 4);
+    let companies = companies(300_001, THROUGHPUT_SALONS);
     let sim = start_sim(&companies).await?;
     let (made, notifications) = make_bookings(&sim, &companies, s.bookings, s.lead);
     let setup = Setup {
         companies: &companies,
-        poll_ms: 2_000,
+        poll_ms: POLL_MS,
         lifted: false,
         ask_in: "\"reminder_day_before\"",
         notifications,
@@ -329,8 +397,22 @@ async fn throughput_measure(
         let w = sim.world();
         (w.requests.len(), w.telegram.len(), w.messages.len())
     };
+    // From each salon's last poll before the burst.
+    let polls_from = {
+        let w = sim.world();
+        let mut from = requests_from;
+        let mut salons = std::collections::HashSet::new();
+        while from > 0 && salons.len() < THROUGHPUT_SALONS {
+            from -= 1;
+            if let Some(salon) = w.requests[from].path.strip_prefix("/api/v1/records/") {
+                salons.insert(salon.to_string());
+            }
+        }
+        from
+    };
     let before = daemon.run.memory()?;
     let cpu_before = daemon.run.cpu()?;
+    let started = Instant::now();
     let (answers, took) = burst(daemon, signed(&bodies), s.in_flight).await;
     let after = daemon.run.memory()?;
     let cpu = daemon.run.cpu()?.saturating_sub(cpu_before);
@@ -365,6 +447,27 @@ async fn throughput_measure(
         let polls = w.record_list_requests() - polls_before;
         (w.telegram.len() - alerts_from, puts, took, polls)
     };
+    // Until every salon was polled again after the drain: a stall shows whole.
+    let drain_end = Instant::now();
+    let polled_after = |w: &World| {
+        let mut salons = std::collections::HashSet::new();
+        for r in w.requests.iter().rev().take_while(|r| r.at >= drain_end) {
+            if let Some(salon) = r.path.strip_prefix("/api/v1/records/") {
+                salons.insert(salon.to_string());
+            }
+        }
+        (salons.len() >= THROUGHPUT_SALONS).then_some(())
+    };
+    daemon
+        .run
+        .expect_world(
+            sim,
+            PATIENCE,
+            "a poll of every salon after the drain",
+            polled_after,
+        )
+        .await?;
+    let polls = poll_gaps(&sim.world(), polls_from, started, Instant::now());
     let status = daemon.status().await?;
     let counts = status
         .pointer("/replies/counts")
@@ -392,6 +495,7 @@ async fn throughput_measure(
         drained_in,
         puts_drained,
         polls_drained,
+        polls,
         ended: Ended::unknown(),
     })
 }
@@ -837,6 +941,22 @@ impl Parts for Report {
                 f.polls_drained
             ),
         );
+        let (gap, salon, began) = f.polls.longest;
+        self.row(
+            format!("{l} the longest a salon went without a poll, from the burst until each was polled after its effects"),
+            format!("**{}** (salon {salon}, from {began:+.1} s)", millis(gap)),
+            format!(
+                "polls due every {} ms; seconds from the burst's start: {}",
+                POLL_MS, f.polls.timeline
+            ),
+        );
+        if gap > POLL_GAP_MAX {
+            self.failures.push(format!(
+                "{l} salon {salon} went {} without a poll (from {began:+.1} s after the burst began); goal at most {}",
+                millis(gap),
+                millis(POLL_GAP_MAX)
+            ));
+        }
         self.row(
             format!("{l} memory"),
             format!("peak {} VmHWM", support::mib(f.after.hwm_kib)),

@@ -126,6 +126,9 @@ impl Daemon {
             http: None,
         };
         daemon.record_running_config();
+        daemon
+            .arbiter
+            .spawn(crate::memory::run(daemon.shared.logger.clone()));
         let started = if daemon.shared.config.monitor.enabled {
             Some(daemon.start_actors())
         } else {

@@ -27,6 +27,7 @@ pub mod leases;
 pub mod lifecycle;
 pub mod live;
 pub mod logging;
+pub mod memory;
 pub mod messages;
 pub mod metrics;
 pub mod monitoring_start;

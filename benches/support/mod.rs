@@ -145,8 +145,12 @@ impl Running {
             None => Simulator::sqlite_url(&dir.path().join(DB_FILE)),
         };
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, sim.daemon_config(&url, companies, parts))
-            .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let mut text = sim.daemon_config(&url, companies, parts);
+        // `BENCH_LOG=debug`: the daemon's log at that level, to trace a run.
+        if let Ok(level) = std::env::var("BENCH_LOG") {
+            text.push_str(&format!("\n[log]\nlevel = \"{level}\"\n"));
+        }
+        std::fs::write(&config, text).map_err(|e| format!("writing {}: {e}", config.display()))?;
         let log = dir.path().join("daemon.log");
         let stderr = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new(BIN);
@@ -420,6 +424,15 @@ impl Drop for Running {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        // `BENCH_KEEP=DIR`: the daemon's log and database kept there, named by its pid.
+        if let Ok(keep) = std::env::var("BENCH_KEEP") {
+            let keep = PathBuf::from(keep);
+            let _ = std::fs::create_dir_all(&keep);
+            for name in ["daemon.log", DB_FILE] {
+                let to = keep.join(format!("{}-{name}", self.pid));
+                let _ = std::fs::copy(self.dir.path().join(name), to);
+            }
         }
     }
 }
