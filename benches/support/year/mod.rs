@@ -288,6 +288,9 @@ impl YearSim {
                 .iter()
                 .filter_map(|r| Some((r.id, lifecycle::phone_of(r).ok()?.digits().to_string())))
                 .collect(),
+            // The year's polls prove nothing early: its sends do not wait on them.
+            proving_within: None,
+            poll_every: None,
         };
         let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
         let (policy, tz) = (&self.policy, self.salon.timezone);
