@@ -69,11 +69,22 @@ fn declared_targets() -> Vec<String> {
             let path = target
                 .get("path")
                 .and_then(toml::Value::as_str)
-                .map_or_else(|| format!("{folder}/{name}.rs"), str::to_string);
+                .map_or_else(|| default_path(folder, name), str::to_string);
             paths.push(path);
         }
     }
     paths
+}
+
+/// Where cargo looks for a target without a `path`: `{folder}/{name}.rs`, or a
+/// folder of its own with a `main.rs` (as `benches/soak/`).
+fn default_path(folder: &str, name: &str) -> String {
+    let file = format!("{folder}/{name}.rs");
+    if Path::new(ROOT).join(&file).exists() {
+        file
+    } else {
+        format!("{folder}/{name}/main.rs")
+    }
 }
 
 #[test]
