@@ -165,6 +165,9 @@ struct Figures {
     lateness: Vec<f64>,
     expected: usize,
     requests_per_minute: f64,
+    /// The most YClients requests in any 60 s and any 1 s of the arm's run.
+    peak_minute: usize,
+    peak_second: usize,
     rereads: usize,
     /// `booking_monitor_polls_total` summed by reason.
     polls: BTreeMap<String, f64>,
@@ -275,7 +278,7 @@ fn in_two_days() -> NaiveDateTime {
 
 async fn measure(part: &Part, arm: &Arm, start: Instant) -> Result<Figures, String> {
     let delay = chrono::Duration::milliseconds(part.delay_ms as i64);
-    let (lateness, requests, rereads, until) = {
+    let (lateness, requests, rereads, until, peaks) = {
         let world = arm.sim.world();
         let lateness: Vec<f64> = world
             .messages
@@ -295,7 +298,18 @@ async fn measure(part: &Part, arm: &Arm, start: Instant) -> Result<Figures, Stri
             .filter(|r| r.path.starts_with("/api/v1/record/"))
             .count();
         let until = after.last().map_or(start, |r| r.at);
-        (lateness, after.len(), rereads, until)
+        // Every request since the daemon began, the first polls' burst included.
+        let times: Vec<Instant> = world
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v1/"))
+            .map(|r| r.at)
+            .collect();
+        let peaks = (
+            support::peak_in_window(&times, Duration::from_secs(60)),
+            support::peak_in_window(&times, Duration::from_secs(1)),
+        );
+        (lateness, after.len(), rereads, until, peaks)
     };
     let minutes = (until - start).as_secs_f64() / 60.0;
     let url = format!("http://127.0.0.1:{}/metrics", arm.port);
@@ -322,6 +336,8 @@ async fn measure(part: &Part, arm: &Arm, start: Instant) -> Result<Figures, Stri
         lateness,
         expected: part.bookings.len(),
         requests_per_minute: requests as f64 / minutes.max(1e-9),
+        peak_minute: peaks.0,
+        peak_second: peaks.1,
         rereads,
         polls,
         stopped: None,
@@ -364,8 +380,20 @@ impl OnTimeReport for Report {
             self.row(
                 format!("{l} {arm}: YClients requests a minute"),
                 format!("{:.2}", f.requests_per_minute),
-                format!("polls: {}", polls.join(", ")),
+                format!(
+                    "polls: {}; the most in any 60 s / 1 s: {} / {} (limits {} / 5)",
+                    polls.join(", "),
+                    f.peak_minute,
+                    f.peak_second,
+                    part.per_minute
+                ),
             );
+            if f.peak_minute > part.per_minute as usize || f.peak_second > 5 {
+                self.fail(format!(
+                    "{l} {arm}: {} YClients requests in 60 s, {} in 1 s: over the limits",
+                    f.peak_minute, f.peak_second
+                ));
+            }
             self.row(
                 format!("{l} {arm}: re-reads per notification"),
                 format!("{:.3}", f.rereads as f64 / f.lateness.len().max(1) as f64),
