@@ -13,7 +13,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::cadence::{Cadence, Found, Next, Rules};
+use crate::cadence::{Cadence, Found, Next, Reason, Rules};
 use crate::domain::CompanyId;
 use crate::messages::{ConfigChanged, RecordsSeen};
 use crate::panic_guard::Guarded;
@@ -139,12 +139,14 @@ impl PollerActor {
         self.cadence.began(company, started);
         // The config as it stands now, kept to the poll's end.
         let shared = self.shared.current();
+        let least_gap = least_gap(&shared, next.reason);
         let work = Guarded::new(poll_company(
             shared.clone(),
             self.yclients(&shared),
             self.filter.clone(),
             company,
             poll_every,
+            least_gap,
         ));
         // `wait`: polls never overlap, and the next is scheduled when this one ends.
         ctx.wait(work.into_actor(self).map(move |result, act, ctx| {
@@ -244,6 +246,20 @@ const NOT_HELD_RECHECK: Duration = Duration::from_millis(100);
 /// A proving poll comes this long after the due time, so that it is asked after it
 /// whatever the rounding between the two clocks.
 const PROVING_MARGIN: Duration = Duration::from_millis(10);
+
+/// How soon after the company's last poll (whichever instance made it) this one
+/// may come: a scheduled poll an interval on, one the cadence brought forward
+/// (proving, active) its least gap on.
+fn least_gap(shared: &Shared, reason: Reason) -> Duration {
+    let monitor = &shared.config.monitor;
+    let interval = Duration::from_millis(monitor.poll_interval_ms);
+    match reason {
+        Reason::Scheduled => interval,
+        Reason::Proving | Reason::Active => {
+            Duration::from_millis(monitor.min_poll_interval_ms).min(interval)
+        }
+    }
+}
 
 fn poll_backoff_cap(interval: Duration, long_max: Duration) -> Duration {
     long_max.min(interval + POLL_SLACK.min(interval))

@@ -42,20 +42,22 @@ impl From<StoreError> for PollResult {
 }
 
 /// On a shared database, a company that has just passed from another instance may
-/// have been polled moments ago: it is polled one interval after that poll, not
-/// again at once. A tenth of the interval absorbs timer and clock jitter.
+/// have been polled moments ago: it is polled `least_gap` after that poll, not
+/// again at once. The gap is the interval for a scheduled poll, the least gap for
+/// a proving or an active one (which this instance's cadence asked sooner on
+/// purpose). A tenth of it absorbs timer and clock jitter.
 fn polled_recently(
     shared: &Shared,
     last_poll_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    least_gap: Duration,
 ) -> Option<Duration> {
     if !shared.cluster.is_shared() {
         return None;
     }
-    let interval = Duration::from_millis(shared.config.monitor.poll_interval_ms);
-    let next = last_poll_at? + chrono::Duration::from_std(interval).ok()?;
+    let next = last_poll_at? + chrono::Duration::from_std(least_gap).ok()?;
     let early = (next - now).to_std().ok()?;
-    (early > interval / 10).then_some(early)
+    (early > least_gap / 10).then_some(early)
 }
 
 /// Polls `company` once: every page of what changed since its cursor (with the
@@ -67,6 +69,7 @@ pub(super) async fn poll_company(
     filter: Recipient<RecordsSeen>,
     company: CompanyId,
     poll_every: Duration,
+    least_gap: Duration,
 ) -> PollResult {
     if let Err(e) = shared.faults.strike(NAME) {
         return e.into();
@@ -89,7 +92,9 @@ pub(super) async fn poll_company(
         Ok(found) => found,
         Err(e) => return e.into(),
     };
-    if let Some(wait) = cursor.and_then(|c| polled_recently(&shared, c.last_poll_at, polled_at)) {
+    if let Some(wait) =
+        cursor.and_then(|c| polled_recently(&shared, c.last_poll_at, polled_at, least_gap))
+    {
         return PollResult::NotYet(wait);
     }
     let asked_at = Utc::now();
