@@ -103,7 +103,6 @@ fn main() -> ExitCode {
             }
         });
     }
-    let load_after = support::load_average();
     let mut window = None;
     for (keep, result) in runs {
         let l = format!("[retention {keep}]");
@@ -112,18 +111,7 @@ fn main() -> ExitCode {
             describe(&mut report, &l, &r, window);
         }
     }
-    let support::Machine { cores, rustc, cpu } = support::Machine::read();
-    println!();
-    println!(
-        "## booking-monitor purge{}",
-        if quick { " (BENCH_QUICK)" } else { "" }
-    );
-    println!();
-    println!(
-        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}; load average {load_before} before, {load_after} after.",
-        secs(started.elapsed())
-    );
-    println!();
+    support::print_heading("purge", quick, started.elapsed(), &load_before);
     report.print_table(&[]);
     report.exit_code()
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use booking_monitor::simulator::{ConfigParts, Simulator};
 use support::stream::{self, Lateness};
-use support::{millis, secs, start_sim, Report, Running};
+use support::{millis, start_sim, Report, Running};
 
 const COMPANY: i64 = 4564;
 /// Salons the simulator knows and the reloads add.
@@ -87,19 +87,7 @@ fn main() -> ExitCode {
             }
         }
     });
-    let support::Machine { cores, rustc, cpu } = support::Machine::read();
-    println!();
-    println!(
-        "## booking-monitor reload{}",
-        if quick { " (BENCH_QUICK)" } else { "" }
-    );
-    println!();
-    println!(
-        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}; load average {load_before} before, {} after.",
-        secs(started.elapsed()),
-        support::load_average()
-    );
-    println!();
+    support::print_heading("reload", quick, started.elapsed(), &load_before);
     report.print_table(&[]);
     report.exit_code()
 }

@@ -116,20 +116,7 @@ fn main() -> ExitCode {
         }
         None => report.row("[PostgreSQL]", "not run", "BOOKING_MONITOR_PG_SERVER unset"),
     }
-    let support::Machine { cores, rustc, cpu } = support::Machine::read();
-    println!();
-    println!(
-        "## booking-monitor retention{}",
-        if quick { " (BENCH_QUICK)" } else { "" }
-    );
-    println!();
-    println!(
-        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}; load average {} before, {} after.",
-        secs(started.elapsed()),
-        load_before,
-        support::load_average()
-    );
-    println!();
+    support::print_heading("retention", quick, started.elapsed(), &load_before);
     report.print_table(&[]);
     report.exit_code()
 }

@@ -34,7 +34,7 @@ use support::replies::{
     burst, burst_message, committed, companies, make_bookings, says, signed, stop, text, Daemon,
     Ended, Setup, PATIENCE,
 };
-use support::{secs, start_sim, Report};
+use support::{start_sim, Report};
 
 const STOPS: [&str; 3] = ["стоп", "Не пишите мне больше", "отписаться"];
 const SALONS: usize = 4;
@@ -87,22 +87,10 @@ fn main() -> ExitCode {
     let load_before = support::load_average();
     let mut report = Report::default();
     let result = actix_rt::System::new().block_on(measure(&scale));
-    let load_after = support::load_average();
     if let Some(f) = report.figures(result, |e| format!("[stops] {e}")) {
         describe(&mut report, &scale, &f);
     }
-    let support::Machine { cores, rustc, cpu } = support::Machine::read();
-    println!();
-    println!(
-        "## booking-monitor stops{}",
-        if quick { " (BENCH_QUICK)" } else { "" }
-    );
-    println!();
-    println!(
-        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}; load average {load_before} before, {load_after} after.",
-        secs(started.elapsed())
-    );
-    println!();
+    support::print_heading("stops", quick, started.elapsed(), &load_before);
     report.print_table(&[]);
     report.exit_code()
 }

@@ -634,6 +634,25 @@ impl Report {
 }
 
 /// What the bench ran on: cores (nproc), `rustc --version`, the CPU's model name.
+/// A bench's heading and the machine it ran on, as every report begins:
+/// `## booking-monitor NAME`, then the cores, CPU, compiler, how long the bench
+/// took and the load average before and now.
+pub fn print_heading(name: &str, quick: bool, took: Duration, load_before: &str) {
+    let Machine { cores, rustc, cpu } = Machine::read();
+    println!();
+    println!(
+        "## booking-monitor {name}{}",
+        if quick { " (BENCH_QUICK)" } else { "" }
+    );
+    println!();
+    println!(
+        "Machine: {cores} cores (nproc), {cpu}; {rustc}. Bench took {}; load average {load_before} before, {} after.",
+        secs(took),
+        load_average()
+    );
+    println!();
+}
+
 pub struct Machine {
     pub cores: usize,
     pub rustc: String,
