@@ -204,8 +204,10 @@ impl Cadence {
     pub fn next(&self, now: Instant) -> Option<Next> {
         let gaps = self.gaps(now);
         let budget_from = self.active_budget_from(now);
-        // Among polls due at once, a scheduled one first, then the one that has
-        // waited longest for its turn (an active one may wait for the budget).
+        // Among polls due at once, scheduled and proving ones before active ones,
+        // each in the order it was wanted: a proving poll takes the salon's next
+        // turn (its cadence goes on from there), so it must not wait behind every
+        // overdue scheduled poll when the configured polls fill the budget.
         self.salons
             .iter()
             .map(|(id, salon)| {
@@ -218,7 +220,7 @@ impl Cadence {
                 };
                 (next, wanted)
             })
-            .min_by_key(|(n, wanted)| (n.at.max(now), n.reason, *wanted))
+            .min_by_key(|(n, wanted)| (n.at.max(now), n.reason == Reason::Active, *wanted))
             .map(|(next, _)| next)
     }
 

@@ -306,3 +306,31 @@ fn with_the_old_scheduling_only_the_interval_counts() {
         vec![Duration::ZERO, 60 * S, 120 * S, 180 * S, 240 * S]
     );
 }
+
+#[test]
+fn a_proving_poll_takes_its_turn_by_time_among_overdue_scheduled_ones() {
+    // The configured polls fill the budget, so polls come late: at 12 s salon 1's
+    // scheduled poll (wanted at 10 s) and salon 2's proving poll (wanted at 5 s,
+    // the due time of a notice its poll at 0 s found) are both overdue. The
+    // proving one was wanted first, and it stands in for salon 2's next turn.
+    let start = Instant::now();
+    let mut c = Cadence::new(rules(0.0, true));
+    c.add(id(1), start + 10 * S);
+    c.add(id(2), start);
+    c.began(id(2), start);
+    c.polled(
+        id(2),
+        start,
+        Found {
+            next_due: Some(start + 5 * S),
+            ..Found::default()
+        },
+    );
+    let next = c.next(start + 12 * S).unwrap();
+    assert_eq!((next.company, next.reason), (id(2), Reason::Proving));
+    // Once it is polled, salon 1's overdue scheduled poll is next.
+    c.began(id(2), start + 12 * S);
+    c.polled(id(2), start + 12 * S, Found::default());
+    let next = c.next(start + 13 * S).unwrap();
+    assert_eq!((next.company, next.reason), (id(1), Reason::Scheduled));
+}
