@@ -512,10 +512,13 @@ async fn a_kill_9_right_after_a_stops_200_keeps_the_stop() {
     app.sim.move_to(COMPANY, id, visit(1, 18, 0));
     let change = app.wait_for_kind(id, Kind::Changed, Status::Skipped).await;
     assert_eq!(change.last_error.as_deref(), Some("opted_out"));
-    assert_eq!(
-        texts_to(&app, phone).len(),
-        2,
-        "the confirmation and the acknowledgement"
+    // The confirmation, then the acknowledgement: twice at most, when the kill
+    // struck inside its send (the at-least-once window), and nothing after it.
+    let texts = texts_to(&app, phone);
+    let acks = texts.iter().filter(|t| t.contains(ACK_OUT)).count();
+    assert!(
+        texts.len() == acks + 1 && (1..=2).contains(&acks) && !texts[0].contains(ACK_OUT),
+        "the confirmation and the acknowledgement: {texts:?}"
     );
 }
 
