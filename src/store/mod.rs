@@ -11,6 +11,7 @@ mod cluster;
 mod counters;
 mod effects;
 mod forget;
+mod history;
 mod inbound_notes;
 mod lock;
 mod optouts;
@@ -36,6 +37,7 @@ pub use cluster::{
 pub use counters::{add_to_counter, durable_counters, FORGOTTEN, OPTOUTS, PURGED};
 pub use effects::{settle_effect, Settled};
 pub use forget::{forget, is_forgotten, unforget, Erased, Forgotten};
+pub use history::*;
 pub use inbound_notes::{note_number_change, number_changes, open_effects, NotedNumber};
 pub use lock::InstanceLock;
 pub use optouts::{is_opted_out, opt_in, opt_out, opted_out_of_any, optouts, OptOut, OptSource};
