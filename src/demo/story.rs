@@ -240,7 +240,10 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
     ];
     names.extend(chapter.names);
     let mut rows = rows;
-    rows.sort_by_key(|r| (r.record_id, r.id));
+    // Each booking's notices, then their SMS, then what the client's reply and the
+    // failures set off: the same order whichever of Meta's statuses and the
+    // clients' replies arrived first.
+    rows.sort_by_key(|r| (r.record_id, summary_rank(r.kind), r.id));
     let summary = summary(summary_at, &rows, &names, &sim) + &salon_two::summary(&sim);
     out(&summary);
     if kept {
@@ -280,6 +283,18 @@ pub(super) async fn demo(logger: slog::Logger, dir: &Path, kept: bool) -> Result
         page,
         as_expected,
     })
+}
+
+/// Where a row of a kind stands among its booking's rows in the summary.
+fn summary_rank(kind: crate::domain::Kind) -> u8 {
+    use crate::domain::Effect;
+    match kind.effect() {
+        Effect::Notice => 0,
+        Effect::Sms => 1,
+        Effect::Staff => 2,
+        Effect::YClientsWrite => 3,
+        Effect::Answer => 4,
+    }
 }
 
 /// The closing table: each notice of each booking, then what went over the wire.

@@ -116,10 +116,18 @@ async fn two_salons_two_senders_each_message_from_its_own_number_and_back_to_its
     );
     assert!(ma.text.starts_with("Здравствуйте, Анна"), "{}", ma.text);
 
-    // Each status came back through its own number and applied.
-    let (_, status) = get_with(&format!("{}/status", base(&app)), None).await;
-    let status: Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["deliveries"]["delivered"], 2, "{status}");
+    // Each status came back through its own number and applied (Meta reports
+    // them after its answer to the send: awaited, not assumed).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, status) = get_with(&format!("{}/status", base(&app)), None).await;
+        let status: Value = serde_json::from_str(&status).unwrap();
+        if status["deliveries"]["delivered"] == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // A stranger writes to salon B's number: salon B's staff hear, not salon A's.
     let body = meta_message(
