@@ -150,6 +150,12 @@ impl Cadence {
         });
     }
 
+    /// Whether this instance has polled `company` since it was added here (a salon
+    /// just taken over from another instance has not).
+    pub fn polled_here(&self, company: CompanyId) -> bool {
+        self.salons.get(&company).is_some_and(|s| s.last.is_some())
+    }
+
     pub fn contains(&self, company: CompanyId) -> bool {
         self.salons.contains_key(&company)
     }

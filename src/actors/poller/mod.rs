@@ -13,7 +13,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::cadence::{Cadence, Found, Next, Reason, Rules};
+use crate::cadence::{Cadence, Found, Next, Rules};
 use crate::domain::CompanyId;
 use crate::messages::{ConfigChanged, RecordsSeen};
 use crate::panic_guard::Guarded;
@@ -134,12 +134,12 @@ impl PollerActor {
             self.schedule_next(ctx);
             return;
         }
+        let least_gap = least_gap(&self.shared, self.cadence.polled_here(company));
         let started = Instant::now();
         let poll_every = self.cadence.interval_of(company, started);
         self.cadence.began(company, started);
         // The config as it stands now, kept to the poll's end.
         let shared = self.shared.current();
-        let least_gap = least_gap(&shared, next.reason);
         let work = Guarded::new(poll_company(
             shared.clone(),
             self.yclients(&shared),
@@ -248,16 +248,16 @@ const NOT_HELD_RECHECK: Duration = Duration::from_millis(100);
 const PROVING_MARGIN: Duration = Duration::from_millis(10);
 
 /// How soon after the company's last poll (whichever instance made it) this one
-/// may come: a scheduled poll an interval on, one the cadence brought forward
-/// (proving, active) its least gap on.
-fn least_gap(shared: &Shared, reason: Reason) -> Duration {
-    let monitor = &shared.config.monitor;
+/// may come: a salon this instance has polled before follows its cadence (proving
+/// and active polls come sooner than the interval on purpose), one just taken over
+/// from another instance waits out that instance's interval.
+fn least_gap(shared: &Shared, polled_here: bool) -> Duration {
+    let monitor = &shared.live.config().monitor;
     let interval = Duration::from_millis(monitor.poll_interval_ms);
-    match reason {
-        Reason::Scheduled => interval,
-        Reason::Proving | Reason::Active => {
-            Duration::from_millis(monitor.min_poll_interval_ms).min(interval)
-        }
+    if polled_here {
+        Duration::from_millis(monitor.min_poll_interval_ms).min(interval)
+    } else {
+        interval
     }
 }
 
